@@ -1,22 +1,199 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Placeholder entry point until the mount lands (issue 4): --version and --help only. */
+/*
+ * main.c: start-up and shut-down of the daemon. Parses the command line, gets the password,
+ * forks into the background *before* any thread exists (the parent waits on a pipe for
+ * the child's verdict), connects and logs in, lists the account, mounts, and only then
+ * lets the parent exit 0; any failure before that is one "imapfs: ..." line on the
+ * terminal and a non-zero exit. Then it runs fuse_session_loop_mt() until unmounted.
+ */
+#define G_LOG_DOMAIN "imapfs"
+
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/* Forks; the parent exits with the child's verdict. Returns the write end of the pipe in
+ * the child (-1 on failure, reported). */
+static int
+background(void)
+{
+	int p[2];
+	pid_t pid;
+	unsigned char verdict = 1;
+
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		fprintf(stderr, "imapfs: pipe: %s\n", g_strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "imapfs: fork: %s\n", g_strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &verdict, 1) != 1) {
+			int status;
+
+			waitpid(pid, &status, 0);
+			verdict = 1;
+		}
+		_exit(verdict);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+static void
+report(int fd, unsigned char verdict)
+{
+	if (fd >= 0) {
+		if (write(fd, &verdict, 1) != 1) {
+			/* the parent is gone; nothing to tell */
+		}
+		close(fd);
+	}
+}
+
+static void
+detach_stdio(void)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (null < 0)
+		return;
+	dup2(null, STDIN_FILENO);
+	dup2(null, STDOUT_FILENO);
+	dup2(null, STDERR_FILENO);
+	if (null > STDERR_FILENO)
+		close(null);
+}
+
+static char *
+fsname_option(const FsOptions *o)
+{
+	g_autofree char *raw = g_strdup_printf("imapfs:%s@%s", o->imap.user, o->imap.host);
+	GString *s = g_string_new("-ofsname=");
+
+	for (const char *p = raw; *p; p++) {
+		if (*p == ',' || *p == '\\')
+			g_string_append_c(s, '\\');
+		g_string_append_c(s, *p);
+	}
+	return g_string_free(s, FALSE);
+}
 
 int
 main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
-			printf("imapfs %s\n", IMAPFS_VERSION);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: imapfs [options] URL MOUNTPOINT\n");
-			return 0;
-		}
+	FsOptions o = {0};
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *loop = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *fsname = NULL;
+	Store *store = NULL;
+	Fs *fs = NULL;
+	int verdict_fd = -1;
+	int ret = 1;
+	gboolean mounted = FALSE, handlers = FALSE;
+
+	setlocale(LC_ALL, "");
+	if (!fs_options_parse(&o, argc, argv))
+		goto out;
+	if (o.show_version) {
+		printf("imapfs %s\n", IMAPFS_VERSION);
+		printf("FUSE library version %s\n", fuse_pkgversion());
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out;
 	}
-	fprintf(stderr, "imapfs: mounting is not implemented yet\n");
-	return 1;
+	if (o.show_help) {
+		fs_options_print_help(argv[0]);
+		ret = 0;
+		goto out;
+	}
+	fsname = fsname_option(&o);
+	fuse_opt_add_arg(&o.fuse_args, "-osubtype=imapfs");
+	fuse_opt_add_arg(&o.fuse_args, fsname);
+
+	fs = fs_new(&o, NULL);
+	se = fuse_session_new(&o.fuse_args, &fs_ops, sizeof(fs_ops), fs);
+	if (se == NULL)
+		goto out; /* libfuse said why (unknown option) */
+	if (!fs_options_get_password(&o))
+		goto out;
+	if (!o.foreground) {
+		verdict_fd = background();
+		if (verdict_fd < 0)
+			goto out;
+	}
+
+	/* From here on threads exist: no more fork. */
+	store = store_new(&o.imap);
+	explicit_bzero(o.imap.password, strlen(o.imap.password));
+	fs->store = store;
+	if (!store_connect_sync(store, NULL, &error)) {
+		g_autofree char *line = fs_describe_startup_error(&o, error);
+
+		fprintf(stderr, "imapfs: %s\n", line);
+		goto out;
+	}
+	if (!fs_tree_build_sync(fs, &error)) {
+		g_autofree char *line = fs_describe_startup_error(&o, error);
+
+		fprintf(stderr, "imapfs: listing the account failed: %s\n", line);
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		fprintf(stderr, "imapfs: cannot set signal handlers\n");
+		goto out;
+	}
+	handlers = TRUE;
+	if (fuse_session_mount(se, o.mountpoint) != 0) {
+		fprintf(stderr, "imapfs: cannot mount on %s\n", o.mountpoint);
+		goto out;
+	}
+	mounted = TRUE;
+	fs->se = se;
+	fs->notify = fs_notify_new(se);
+
+	if (!o.foreground) {
+		if (chdir("/") != 0) {
+			/* harmless */
+		}
+		detach_stdio();
+	}
+	report(verdict_fd, 0);
+	verdict_fd = -1;
+
+	loop = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(loop, 0);
+	fuse_loop_cfg_set_max_threads(loop, 32);
+	ret = fuse_session_loop_mt(se, loop) != 0 ? 1 : 0;
+	fuse_loop_cfg_destroy(loop);
+
+out:
+	report(verdict_fd, 1);
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
+	if (fs != NULL)
+		fs_notify_free(fs->notify);
+	if (se != NULL)
+		fuse_session_destroy(se);
+	fs_free(fs);
+	store_free(store);
+	fs_options_clear(&o);
+	return ret;
 }

@@ -1,1 +1,435 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ops.c: the fuse_lowlevel_ops table. Every handler is thin: decode the request, call
+ * inode.c / xattr.c / the store, map a GError through errmap.c, and send exactly one
+ * fuse_reply_*(). Handlers run on fuse_session_loop_mt() workers and may block in store
+ * *_sync() calls (bounded by the IMAP timeout); they hold no lock while replying.
+ *
+ * This issue is the read side: everything that would change the mailbox answers EROFS.
+ */
+#define G_LOG_DOMAIN "imapfs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "fs.h"
+
+#define READDIR_MAX_AGE (10 * G_USEC_PER_SEC) /* re-list a folder on opendir after this */
+#define NEG_TIMEOUT_PROBE 60.0                /* names that can never be messages */
+#define NEG_TIMEOUT_MSG 1.0
+
+static Fs *
+fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void
+op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_READDIRPLUS) {
+		/* always readdirplus: `ls -l` then needs no lookups at all */
+		conn->want |= FUSE_CAP_READDIRPLUS;
+		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	}
+	/* The data of a message never changes (invalidated explicitly when its size was
+	 * wrong), so the kernel must not drop the page cache on mtime checks. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+static void
+fill_entry(Fs *fs, FsNode *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	e->generation = 1;
+	fs_node_stat(fs, n, &e->attr);
+	e->attr_timeout = fs_node_attr_timeout(n);
+	e->entry_timeout = fs_node_entry_timeout(n);
+}
+
+static void
+op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	Fs *fs = fs_of(req);
+	FsNode *dir = fs_node_lookup(fs, parent);
+	g_autoptr(GError) error = NULL;
+	struct fuse_entry_param e;
+	FsNode *n;
+
+	if (dir == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (dir->kind != FS_NODE_DIR) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	n = fs_dir_find_sync(fs, dir, name, &error);
+	if (error != NULL) {
+		fuse_reply_err(req, fs_errno_from_error(error));
+		return;
+	}
+	if (n == NULL) {
+		/* a negative entry: the kernel answers repeated probes by itself */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = naming_could_be_message(fs->opts->names, name)
+					  ? NEG_TIMEOUT_MSG
+					  : NEG_TIMEOUT_PROBE;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	fill_entry(fs, n, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void
+op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req); /* nodes live as long as the mount (inode.c) */
+}
+
+static void
+op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	fuse_reply_none(req);
+}
+
+static void
+op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	Fs *fs = fs_of(req);
+	FsNode *n = fs_node_lookup(fs, ino);
+	struct stat st;
+
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fs_node_stat(fs, n, &st);
+	fuse_reply_attr(req, &st, fs_node_attr_timeout(n));
+}
+
+static void
+op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+	   struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	Fs *fs = fs_of(req);
+	FsNode *n = fs_node_lookup(fs, ino);
+	g_autoptr(GError) error = NULL;
+
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (n->kind != FS_NODE_DIR) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (!fs_dir_refresh_sync(fs, n, READDIR_MAX_AGE, &error)) {
+		int err = fs_errno_from_error(error);
+
+		if (err != EACCES && err != ENOENT) {
+			fuse_reply_err(req, err);
+			return;
+		}
+		/* a folder we may not read: show its subfolders only */
+		g_message("cannot list %s: %s", store_folder_get_name(n->folder), error->message);
+	}
+	fi->fh = (uint64_t)(uintptr_t)fs_dir_snapshot(fs, n);
+	fuse_reply_open(req, fi);
+}
+
+static void
+do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi,
+	   gboolean plus)
+{
+	Fs *fs = fs_of(req);
+	GPtrArray *entries = (GPtrArray *)(uintptr_t)fi->fh;
+	g_autofree char *buf = g_malloc(size);
+	size_t used = 0;
+
+	for (guint i = off; i < entries->len; i++) {
+		FsDirEntry *d = g_ptr_array_index(entries, i);
+		size_t len;
+
+		if (plus) {
+			struct fuse_entry_param e;
+
+			fill_entry(fs, d->node, &e);
+			len = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e,
+						     i + 1);
+		} else {
+			struct stat st = {
+				.st_ino = d->ino,
+				.st_mode = d->node->kind == FS_NODE_DIR ? S_IFDIR : S_IFREG,
+			};
+
+			len = fuse_add_direntry(req, buf + used, size - used, d->name, &st, i + 1);
+		}
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+}
+
+static void
+op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, FALSE);
+}
+
+static void
+op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, TRUE);
+}
+
+static void
+op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	g_ptr_array_unref((GPtrArray *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void
+op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	Fs *fs = fs_of(req);
+	FsNode *n = fs_node_lookup(fs, ino);
+
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (n->kind != FS_NODE_MSG) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)store_body_open(fs->store, n->msg);
+	fi->keep_cache = 1; /* a message's bytes never change */
+	fi->noflush = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void
+op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	Fs *fs = fs_of(req);
+	StoreBody *body = (StoreBody *)(uintptr_t)fi->fh;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *buf = g_malloc(size ? size : 1);
+	gboolean size_changed = FALSE;
+	gssize n;
+
+	n = store_body_read_sync(fs->store, body, off, size, buf, &size_changed, NULL, &error);
+	if (n < 0)
+		fuse_reply_err(req, fs_errno_from_error(error));
+	else
+		fuse_reply_buf(req, buf, n);
+	if (size_changed)
+		fs_notify_inval_inode(fs->notify, ino);
+}
+
+static void
+op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	store_body_unref((StoreBody *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void
+op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void
+op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	Fs *fs = fs_of(req);
+	struct statvfs sv = {
+		.f_bsize = 4096,
+		.f_frsize = 1024,
+		.f_namemax = 255,
+		.f_files = 0,
+		.f_ffree = 0,
+	};
+	ImapQuota q = {0};
+	g_autoptr(GError) error = NULL;
+
+	if (store_quota_sync(fs->store, &q, NULL, &error) && q.storage_limit_kb != G_MAXUINT64) {
+		sv.f_blocks = q.storage_limit_kb;
+		sv.f_bfree = sv.f_bavail = q.storage_limit_kb > q.storage_used_kb
+						   ? q.storage_limit_kb - q.storage_used_kb
+						   : 0;
+	}
+	if (q.messages_limit != 0 && q.messages_limit != G_MAXUINT64) {
+		sv.f_files = q.messages_limit;
+		sv.f_ffree = sv.f_favail = q.messages_limit > q.messages_used
+						   ? q.messages_limit - q.messages_used
+						   : 0;
+	}
+	g_free(q.root);
+	fuse_reply_statfs(req, &sv);
+}
+
+static void
+reply_value(fuse_req_t req, size_t size, int err, GBytes *value)
+{
+	gsize len = 0;
+	const void *data = value ? g_bytes_get_data(value, &len) : NULL;
+
+	if (err != 0)
+		fuse_reply_err(req, err);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, data, len);
+}
+
+static void
+op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	Fs *fs = fs_of(req);
+	FsNode *n = fs_node_lookup(fs, ino);
+	g_autoptr(GBytes) value = NULL;
+	int err;
+
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	err = fs_xattr_get(fs, n, name, &value);
+	reply_value(req, size, err, value);
+}
+
+static void
+op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	Fs *fs = fs_of(req);
+	FsNode *n = fs_node_lookup(fs, ino);
+	g_autoptr(GBytes) value = NULL;
+
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	value = fs_xattr_list(fs, n);
+	reply_value(req, size, 0, value);
+}
+
+/* ---- the write side: not in this issue ------------------------------------------- */
+
+static void
+op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+	    int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	  const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	  struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void
+op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	 struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.flush = op_flush,
+	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+	.mkdir = op_mkdir,
+	.rmdir = op_unlink,
+	.unlink = op_unlink,
+	.rename = op_rename,
+	.create = op_create,
+	.mknod = op_mknod,
+	.symlink = op_symlink,
+	.link = op_link,
+	.write = op_write,
+};

@@ -1,1 +1,434 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * options.c: the command line (URL, mountpoint, -o options of imapfs, the rest for
+ * libfuse) and the password sources in their documented order. Every failure prints one
+ * "imapfs: ..." line. Secrets never come from argv and are wiped when freed.
+ */
+#define G_LOG_DOMAIN "imapfs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define OPT(t, field) {t, offsetof(FsOptions, field), 1}
+
+static const struct fuse_opt opt_spec[] = {
+	OPT("password_command=%s", password_command),
+	OPT("password_file=%s", password_file),
+	OPT("cafile=%s", cafile),
+	OPT("tls_fingerprint=%s", tls_fingerprint),
+	OPT("tls=%s", tls),
+	OPT("allow_insecure_auth", allow_insecure_auth),
+	OPT("max_conns=%d", max_conns),
+	OPT("timeout=%d", timeout),
+	OPT("names=%s", names_opt),
+	OPT("mark_seen", mark_seen),
+	OPT("debug_imap", debug_imap),
+	OPT("trace_file=%s", trace_file),
+	OPT("-h", show_help),
+	OPT("--help", show_help),
+	OPT("-V", show_version),
+	OPT("--version", show_version),
+	FUSE_OPT_END,
+};
+
+typedef struct {
+	FsOptions *opts;
+	int n_nonopt;
+	gboolean too_many;
+} ParseState;
+
+static int
+opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	ParseState *ps = data;
+
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (ps->n_nonopt == 0)
+		ps->opts->url = g_strdup(arg);
+	else if (ps->n_nonopt == 1)
+		ps->opts->mountpoint = g_strdup(arg);
+	else
+		ps->too_many = TRUE;
+	ps->n_nonopt++;
+	return 0;
+}
+
+void
+fs_options_print_help(const char *progname)
+{
+	printf("usage: %s [options] URL MOUNTPOINT\n"
+	       "\n"
+	       "URL: imaps://[user@]host[:port][/root]  (implicit TLS, port 993)\n"
+	       "     imap://[user@]host[:port][/root]   (STARTTLS required, port 143)\n"
+	       "\n"
+	       "imapfs options:\n"
+	       "    -o password_command=CMD  run CMD, use the first line of its output\n"
+	       "    -o password_file=PATH    read the password from PATH (mode 0600 or stricter)\n"
+	       "                             (else $IMAPFS_PASSWORD, else a prompt on the tty)\n"
+	       "    -o cafile=PATH           trust the CA certificates in PATH\n"
+	       "    -o tls_fingerprint=SHA256:HEX  pin the server certificate\n"
+	       "    -o tls=none              no TLS (loopback hosts only)\n"
+	       "    -o allow_insecure_auth   allow tls=none to other hosts\n"
+	       "    -o max_conns=N           IMAP connections (default: 4)\n"
+	       "    -o timeout=SECONDS       network timeout (default: 30)\n"
+	       "    -o names=readable|uid    message file names (default: readable)\n"
+	       "    -o mark_seen             reading a message sets \\Seen (default: off)\n"
+	       "    -o debug_imap            protocol trace (secrets redacted) to stderr\n"
+	       "    -o trace_file=PATH       protocol trace to PATH instead\n"
+	       "    -h, --help               this help\n"
+	       "    -V, --version            the version\n"
+	       "\n"
+	       "FUSE options:\n",
+	       progname);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static gboolean
+is_loopback(const char *host)
+{
+	return !g_ascii_strcasecmp(host, "localhost") || g_str_has_prefix(host, "127.") ||
+	       !strcmp(host, "::1") || !strcmp(host, "[::1]");
+}
+
+static gboolean
+parse_url(FsOptions *o)
+{
+	const char *u = o->url, *auth, *slash, *at, *hostp, *colon;
+	g_autofree char *authority = NULL;
+	ImapConfig *c = &o->imap;
+	guint default_port;
+
+	if (g_str_has_prefix(u, "imaps://")) {
+		c->tls = IMAP_TLS_IMPLICIT;
+		default_port = 993;
+		auth = u + 8;
+	} else if (g_str_has_prefix(u, "imap://")) {
+		c->tls = IMAP_TLS_STARTTLS;
+		default_port = 143;
+		auth = u + 7;
+	} else {
+		fprintf(stderr, "imapfs: bad URL '%s': expected imaps://[user@]host[:port][/root] "
+				"or imap://...\n", u);
+		return FALSE;
+	}
+	slash = strchr(auth, '/');
+	authority = slash ? g_strndup(auth, slash - auth) : g_strdup(auth);
+	if (slash != NULL && slash[1] != '\0') {
+		o->root = g_uri_unescape_string(slash, NULL);
+		if (o->root == NULL) {
+			fprintf(stderr, "imapfs: bad URL '%s': invalid %%-escape in the path\n", u);
+			return FALSE;
+		}
+	}
+	at = strrchr(authority, '@');
+	if (at != NULL) {
+		g_autofree char *user = g_strndup(authority, at - authority);
+
+		c->user = g_uri_unescape_string(user, NULL);
+		hostp = at + 1;
+	} else {
+		c->user = g_strdup(g_get_user_name());
+		hostp = authority;
+	}
+	if (c->user == NULL || *c->user == '\0') {
+		fprintf(stderr, "imapfs: bad URL '%s': empty user name\n", u);
+		return FALSE;
+	}
+	if (*hostp == '[') {
+		const char *end = strchr(hostp, ']');
+
+		if (end == NULL) {
+			fprintf(stderr, "imapfs: bad URL '%s': unclosed '['\n", u);
+			return FALSE;
+		}
+		c->host = g_strndup(hostp + 1, end - hostp - 1);
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL) {
+			fprintf(stderr, "imapfs: bad URL '%s': junk after the host\n", u);
+			return FALSE;
+		}
+	} else {
+		colon = strchr(hostp, ':');
+		c->host = colon ? g_strndup(hostp, colon - hostp) : g_strdup(hostp);
+	}
+	if (*c->host == '\0' || strpbrk(c->host, " \t\r\n@?#") != NULL) {
+		fprintf(stderr, "imapfs: bad URL '%s': missing or invalid host\n", u);
+		return FALSE;
+	}
+	c->port = default_port;
+	if (colon != NULL) {
+		char *end;
+		unsigned long p = strtoul(colon + 1, &end, 10);
+
+		if (colon[1] == '\0' || *end != '\0' || p == 0 || p > 65535) {
+			fprintf(stderr, "imapfs: bad URL '%s': invalid port\n", u);
+			return FALSE;
+		}
+		c->port = p;
+	}
+	return TRUE;
+}
+
+gboolean
+fs_options_parse(FsOptions *o, int argc, char **argv)
+{
+	struct fuse_cmdline_opts cl = {0};
+	ParseState ps = {.opts = o};
+	struct stat st;
+	char *real;
+
+	o->fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	o->max_conns = 4;
+	o->timeout = 30;
+	o->imap.trace_fd = -1;
+	if (fuse_opt_parse(&o->fuse_args, o, opt_spec, opt_proc) != 0)
+		return FALSE; /* libfuse printed why */
+	if (o->show_help || o->show_version)
+		return TRUE;
+	if (fuse_parse_cmdline(&o->fuse_args, &cl) != 0)
+		return FALSE;
+	o->foreground = cl.foreground;
+	o->debug_fuse = cl.debug;
+	if (cl.show_help || cl.show_version) {
+		o->show_help = cl.show_help;
+		o->show_version = cl.show_version;
+		free(cl.mountpoint);
+		return TRUE;
+	}
+	free(cl.mountpoint);
+	if (ps.too_many) {
+		fprintf(stderr, "imapfs: too many arguments (usage: imapfs [options] URL "
+				"MOUNTPOINT)\n");
+		return FALSE;
+	}
+	if (o->url == NULL || o->mountpoint == NULL) {
+		fprintf(stderr, "imapfs: missing %s (usage: imapfs [options] URL MOUNTPOINT)\n",
+			o->url == NULL ? "URL and MOUNTPOINT" : "MOUNTPOINT");
+		return FALSE;
+	}
+	if (!parse_url(o))
+		return FALSE;
+	if (o->tls != NULL) {
+		if (strcmp(o->tls, "none") != 0) {
+			fprintf(stderr, "imapfs: unknown tls=%s (only tls=none; TLS is the "
+					"default)\n", o->tls);
+			return FALSE;
+		}
+		if (!is_loopback(o->imap.host) && !o->allow_insecure_auth) {
+			fprintf(stderr, "imapfs: tls=none is refused for %s (not a loopback "
+					"address) unless -o allow_insecure_auth is given\n",
+				o->imap.host);
+			return FALSE;
+		}
+		o->imap.tls = IMAP_TLS_NONE;
+	}
+	o->names = NAMING_READABLE;
+	if (o->names_opt != NULL) {
+		if (!strcmp(o->names_opt, "uid"))
+			o->names = NAMING_UID;
+		else if (strcmp(o->names_opt, "readable") != 0) {
+			fprintf(stderr, "imapfs: unknown names=%s (readable or uid)\n",
+				o->names_opt);
+			return FALSE;
+		}
+	}
+	if (o->max_conns < 1 || o->max_conns > 64) {
+		fprintf(stderr, "imapfs: max_conns must be between 1 and 64\n");
+		return FALSE;
+	}
+	if (o->timeout < 1 || o->timeout > 3600) {
+		fprintf(stderr, "imapfs: timeout must be between 1 and 3600 seconds\n");
+		return FALSE;
+	}
+	if (stat(o->mountpoint, &st) != 0) {
+		fprintf(stderr, "imapfs: mountpoint %s: %s\n", o->mountpoint, g_strerror(errno));
+		return FALSE;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "imapfs: mountpoint %s is not a directory\n", o->mountpoint);
+		return FALSE;
+	}
+	real = realpath(o->mountpoint, NULL);
+	if (real != NULL) {
+		g_free(o->mountpoint);
+		o->mountpoint = g_strdup(real);
+		free(real);
+	}
+	o->imap.cafile = g_strdup(o->cafile);
+	o->imap.tls_fingerprint = g_strdup(o->tls_fingerprint);
+	o->imap.allow_insecure_auth = o->allow_insecure_auth;
+	o->imap.timeout_ms = o->timeout * 1000;
+	o->imap.max_conns = o->max_conns;
+	o->imap.mark_seen = o->mark_seen;
+	if (o->trace_file != NULL) {
+		o->imap.trace_fd = open(o->trace_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+					0600);
+		if (o->imap.trace_fd < 0) {
+			fprintf(stderr, "imapfs: trace_file %s: %s\n", o->trace_file,
+				g_strerror(errno));
+			return FALSE;
+		}
+	} else if (o->debug_imap) {
+		o->imap.trace_fd = dup(STDERR_FILENO);
+	}
+	return TRUE;
+}
+
+static char *
+first_line(const char *s, gsize len)
+{
+	gsize n = 0;
+
+	while (n < len && s[n] != '\n' && s[n] != '\r' && s[n] != '\0')
+		n++;
+	return g_strndup(s, n);
+}
+
+static char *
+from_command(const char *cmd)
+{
+	const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+	g_autofree char *out = NULL;
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+	char *line;
+
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL,
+			  &out, NULL, &status, &error)) {
+		fprintf(stderr, "imapfs: password_command: %s\n", error->message);
+		return NULL;
+	}
+	if (!g_spawn_check_wait_status(status, &error)) {
+		fprintf(stderr, "imapfs: password_command failed: %s\n", error->message);
+		if (out)
+			explicit_bzero(out, strlen(out));
+		return NULL;
+	}
+	line = first_line(out, strlen(out));
+	explicit_bzero(out, strlen(out));
+	return line;
+}
+
+static char *
+from_file(const char *path)
+{
+	struct stat st;
+	g_autofree char *data = NULL;
+	gsize len = 0;
+	g_autoptr(GError) error = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	char *line;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		fprintf(stderr, "imapfs: password_file %s: %s\n", path, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "imapfs: password_file %s is not a regular file\n", path);
+		return NULL;
+	}
+	if (st.st_mode & 077) {
+		fprintf(stderr, "imapfs: password_file %s is accessible by others (mode %04o); "
+				"chmod 600 it\n", path, (unsigned)(st.st_mode & 07777));
+		return NULL;
+	}
+	if (!g_file_get_contents(path, &data, &len, &error)) {
+		fprintf(stderr, "imapfs: password_file: %s\n", error->message);
+		return NULL;
+	}
+	line = first_line(data, len);
+	explicit_bzero(data, len);
+	return line;
+}
+
+static char *
+from_tty(const FsOptions *o)
+{
+	struct termios old, noecho;
+	char buf[1024];
+	FILE *tty = fopen("/dev/tty", "r+");
+	char *line = NULL;
+
+	if (tty == NULL)
+		return NULL;
+	fprintf(tty, "Password for %s@%s: ", o->imap.user, o->imap.host);
+	fflush(tty);
+	if (tcgetattr(fileno(tty), &old) == 0) {
+		noecho = old;
+		noecho.c_lflag &= ~ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	}
+	if (fgets(buf, sizeof(buf), tty) != NULL)
+		line = first_line(buf, strlen(buf));
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fprintf(tty, "\n");
+	fclose(tty);
+	explicit_bzero(buf, sizeof(buf));
+	return line;
+}
+
+gboolean
+fs_options_get_password(FsOptions *o)
+{
+	const char *env = g_getenv("IMAPFS_PASSWORD");
+	char *pw = NULL;
+
+	if (o->password_command != NULL) {
+		pw = from_command(o->password_command);
+		if (pw == NULL)
+			return FALSE;
+	} else if (o->password_file != NULL) {
+		pw = from_file(o->password_file);
+		if (pw == NULL)
+			return FALSE;
+	} else if (env != NULL) {
+		pw = g_strdup(env);
+	} else if (isatty(STDIN_FILENO)) {
+		pw = from_tty(o);
+	}
+	/* children (password_command excepted, already done) never see it */
+	g_unsetenv("IMAPFS_PASSWORD");
+	if (pw == NULL) {
+		fprintf(stderr, "imapfs: no password: use -o password_command=, -o password_file=, "
+				"IMAPFS_PASSWORD, or run from a terminal\n");
+		return FALSE;
+	}
+	o->imap.password = pw;
+	return TRUE;
+}
+
+void
+fs_options_clear(FsOptions *o)
+{
+	if (o->imap.trace_fd > STDERR_FILENO)
+		close(o->imap.trace_fd);
+	o->imap.trace_fd = -1;
+	imap_config_clear(&o->imap);
+	g_free(o->url);
+	g_free(o->mountpoint);
+	g_free(o->root);
+	free(o->trace_file);
+	free(o->password_command);
+	free(o->password_file);
+	free(o->cafile);
+	free(o->tls_fingerprint);
+	free(o->tls);
+	free(o->names_opt);
+	fuse_opt_free_args(&o->fuse_args);
+}

@@ -1,1 +1,219 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * xattr.c: the read side of extended attributes: message metadata (flags, tags, UID,
+ * INTERNALDATE, MODSEQ, decoded envelope fields), folder metadata (server name,
+ * delimiter, special use, STATUS counters) and the daemon's counters on the mount root
+ * (user.imapfs.stats, for tests and curious users). Values carry no trailing NUL.
+ */
+#define G_LOG_DOMAIN "imapfs"
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "fs.h"
+
+#define STATS_XATTR "user.imapfs.stats"
+
+static const char *const msg_names[] = {
+	"user.imap.flags",   "user.xdg.tags",     "user.imap.uid",    "user.imap.internaldate",
+	"user.imap.modseq",  "user.mail.subject", "user.mail.from",   "user.mail.to",
+	"user.mail.date",    "user.mail.message_id",
+};
+
+static const char *const dir_names[] = {
+	"user.imap.mailbox",     "user.imap.delimiter", "user.imap.special_use",
+	"user.imap.uidvalidity", "user.imap.messages",  "user.imap.unseen",
+};
+
+static GBytes *
+str_value(const char *s)
+{
+	return g_bytes_new(s, strlen(s));
+}
+
+static GBytes *
+take_value(char *s)
+{
+	return g_bytes_new_take(s, strlen(s));
+}
+
+static char *
+format_internaldate(const StoreMessageInfo *i)
+{
+	g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(i->internaldate);
+	g_autoptr(GTimeZone) tz = g_time_zone_new_offset(i->internaldate_tz * 60);
+	g_autoptr(GDateTime) local = NULL;
+
+	if (utc == NULL)
+		return g_strdup_printf("%" G_GINT64_FORMAT, i->internaldate);
+	local = tz ? g_date_time_to_timezone(utc, tz) : g_date_time_ref(utc);
+	return g_date_time_format(local, "%Y-%m-%dT%H:%M:%S%:z");
+}
+
+static char *
+keywords(char **flags)
+{
+	GString *s = g_string_new(NULL);
+
+	for (guint i = 0; flags[i]; i++) {
+		if (flags[i][0] == '\\')
+			continue;
+		if (s->len)
+			g_string_append_c(s, ',');
+		g_string_append(s, flags[i]);
+	}
+	return g_string_free(s, FALSE);
+}
+
+/* Which message xattrs exist (the optional ones only when they have a value). */
+static gboolean
+msg_has(Fs *fs, FsNode *node, const char *name)
+{
+	const StoreMessageInfo *i = store_message_get_info(node->msg);
+
+	if (!strcmp(name, "user.imap.modseq")) {
+		StoreMessageState s;
+		gboolean have;
+
+		store_message_get_state(fs->store, node->msg, &s);
+		have = s.modseq != 0;
+		store_message_state_clear(&s);
+		return have;
+	}
+	if (!strcmp(name, "user.mail.subject"))
+		return i->subject != NULL;
+	if (!strcmp(name, "user.mail.from"))
+		return i->from != NULL;
+	if (!strcmp(name, "user.mail.to"))
+		return i->to != NULL;
+	if (!strcmp(name, "user.mail.date"))
+		return i->date != NULL;
+	if (!strcmp(name, "user.mail.message_id"))
+		return i->message_id != NULL;
+	return TRUE;
+}
+
+static int
+msg_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
+{
+	const StoreMessageInfo *i = store_message_get_info(node->msg);
+	StoreMessageState s;
+	int err = 0;
+
+	store_message_get_state(fs->store, node->msg, &s);
+	if (!strcmp(name, "user.imap.flags")) {
+		*value = take_value(g_strjoinv(" ", s.flags));
+	} else if (!strcmp(name, "user.xdg.tags")) {
+		*value = take_value(keywords(s.flags));
+	} else if (!strcmp(name, "user.imap.uid")) {
+		*value = take_value(g_strdup_printf("%u", i->uid));
+	} else if (!strcmp(name, "user.imap.internaldate")) {
+		*value = take_value(format_internaldate(i));
+	} else if (!strcmp(name, "user.imap.modseq") && s.modseq != 0) {
+		*value = take_value(g_strdup_printf("%" G_GUINT64_FORMAT, s.modseq));
+	} else if (!strcmp(name, "user.mail.subject") && i->subject) {
+		*value = str_value(i->subject);
+	} else if (!strcmp(name, "user.mail.from") && i->from) {
+		*value = str_value(i->from);
+	} else if (!strcmp(name, "user.mail.to") && i->to) {
+		*value = str_value(i->to);
+	} else if (!strcmp(name, "user.mail.date") && i->date) {
+		*value = str_value(i->date);
+	} else if (!strcmp(name, "user.mail.message_id") && i->message_id) {
+		*value = str_value(i->message_id);
+	} else {
+		err = ENODATA;
+	}
+	store_message_state_clear(&s);
+	return err;
+}
+
+static gboolean
+dir_has(FsNode *node, const char *name)
+{
+	if (node->folder == NULL)
+		return FALSE;
+	if (!strcmp(name, "user.imap.special_use"))
+		return store_folder_get_special_use(node->folder) != NULL;
+	if (g_str_has_prefix(name, "user.imap.uidvalidity") ||
+	    g_str_has_prefix(name, "user.imap.messages") ||
+	    g_str_has_prefix(name, "user.imap.unseen"))
+		return store_folder_is_selectable(node->folder);
+	return TRUE;
+}
+
+static int
+dir_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
+{
+	ImapStatus st;
+	g_autoptr(GError) error = NULL;
+	char d[2] = {0, 0};
+
+	if (!dir_has(node, name))
+		return ENODATA;
+	if (!strcmp(name, "user.imap.mailbox")) {
+		*value = str_value(store_folder_get_name(node->folder));
+		return 0;
+	}
+	if (!strcmp(name, "user.imap.delimiter")) {
+		d[0] = store_folder_get_delim(node->folder);
+		*value = str_value(d);
+		return 0;
+	}
+	if (!strcmp(name, "user.imap.special_use")) {
+		*value = str_value(store_folder_get_special_use(node->folder));
+		return 0;
+	}
+	if (!store_folder_status_sync(fs->store, node->folder, &st, NULL, &error))
+		return fs_errno_from_error(error);
+	if (!strcmp(name, "user.imap.uidvalidity"))
+		*value = take_value(g_strdup_printf("%u", st.uidvalidity));
+	else if (!strcmp(name, "user.imap.messages"))
+		*value = take_value(g_strdup_printf("%u", st.messages));
+	else
+		*value = take_value(g_strdup_printf("%u", st.unseen));
+	return 0;
+}
+
+int
+fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
+{
+	*value = NULL;
+	if (node == fs->root && !strcmp(name, STATS_XATTR)) {
+		ImapStats s;
+
+		store_get_stats(fs->store, &s);
+		*value = take_value(g_strdup_printf(
+			"bytes_in=%" G_GUINT64_FORMAT " bytes_out=%" G_GUINT64_FORMAT
+			" commands=%" G_GUINT64_FORMAT " body_bytes=%" G_GUINT64_FORMAT
+			" reconnects=%" G_GUINT64_FORMAT "\n",
+			s.bytes_in, s.bytes_out, s.commands, s.body_bytes, s.reconnects));
+		return 0;
+	}
+	if (node->kind == FS_NODE_MSG)
+		return msg_get(fs, node, name, value);
+	return dir_get(fs, node, name, value);
+}
+
+GBytes *
+fs_xattr_list(Fs *fs, FsNode *node)
+{
+	GString *s = g_string_new(NULL);
+	gsize len;
+
+	if (node->kind == FS_NODE_MSG) {
+		for (gsize i = 0; i < G_N_ELEMENTS(msg_names); i++)
+			if (msg_has(fs, node, msg_names[i]))
+				g_string_append_len(s, msg_names[i], strlen(msg_names[i]) + 1);
+	} else {
+		for (gsize i = 0; i < G_N_ELEMENTS(dir_names); i++)
+			if (dir_has(node, dir_names[i]))
+				g_string_append_len(s, dir_names[i], strlen(dir_names[i]) + 1);
+		if (node == fs->root)
+			g_string_append_len(s, STATS_XATTR, sizeof(STATS_XATTR));
+	}
+	len = s->len;
+	return g_bytes_new_take(g_string_free(s, FALSE), len);
+}

@@ -18,8 +18,8 @@
  *	// "+" continuation (imap_cmd_part_waits() of the previous part), then sends it.
  *
  * Spacing: arguments are separated by one space, except that no space is written after
- * text ending in '(' or '[' and none before raw text starting with ')' or ']'. So
- * "(", flag, flag, ")" gives "(\Seen $Junk)".
+ * raw text ending in '(' or '[' and none before raw text starting with ')' or ']'. So
+ * "(", flag, flag, ")" gives "(\Seen $Junk)". Only raw text affects spacing.
  *
  * Errors: a bad argument does not fail the call; it puts the command in an error state
  * (the first error is kept) and imap_cmd_finish() then returns FALSE with
@@ -82,8 +82,12 @@ void imap_cmd_flag(ImapCmd *cmd, const char *flag);
  * accepted (anything else is an error). */
 void imap_cmd_raw(ImapCmd *cmd, const char *text);
 /* A literal with these exact bytes (APPEND message bodies), {n} or {n+} by the options.
- * The GBytes is referenced, not copied, until finish. */
+ * The GBytes is referenced, not copied, until finish. 2 GiB or more is an error. */
 void imap_cmd_literal(ImapCmd *cmd, GBytes *data);
+
+/* Puts the command in the error state with @why (e.g. "UID search key is not a
+ * sequence set"), for callers that validate something cmd.c cannot see. */
+void imap_cmd_invalid(ImapCmd *cmd, const char *why);
 
 /* Renders the command into parts. FALSE with IMAP_ERROR_INVALID (and no parts) when any
  * argument was invalid. Call once. */
@@ -95,7 +99,8 @@ gboolean imap_cmd_finish(ImapCmd *cmd, GError **error);
 const char *imap_cmd_get_verb(const ImapCmd *cmd);
 /* Number of parts, >= 1. */
 guint imap_cmd_get_n_parts(const ImapCmd *cmd);
-/* The wire bytes of part @i (borrowed, valid while @cmd lives). Part 0 is the text
+/* The wire bytes of part @i (borrowed, valid while @cmd lives; overwritten with zeros by
+ * imap_cmd_free() when the command held a secret, so do not keep a ref). Part 0 is the text
  * after "TAG " (the connection writes the tag and one space first). Every part but the
  * last ends with a synchronizing literal header "{n}\r\n"; the last ends with "\r\n". */
 GBytes *imap_cmd_get_part(const ImapCmd *cmd, guint i);

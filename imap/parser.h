@@ -108,6 +108,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImapParser, imap_parser_free)
 /* Streams literals of at least limits.stream_threshold bytes to @sink instead of memory
  * (NULL turns it off). Typically set only while a body FETCH is in flight. */
 void imap_parser_set_sink(ImapParser *parser, ImapLiteralSink sink, gpointer user_data);
+/* (The sink in effect when a literal's {n} is parsed gets all of that literal's bytes, even
+ * if the sink is changed meanwhile. A sink returning FALSE fails the parse with
+ * IMAP_ERROR_FAILED, "literal sink failed".) */
 
 /* Consumes up to @len bytes; *consumed says how many. Stops after each complete response
  * (returning RESPONSE) so the caller can react (e.g. to a continuation) before feeding

@@ -1,1 +1,713 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pool.c: the connections of one account. Up to max_conns connections, opened lazily,
+ * lent to workers with mailbox affinity (a connection that already has the mailbox
+ * SELECTed/EXAMINEd is preferred; read paths EXAMINE, write paths SELECT), replaced with
+ * backoff after a drop, and one automatic retry for idempotent commands only. It also
+ * runs SELECT/EXAMINE (with QRESYNC parameters) and checks UIDVALIDITY on every re-select.
+ *
+ * Locking: pool->lock protects the connection list and every PoolConn field; it is never
+ * held across network I/O (opening and selecting happen with the lock released while the
+ * PoolConn is marked `switching`). Lock order: pool->lock, then a connection's own lock
+ * (taken inside conn.c); connection event handlers touch only atomics, never pool->lock.
+ */
+#define G_LOG_DOMAIN "imapfs-imap"
+
+#include "config.h"
+
+#include "pool.h"
+
+#include <string.h>
+
+#include "resp.h"
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
+
+typedef struct {
+	ImapPool *pool;
+	ImapConn *conn;
+	char *mailbox;        /* selected mailbox (UTF-8) or NULL */
+	gboolean rw;          /* SELECTed (not EXAMINEd) */
+	guint32 uidvalidity;
+	guint users;          /* leases out */
+	gboolean switching;   /* a lease holder is (re)selecting; nobody else may use it */
+	gint64 last_used;
+} PoolConn;
+
+struct _ImapLease {
+	PoolConn *pc;
+};
+
+struct _ImapPool {
+	ImapConfig cfg;   /* own copy */
+	ImapStats stats;  /* atomics */
+	gint epoch;       /* atomic */
+	gint dropped;     /* atomic: a connection died since the last open */
+	GMutex lock;
+	GCond cond;
+	GPtrArray *conns; /* of PoolConn*, protected by lock */
+	guint opening;    /* protected by lock */
+	guint fail_count; /* protected by lock */
+	gint64 next_attempt;
+	GError *last_error; /* protected by lock: why the last open failed */
+	char **caps;      /* of the first connection (protected by lock) */
+};
+
+/* ---- config ------------------------------------------------------------------------- */
+
+static void
+wipe(char *s)
+{
+	if (s)
+		memset(s, 0, strlen(s));
+}
+
+void
+imap_config_clear(ImapConfig *cfg)
+{
+	if (!cfg)
+		return;
+	wipe(cfg->password);
+	wipe(cfg->oauth_token);
+	g_free(cfg->host);
+	g_free(cfg->user);
+	g_free(cfg->password);
+	g_free(cfg->oauth_token);
+	g_free(cfg->cafile);
+	g_free(cfg->tls_fingerprint);
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->trace_fd = -1;
+}
+
+ImapPool *
+imap_pool_new(const ImapConfig *cfg)
+{
+	ImapPool *pool = g_new0(ImapPool, 1);
+
+	pool->cfg = *cfg;
+	pool->cfg.host = g_strdup(cfg->host);
+	pool->cfg.user = g_strdup(cfg->user);
+	pool->cfg.password = g_strdup(cfg->password);
+	pool->cfg.oauth_token = g_strdup(cfg->oauth_token);
+	pool->cfg.cafile = g_strdup(cfg->cafile);
+	pool->cfg.tls_fingerprint = g_strdup(cfg->tls_fingerprint);
+	if (!pool->cfg.timeout_ms)
+		pool->cfg.timeout_ms = 30000;
+	if (!pool->cfg.max_conns)
+		pool->cfg.max_conns = 4;
+	if (!pool->cfg.port)
+		pool->cfg.port = cfg->tls == IMAP_TLS_IMPLICIT ? 993 : 143;
+	g_mutex_init(&pool->lock);
+	g_cond_init(&pool->cond);
+	pool->conns = g_ptr_array_new();
+	return pool;
+}
+
+static void
+pool_conn_free(PoolConn *pc)
+{
+	imap_conn_free(pc->conn);
+	g_free(pc->mailbox);
+	g_free(pc);
+}
+
+void
+imap_pool_free(ImapPool *pool)
+{
+	if (!pool)
+		return;
+	for (guint i = 0; i < pool->conns->len; i++)
+		pool_conn_free(pool->conns->pdata[i]);
+	g_ptr_array_unref(pool->conns);
+	g_clear_error(&pool->last_error);
+	g_strfreev(pool->caps);
+	imap_config_clear(&pool->cfg);
+	g_mutex_clear(&pool->lock);
+	g_cond_clear(&pool->cond);
+	g_free(pool);
+}
+
+const ImapConfig *
+imap_pool_get_config(ImapPool *pool)
+{
+	return &pool->cfg;
+}
+
+ImapStats *
+imap_pool_stats(ImapPool *pool)
+{
+	return &pool->stats;
+}
+
+guint
+imap_pool_epoch(ImapPool *pool)
+{
+	return (guint)g_atomic_int_get(&pool->epoch);
+}
+
+void
+imap_pool_bump_epoch(ImapPool *pool)
+{
+	g_atomic_int_inc(&pool->epoch);
+}
+
+void
+imap_pool_get_stats(ImapPool *pool, ImapStats *out)
+{
+	out->bytes_in = __atomic_load_n(&pool->stats.bytes_in, __ATOMIC_RELAXED);
+	out->bytes_out = __atomic_load_n(&pool->stats.bytes_out, __ATOMIC_RELAXED);
+	out->commands = __atomic_load_n(&pool->stats.commands, __ATOMIC_RELAXED);
+	out->body_bytes = __atomic_load_n(&pool->stats.body_bytes, __ATOMIC_RELAXED);
+	out->reconnects = __atomic_load_n(&pool->stats.reconnects, __ATOMIC_RELAXED);
+}
+
+char **
+imap_pool_dup_caps(ImapPool *pool)
+{
+	char **caps;
+
+	g_mutex_lock(&pool->lock);
+	caps = g_strdupv(pool->caps);
+	g_mutex_unlock(&pool->lock);
+	return caps;
+}
+
+gboolean
+imap_pool_has_capability(ImapPool *pool, const char *cap)
+{
+	gboolean found = FALSE;
+
+	g_mutex_lock(&pool->lock);
+	for (guint i = 0; pool->caps && pool->caps[i]; i++)
+		if (g_ascii_strcasecmp(pool->caps[i], cap) == 0)
+			found = TRUE;
+	g_mutex_unlock(&pool->lock);
+	return found;
+}
+
+/* ---- SELECT / EXAMINE --------------------------------------------------------------- */
+
+static void
+add_flags(char ***dst, const ImapArg *list)
+{
+	g_autoptr(GError) err = NULL;
+	char **f = imap_resp_flags(list, &err);
+
+	if (!f) {
+		g_debug("bad flag list: %s", err->message);
+		return;
+	}
+	g_strfreev(*dst);
+	*dst = f;
+}
+
+gboolean
+imap_select_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
+{
+	ImapSelectInfo *info = data;
+	g_autoptr(GError) err = NULL;
+	guint32 n;
+	guint64 v;
+
+	switch (imap_resp_untagged_kind(resp)) {
+	case IMAP_UNTAGGED_FLAGS:
+		if (resp->args->len >= 2)
+			add_flags(&info->flags, resp->args->pdata[1]);
+		return TRUE;
+	case IMAP_UNTAGGED_EXISTS:
+		if (imap_resp_number(resp, &n, &err))
+			info->exists = n;
+		return TRUE;
+	case IMAP_UNTAGGED_RECENT:
+		if (imap_resp_number(resp, &n, &err))
+			info->recent = n;
+		return TRUE;
+	case IMAP_UNTAGGED_VANISHED: {
+		gboolean earlier = FALSE;
+		g_autoptr(ImapUidSet) set = imap_resp_vanished(resp, &earlier, &err);
+
+		if (!set)
+			return TRUE;
+		if (!info->vanished) {
+			info->vanished = g_steal_pointer(&set);
+		} else {
+			g_autofree char *txt = imap_uidset_to_string(set);
+			g_auto(GStrv) ranges = g_strsplit(txt, ",", -1);
+
+			for (guint i = 0; ranges[i]; i++) {
+				guint64 a, b;
+				char *colon = strchr(ranges[i], ':');
+
+				a = g_ascii_strtoull(ranges[i], NULL, 10);
+				b = colon ? g_ascii_strtoull(colon + 1, NULL, 10) : a;
+				if (a && b && a <= G_MAXUINT32 && b <= G_MAXUINT32)
+					imap_uidset_add_range(info->vanished, (guint32)MIN(a, b),
+							      (guint32)MAX(a, b));
+			}
+		}
+		return TRUE;
+	}
+	case IMAP_UNTAGGED_FETCH: {
+		guint32 seq;
+		ImapMessage *msg = imap_resp_fetch(resp, &seq, &err);
+
+		if (!msg)
+			return TRUE;
+		if (!info->changed)
+			info->changed = g_ptr_array_new_with_free_func(
+				(GDestroyNotify)imap_message_free);
+		g_ptr_array_add(info->changed, msg);
+		return TRUE;
+	}
+	case IMAP_UNTAGGED_STATUS:
+		if (resp->status != IMAP_STATUS_OK || !resp->code)
+			return resp->status == IMAP_STATUS_OK;
+		if (g_ascii_strcasecmp(resp->code, "UIDVALIDITY") == 0 &&
+		    imap_resp_code_number(resp, "UIDVALIDITY", &v))
+			info->uidvalidity = (guint32)v;
+		else if (g_ascii_strcasecmp(resp->code, "UIDNEXT") == 0 &&
+			 imap_resp_code_number(resp, "UIDNEXT", &v))
+			info->uidnext = (guint32)v;
+		else if (g_ascii_strcasecmp(resp->code, "HIGHESTMODSEQ") == 0 &&
+			 imap_resp_code_number(resp, "HIGHESTMODSEQ", &v))
+			info->highestmodseq = v;
+		else if (g_ascii_strcasecmp(resp->code, "NOMODSEQ") == 0)
+			info->highestmodseq = 0;
+		else if (g_ascii_strcasecmp(resp->code, "PERMANENTFLAGS") == 0 &&
+			 resp->code_args->len >= 1)
+			add_flags(&info->permanentflags, resp->code_args->pdata[0]);
+		return TRUE;
+	default:
+		return FALSE;
+	}
+}
+
+ImapSelectInfo *
+imap_select_run(ImapConn *conn, const char *mailbox, gboolean write, guint32 known_uidvalidity,
+		guint64 known_modseq, GCancellable *cancel, GError **error)
+{
+	ImapCmd *cmd = imap_cmd_new(write ? "SELECT" : "EXAMINE");
+	g_autoptr(ImapSelectInfo) info = g_new0(ImapSelectInfo, 1);
+	g_autoptr(ImapResponse) tagged = NULL;
+
+	imap_conn_cmd_options(conn, cmd);
+	imap_cmd_mailbox(cmd, mailbox);
+	if (imap_conn_qresync(conn) && known_uidvalidity && known_modseq) {
+		imap_cmd_raw(cmd, "(QRESYNC (");
+		imap_cmd_number(cmd, known_uidvalidity);
+		imap_cmd_number(cmd, known_modseq);
+		imap_cmd_raw(cmd, "))");
+	} else if (imap_conn_condstore(conn) && !imap_conn_qresync(conn)) {
+		imap_cmd_raw(cmd, "(CONDSTORE)");
+	}
+	if (!imap_cmd_finish(cmd, error)) {
+		imap_cmd_free(cmd);
+		return NULL;
+	}
+	if (!imap_conn_run_sync(conn, cmd, IMAP_CONN_EXCLUSIVE, imap_select_untagged, info, NULL,
+				NULL, &tagged, cancel, error)) {
+		if (error && *error && (*error)->code == IMAP_ERROR_NO)
+			(*error)->code = IMAP_ERROR_NONEXISTENT;
+		return NULL;
+	}
+	info->read_only = !write;
+	if (tagged && tagged->code) {
+		if (g_ascii_strcasecmp(tagged->code, "READ-ONLY") == 0)
+			info->read_only = TRUE;
+		else if (g_ascii_strcasecmp(tagged->code, "READ-WRITE") == 0)
+			info->read_only = FALSE;
+	}
+	if (!info->flags)
+		info->flags = g_new0(char *, 1);
+	if (!info->permanentflags)
+		info->permanentflags = g_new0(char *, 1);
+	return g_steal_pointer(&info);
+}
+
+/* ---- leases ------------------------------------------------------------------------- */
+
+static void
+conn_event(ImapConn *conn, const ImapResponse *resp, gpointer data)
+{
+	ImapPool *pool = data;
+
+	if (!resp) {
+		g_atomic_int_inc(&pool->epoch);
+		g_atomic_int_set(&pool->dropped, 1);
+		return;
+	}
+	/* Unsolicited EXISTS/EXPUNGE/FETCH on a pool connection: the IDLE connection and the
+	 * store's resync report changes; nothing to keep here. */
+	g_debug("conn %u: unsolicited response (%d)", imap_conn_get_id(conn),
+		imap_resp_untagged_kind(resp));
+}
+
+/* Lock held; drops dead idle connections (returned for freeing outside the lock). */
+static void
+reap(ImapPool *pool, GPtrArray *dead)
+{
+	for (guint i = 0; i < pool->conns->len;) {
+		PoolConn *pc = pool->conns->pdata[i];
+
+		if (pc->users == 0 && !pc->switching && !imap_conn_is_alive(pc->conn)) {
+			g_ptr_array_remove_index(pool->conns, i);
+			g_ptr_array_add(dead, pc);
+			continue;
+		}
+		i++;
+	}
+}
+
+static void
+free_dead(GPtrArray *dead)
+{
+	for (guint i = 0; i < dead->len; i++)
+		pool_conn_free(dead->pdata[i]);
+	g_ptr_array_set_size(dead, 0);
+}
+
+static gboolean
+set_cancelled(GCancellable *cancel, GError **error)
+{
+	if (g_cancellable_is_cancelled(cancel)) {
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_CANCELLED, "cancelled");
+		return TRUE;
+	}
+	return FALSE;
+}
+
+/* Opens one connection with the lock released. Lock held on entry and exit. */
+static PoolConn *
+open_conn(ImapPool *pool, gint64 deadline, GCancellable *cancel, GError **error)
+{
+	ImapConn *conn;
+	PoolConn *pc;
+	GError *err = NULL;
+	gint64 now = g_get_monotonic_time();
+
+	if (pool->next_attempt > now) {
+		if (pool->next_attempt > deadline && pool->last_error) {
+			g_set_error(error, IMAP_ERROR, pool->last_error->code, "%s",
+				    pool->last_error->message);
+			return NULL;
+		}
+		while (g_get_monotonic_time() < pool->next_attempt) {
+			if (set_cancelled(cancel, error))
+				return NULL;
+			g_cond_wait_until(&pool->cond, &pool->lock,
+					  MIN(pool->next_attempt, g_get_monotonic_time() +
+								  100 * G_TIME_SPAN_MILLISECOND));
+		}
+	}
+	pool->opening++;
+	g_mutex_unlock(&pool->lock);
+	conn = imap_conn_open_sync(&pool->cfg, &pool->stats, cancel, &err);
+	g_mutex_lock(&pool->lock);
+	pool->opening--;
+	g_cond_broadcast(&pool->cond);
+	if (!conn) {
+		if (err->code != IMAP_ERROR_CANCELLED) {
+			guint ms = MIN(BACKOFF_MAX_MS, BACKOFF_MIN_MS << MIN(pool->fail_count, 8));
+
+			pool->fail_count++;
+			pool->next_attempt = g_get_monotonic_time() + (gint64)ms * 1000;
+			g_clear_error(&pool->last_error);
+			pool->last_error = g_error_copy(err);
+		}
+		g_propagate_error(error, err);
+		return NULL;
+	}
+	pool->fail_count = 0;
+	pool->next_attempt = 0;
+	if (g_atomic_int_compare_and_exchange(&pool->dropped, 1, 0))
+		__atomic_add_fetch(&pool->stats.reconnects, 1, __ATOMIC_RELAXED);
+	if (!pool->caps)
+		pool->caps = g_strdupv((char **)imap_conn_get_caps(conn));
+	imap_conn_set_event_handler(conn, conn_event, pool);
+	pc = g_new0(PoolConn, 1);
+	pc->pool = pool;
+	pc->conn = conn;
+	pc->last_used = g_get_monotonic_time();
+	g_ptr_array_add(pool->conns, pc);
+	return pc;
+}
+
+static gboolean
+usable(PoolConn *pc)
+{
+	return !pc->switching && imap_conn_is_alive(pc->conn);
+}
+
+/* Lock held. Selects @mailbox on @pc (marked switching by the caller, users counted). */
+static gboolean
+do_select(ImapPool *pool, PoolConn *pc, const char *mailbox, gboolean write,
+	  guint32 expect_uidvalidity, const ImapSelectParams *sel, GCancellable *cancel,
+	  GError **error)
+{
+	ImapSelectInfo *info;
+
+	g_clear_pointer(&pc->mailbox, g_free);
+	g_mutex_unlock(&pool->lock);
+	info = imap_select_run(pc->conn, mailbox, write, sel ? sel->known_uidvalidity : 0,
+			       sel ? sel->known_modseq : 0, cancel, error);
+	g_mutex_lock(&pool->lock);
+	if (!info)
+		return FALSE;
+	pc->mailbox = g_strdup(mailbox);
+	pc->rw = !info->read_only;
+	pc->uidvalidity = info->uidvalidity;
+	if (sel && sel->info_out)
+		*sel->info_out = info;
+	else
+		imap_select_info_free(info);
+	if (expect_uidvalidity && pc->uidvalidity != expect_uidvalidity) {
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY,
+			    "UIDVALIDITY of %s changed (%u, expected %u)", mailbox,
+			    pc->uidvalidity, expect_uidvalidity);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static ImapLease *
+acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 expect_uidvalidity,
+	     const ImapSelectParams *sel, GCancellable *cancel, GError **error)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)pool->cfg.timeout_ms * 1000;
+	g_autoptr(GPtrArray) dead = g_ptr_array_new();
+	PoolConn *pick = NULL;
+	gboolean need_select = FALSE;
+
+	g_mutex_lock(&pool->lock);
+	for (;;) {
+		guint i;
+		PoolConn *idle_free = NULL, *idle_any = NULL, *least = NULL;
+
+		reap(pool, dead);
+		if (dead->len) {
+			g_mutex_unlock(&pool->lock);
+			free_dead(dead);
+			g_mutex_lock(&pool->lock);
+			continue;
+		}
+		if (set_cancelled(cancel, error))
+			break;
+		for (i = 0; i < pool->conns->len; i++) {
+			PoolConn *pc = pool->conns->pdata[i];
+
+			if (!usable(pc))
+				continue;
+			if (mailbox && !sel && pc->mailbox && strcmp(pc->mailbox, mailbox) == 0 &&
+			    (pc->rw || access != IMAP_ACCESS_WRITE)) {
+				pick = pc;
+				break;
+			}
+			if (pc->users == 0) {
+				if (!pc->mailbox && !idle_free)
+					idle_free = pc;
+				if (!idle_any || pc->last_used < idle_any->last_used)
+					idle_any = pc;
+			}
+			if (!least || pc->users < least->users)
+				least = pc;
+		}
+		if (pick)
+			break;
+		if (!mailbox) {
+			if (least && (least->users == 0 ||
+				      pool->conns->len + pool->opening >= pool->cfg.max_conns)) {
+				pick = least;
+				break;
+			}
+		} else if (idle_free) {
+			pick = idle_free;
+			need_select = TRUE;
+			break;
+		}
+		if (pool->conns->len + pool->opening < pool->cfg.max_conns) {
+			pick = open_conn(pool, deadline, cancel, error);
+			if (!pick)
+				break;
+			need_select = mailbox != NULL;
+			break;
+		}
+		if (mailbox && idle_any) {
+			pick = idle_any;
+			need_select = TRUE;
+			break;
+		}
+		if (g_get_monotonic_time() >= deadline) {
+			g_set_error(error, IMAP_ERROR, IMAP_ERROR_TIMEOUT,
+				    "no IMAP connection became free in time");
+			break;
+		}
+		g_cond_wait_until(&pool->cond, &pool->lock,
+				  MIN(deadline, g_get_monotonic_time() +
+							100 * G_TIME_SPAN_MILLISECOND));
+	}
+	if (pick) {
+		pick->users++;
+		pick->last_used = g_get_monotonic_time();
+		if (need_select) {
+			gboolean ok;
+
+			pick->switching = TRUE;
+			ok = do_select(pool, pick, mailbox, access == IMAP_ACCESS_WRITE,
+				       expect_uidvalidity, sel, cancel, error);
+			pick->switching = FALSE;
+			g_cond_broadcast(&pool->cond);
+			if (!ok) {
+				pick->users--;
+				pick = NULL;
+			}
+		} else if (mailbox && expect_uidvalidity &&
+			   pick->uidvalidity != expect_uidvalidity) {
+			g_set_error(error, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY,
+				    "UIDVALIDITY of %s changed (%u, expected %u)", mailbox,
+				    pick->uidvalidity, expect_uidvalidity);
+			pick->users--;
+			pick = NULL;
+		}
+	}
+	g_mutex_unlock(&pool->lock);
+	if (!pick)
+		return NULL;
+	{
+		ImapLease *lease = g_new0(ImapLease, 1);
+
+		lease->pc = pick;
+		return lease;
+	}
+}
+
+ImapLease *
+imap_pool_acquire(ImapPool *pool, const char *mailbox, ImapAccess access,
+		  guint32 expect_uidvalidity, const ImapSelectParams *sel, GCancellable *cancel,
+		  GError **error)
+{
+	GError *err = NULL;
+	ImapLease *lease;
+
+	if (access == IMAP_ACCESS_ANY)
+		mailbox = NULL;
+	lease = acquire_once(pool, mailbox, access, expect_uidvalidity, sel, cancel, &err);
+	if (!lease && err->domain == IMAP_ERROR && err->code == IMAP_ERROR_DISCONNECTED &&
+	    mailbox) {
+		/* the connection died under the SELECT: once more on a fresh one */
+		g_clear_error(&err);
+		lease = acquire_once(pool, mailbox, access, expect_uidvalidity, sel, cancel, &err);
+	}
+	if (!lease)
+		g_propagate_error(error, err);
+	return lease;
+}
+
+void
+imap_pool_release(ImapPool *pool, ImapLease *lease)
+{
+	if (!lease)
+		return;
+	g_mutex_lock(&pool->lock);
+	lease->pc->users--;
+	lease->pc->last_used = g_get_monotonic_time();
+	g_cond_broadcast(&pool->cond);
+	g_mutex_unlock(&pool->lock);
+	g_free(lease);
+}
+
+ImapConn *
+imap_lease_conn(ImapLease *lease)
+{
+	return lease->pc->conn;
+}
+
+guint32
+imap_lease_uidvalidity(ImapLease *lease)
+{
+	guint32 v;
+	ImapPool *pool = lease->pc->pool;
+
+	g_mutex_lock(&pool->lock);
+	v = lease->pc->uidvalidity;
+	g_mutex_unlock(&pool->lock);
+	return v;
+}
+
+void
+imap_lease_forget_mailbox(ImapLease *lease)
+{
+	ImapPool *pool = lease->pc->pool;
+
+	g_mutex_lock(&pool->lock);
+	g_clear_pointer(&lease->pc->mailbox, g_free);
+	g_mutex_unlock(&pool->lock);
+}
+
+void
+imap_pool_forget_mailbox(ImapPool *pool, const char *mailbox)
+{
+	g_mutex_lock(&pool->lock);
+	for (guint i = 0; i < pool->conns->len; i++) {
+		PoolConn *pc = pool->conns->pdata[i];
+
+		if (pc->mailbox && strcmp(pc->mailbox, mailbox) == 0)
+			g_clear_pointer(&pc->mailbox, g_free);
+	}
+	g_mutex_unlock(&pool->lock);
+}
+
+gboolean
+imap_lease_run(ImapLease *lease, const ImapPoolOp *op, ImapResponse **tagged_out,
+	       GCancellable *cancel, GError **error)
+{
+	ImapConn *conn = lease->pc->conn;
+	ImapCmd *cmd = op->build(conn, op->data, error);
+
+	if (!cmd)
+		return FALSE;
+	return imap_conn_run_sync(conn, cmd, op->conn_flags, op->untagged, op->data, op->sink,
+				  op->sink_data, tagged_out, cancel, error);
+}
+
+gboolean
+imap_pool_run(ImapPool *pool, const ImapPoolOp *op, ImapResponse **tagged_out,
+	      GCancellable *cancel, GError **error)
+{
+	for (guint attempt = 0;; attempt++) {
+		GError *err = NULL;
+		ImapLease *lease = imap_pool_acquire(pool, op->mailbox, op->access,
+						     op->expect_uidvalidity, NULL, cancel, &err);
+		gboolean ok;
+
+		if (!lease) {
+			g_propagate_error(error, err);
+			return FALSE;
+		}
+		ok = imap_lease_run(lease, op, tagged_out, cancel, &err);
+		imap_pool_release(pool, lease);
+		if (ok)
+			return TRUE;
+		if (attempt == 0 && op->idempotent && err->domain == IMAP_ERROR &&
+		    err->code == IMAP_ERROR_DISCONNECTED && (!op->reset || op->reset(op->data))) {
+			g_debug("retrying after: %s", err->message);
+			g_clear_error(&err);
+			if (tagged_out)
+				g_clear_pointer(tagged_out, imap_response_free);
+			continue;
+		}
+		g_propagate_error(error, err);
+		return FALSE;
+	}
+}
+
+gboolean
+imap_pool_connect_sync(ImapPool *pool, GCancellable *cancel, GError **error)
+{
+	ImapLease *lease = imap_pool_acquire(pool, NULL, IMAP_ACCESS_ANY, 0, NULL, cancel, error);
+
+	if (!lease)
+		return FALSE;
+	imap_pool_release(pool, lease);
+	return TRUE;
+}

@@ -57,6 +57,9 @@ gboolean imap_resp_number(const ImapResponse *resp, guint32 *out, GError **error
  * the first BODY[...]<origin> item's section text ("" for BODY[]), origin (or -1) and its
  * literal arg (possibly streamed). */
 ImapMessage *imap_resp_fetch(const ImapResponse *resp, guint32 *seq, GError **error);
+/* (ENVELOPE address groups, RFC 3501 §7.4.2: the start of a group is an ImapAddress with
+ * name = the group name and mailbox = host = NULL; the end-of-group marker is dropped.
+ * Messages without a UID item (unsolicited FETCH) lack IMAP_FETCH_UID in ->have.) */
 typedef struct {
 	char *section;        /* "" for BODY[], "HEADER", "1.2", ... */
 	gint64 origin;        /* <n>, or -1 */
@@ -71,6 +74,8 @@ ImapUidSet *imap_resp_esearch(const ImapResponse *resp, char **tag, GError **err
 ImapUidSet *imap_resp_vanished(const ImapResponse *resp, gboolean *earlier, GError **error);
 /* "* QUOTA root (STORAGE 10 512 MESSAGE 1 1000)" */
 gboolean imap_resp_quota(const ImapResponse *resp, ImapQuota *out, GError **error);
+/* (out->root is a new string the caller frees; resources other than STORAGE and MESSAGE
+ * are skipped; a missing resource has used 0 and limit G_MAXUINT64.) */
 /* "* QUOTAROOT mbox root1 root2": the roots, NULL-terminated. */
 char **imap_resp_quotaroot(const ImapResponse *resp, gboolean utf8, GError **error);
 

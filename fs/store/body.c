@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * body.c: message contents. A body keeps the prefix of the message fetched so far in an
+ * unlinked temp file; a reader at the start of a big message gets one aligned chunk
+ * (BODY.PEEK[]<0.n>), a reader that goes on sequentially gets the rest in one streamed
+ * FETCH, and random reads elsewhere fetch only their aligned range. Bodies stay in an LRU
+ * cache after their last user is gone (issue 5's on-disk body cache replaces it).
+ *
+ * Invariants: bytes [0, have) of the temp file are final and may be pread() without a lock;
+ * at most one fetch per body runs at a time (body->fetching, waiting on store->cond); the
+ * exact size is known when complete, and then it is what every read returns as EOF. A
+ * server whose bytes disagree with RFC822.SIZE gets its size corrected in the message
+ * state and the caller is told (size_changed), never a truncated or padded read.
+ */
+#define G_LOG_DOMAIN "imapfs-store"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store-private.h"
+
+#define ALIGN (16 * 1024)               /* range fetches are aligned to this */
+#define SMALL_WHOLE (256 * 1024)        /* bodies up to this are fetched whole at once */
+#define CACHE_MAX_BYTES (256ULL << 20)  /* LRU cap of kept bodies */
+#define CACHE_MAX_COUNT 128             /* and of their file descriptors */
+
+struct _StoreBody {
+	Store *store;
+	StoreMessage *msg; /* ref */
+	char *key;
+	/* protected by store->lock: */
+	int refs;          /* the cache holds one */
+	GList *lru;        /* link in store->body_lru while only the cache holds it */
+	int fd;            /* temp file, -1 until the first prefix fetch */
+	guint64 have;      /* valid prefix length in fd */
+	gboolean complete; /* have == exact size */
+	gboolean fetching;
+};
+
+static char *
+body_key(const StoreMessageInfo *i)
+{
+	return g_strdup_printf("%s\n%u %u", i->mailbox, i->uidvalidity, i->uid);
+}
+
+static void
+body_free(StoreBody *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	store_message_unref(b->msg);
+	g_free(b->key);
+	g_free(b);
+}
+
+static guint64
+kept_bytes_locked(Store *store)
+{
+	guint64 n = 0;
+
+	for (GList *l = store->body_lru.head; l; l = l->next)
+		n += ((StoreBody *)l->data)->have;
+	return n;
+}
+
+static void
+evict_locked(Store *store)
+{
+	while (store->body_lru.length > CACHE_MAX_COUNT ||
+	       (store->body_lru.length > 0 && kept_bytes_locked(store) > CACHE_MAX_BYTES)) {
+		StoreBody *b = g_queue_pop_head(&store->body_lru);
+
+		b->lru = NULL;
+		g_hash_table_remove(store->bodies, b->key);
+		body_free(b);
+	}
+}
+
+StoreBody *
+store_body_open(Store *store, StoreMessage *msg)
+{
+	g_autofree char *key = body_key(&msg->info);
+	StoreBody *b;
+
+	g_mutex_lock(&store->lock);
+	b = g_hash_table_lookup(store->bodies, key);
+	if (b == NULL) {
+		b = g_new0(StoreBody, 1);
+		b->store = store;
+		b->msg = store_message_ref(msg);
+		b->key = g_steal_pointer(&key);
+		b->fd = -1;
+		b->refs = 1;
+		g_hash_table_insert(store->bodies, g_strdup(b->key), b);
+	}
+	if (b->lru != NULL) {
+		g_queue_delete_link(&store->body_lru, b->lru);
+		b->lru = NULL;
+	}
+	b->refs++;
+	g_mutex_unlock(&store->lock);
+	return b;
+}
+
+void
+store_body_unref(StoreBody *body)
+{
+	Store *store;
+
+	if (body == NULL)
+		return;
+	store = body->store;
+	g_mutex_lock(&store->lock);
+	if (--body->refs == 1 && !body->fetching) {
+		g_queue_push_tail(&store->body_lru, body);
+		body->lru = store->body_lru.tail;
+		evict_locked(store);
+	} else if (body->refs == 0) {
+		body_free(body);
+	}
+	g_mutex_unlock(&store->lock);
+}
+
+void
+store_body_cache_clear(Store *store)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_mutex_lock(&store->lock);
+	g_hash_table_iter_init(&it, store->bodies);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		StoreBody *b = v;
+
+		if (b->lru != NULL)
+			g_queue_delete_link(&store->body_lru, b->lru);
+		b->lru = NULL;
+		g_hash_table_iter_remove(&it);
+		if (--b->refs == 0)
+			body_free(b);
+	}
+	g_mutex_unlock(&store->lock);
+}
+
+static int
+open_temp(GError **error)
+{
+	const char *dir = g_get_tmp_dir();
+	g_autofree char *path = NULL;
+	int fd;
+
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	path = g_build_filename(dir, "imapfs-body-XXXXXX", NULL);
+	fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+
+		g_set_error(error, STORE_ERROR, STORE_ERROR_IO, "temp file in %s: %s", dir,
+			    g_strerror(e));
+		return -1;
+	}
+	unlink(path);
+	return fd;
+}
+
+/* Records the exact size; TRUE when it differs from what the message said. */
+static gboolean
+set_exact_size_locked(StoreMessage *msg, guint64 size)
+{
+	gboolean changed = msg->size != size;
+
+	if (changed)
+		g_message("message %u in %s: server sent %" G_GUINT64_FORMAT
+			  " bytes, RFC822.SIZE said %" G_GUINT64_FORMAT,
+			  msg->info.uid, msg->info.mailbox, size, msg->size);
+	msg->size = size;
+	msg->size_exact = TRUE;
+	return changed;
+}
+
+static gssize
+pread_all(int fd, char *buf, gsize n, guint64 off, GError **error)
+{
+	gsize done = 0;
+
+	while (done < n) {
+		ssize_t r = pread(fd, buf + done, n - done, off + done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			g_set_error(error, STORE_ERROR, STORE_ERROR_IO, "body temp file: %s",
+				    r < 0 ? g_strerror(errno) : "short read");
+			return -1;
+		}
+		done += r;
+	}
+	return done;
+}
+
+typedef enum { F_NONE, F_WHOLE, F_PREFIX, F_REST, F_RANGE } FetchKind;
+
+gssize
+store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
+		     gboolean *size_changed, GCancellable *cancel, GError **error)
+{
+	StoreMessage *msg = body->msg;
+	const StoreMessageInfo *info = &msg->info;
+
+	if (size_changed != NULL)
+		*size_changed = FALSE;
+	for (;;) {
+		FetchKind kind = F_NONE;
+		guint64 claimed, have, from = 0, len = 0, want_end;
+		gboolean ok;
+		gint64 got;
+		g_autoptr(GBytes) bytes = NULL;
+		GError *local = NULL;
+		int fd;
+
+		g_mutex_lock(&store->lock);
+		claimed = msg->size;
+		have = body->have;
+		want_end = offset + size;
+		if (body->complete || want_end <= have) {
+			guint64 end = body->complete ? have : want_end;
+			gsize n = offset >= end ? 0 : MIN(size, end - offset);
+
+			fd = body->fd;
+			g_mutex_unlock(&store->lock);
+			return n == 0 ? 0 : pread_all(fd, buf, n, offset, error);
+		}
+		if (body->fetching) {
+			g_cond_wait(&store->cond, &store->lock);
+			g_mutex_unlock(&store->lock);
+			continue;
+		}
+		if (offset <= have && (have > 0 || claimed <= SMALL_WHOLE)) {
+			kind = have > 0 ? F_REST : F_WHOLE;
+			from = have;
+		} else if (offset <= have) {
+			from = 0;
+			len = (want_end + ALIGN - 1) / ALIGN * ALIGN;
+			kind = len >= claimed ? F_WHOLE : F_PREFIX;
+		} else {
+			from = offset / ALIGN * ALIGN;
+			len = (want_end + ALIGN - 1) / ALIGN * ALIGN - from;
+			kind = F_RANGE;
+			if (from + len >= claimed)
+				len = G_MAXUINT32; /* to the real end, to learn the exact size */
+		}
+		if (kind != F_RANGE && body->fd < 0) {
+			body->fd = open_temp(error);
+			if (body->fd < 0) {
+				g_mutex_unlock(&store->lock);
+				return -1;
+			}
+		}
+		fd = body->fd;
+		if (kind != F_RANGE)
+			body->fetching = TRUE;
+		g_mutex_unlock(&store->lock);
+
+		switch (kind) {
+		case F_WHOLE:
+		case F_PREFIX:
+		case F_REST:
+			if (lseek(fd, from, SEEK_SET) < 0) {
+				g_set_error(&local, STORE_ERROR, STORE_ERROR_IO, "seek: %s",
+					    g_strerror(errno));
+				got = -1;
+				break;
+			}
+			if (kind == F_WHOLE)
+				got = imap_fetch_body_sync(store->pool, info->mailbox,
+							   info->uidvalidity, info->uid, 0, 0, fd,
+							   NULL, cancel, &local);
+			else
+				got = imap_fetch_body_sync(store->pool, info->mailbox,
+							   info->uidvalidity, info->uid, from,
+							   kind == F_REST ? G_MAXUINT32 : len, fd,
+							   NULL, cancel, &local);
+			break;
+		default:
+			got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity,
+						   info->uid, from, len, -1, &bytes, cancel,
+						   &local);
+			break;
+		}
+		ok = got >= 0;
+
+		g_mutex_lock(&store->lock);
+		if (kind != F_RANGE) {
+			body->fetching = FALSE;
+			if (ok) {
+				if (kind == F_PREFIX && (guint64)got == len) {
+					body->have = len;
+				} else {
+					/* F_WHOLE, F_REST, or a prefix that hit the end */
+					body->have = from + got;
+					body->complete = TRUE;
+					if (set_exact_size_locked(msg, body->have) && size_changed)
+						*size_changed = TRUE;
+				}
+			}
+			g_cond_broadcast(&store->cond);
+			if (body->refs == 1 && body->lru == NULL) {
+				/* every reader left while we fetched */
+				g_queue_push_tail(&store->body_lru, body);
+				body->lru = store->body_lru.tail;
+			}
+			g_mutex_unlock(&store->lock);
+			if (!ok) {
+				g_propagate_error(error, local);
+				return -1;
+			}
+			continue;
+		}
+		/* F_RANGE: serve from memory. */
+		if (ok && len == G_MAXUINT32) {
+			if (set_exact_size_locked(msg, from + got) && size_changed)
+				*size_changed = TRUE;
+		} else if (ok && (guint64)got < len) {
+			/* the message ended before RFC822.SIZE said */
+			if (set_exact_size_locked(msg, from + got) && size_changed)
+				*size_changed = TRUE;
+		}
+		g_mutex_unlock(&store->lock);
+		if (!ok) {
+			g_propagate_error(error, local);
+			return -1;
+		}
+		{
+			gsize blen = 0;
+			const char *data = bytes ? g_bytes_get_data(bytes, &blen) : NULL;
+			guint64 skip = offset - from;
+			gsize n;
+
+			if (blen <= skip)
+				return 0;
+			n = MIN(size, blen - skip);
+			memcpy(buf, data + skip, n);
+			return n;
+		}
+	}
+}

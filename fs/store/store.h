@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store.h: the facade of the mail model, the only header fs/ includes from fs/store/.
+ *
+ * The store speaks folders (server mailboxes), messages (identity: mailbox, UIDVALIDITY,
+ * UID) and bodies; it knows nothing of FUSE, inodes, struct stat or errno, and never turns
+ * a name into a file name (fs/naming.c does that). Errors are GErrors (IMAP_ERROR from the
+ * library, STORE_ERROR for its own); fs/errmap.c decides the errno.
+ *
+ * Threads: every function is thread-safe. Functions ending in _sync may wait on the
+ * network (bounded by the pool's timeout); the others never block on I/O.
+ *
+ * Lock order (top to bottom; never upwards): fs context lock (fs/inode.c) -> store->lock ->
+ * body->lock. No store lock is ever held across a network wait.
+ */
+#pragma once
+
+#include <glib.h>
+#include <gio/gio.h>
+
+#include "imap.h"
+
+G_BEGIN_DECLS
+
+#define STORE_ERROR (store_error_quark())
+GQuark store_error_quark(void);
+
+typedef enum {
+	STORE_ERROR_NOT_FOUND, /* no such folder or message */
+	STORE_ERROR_IO,        /* local I/O (temp files) */
+	STORE_ERROR_INVALID,   /* bad argument */
+} StoreErrorCode;
+
+typedef enum {
+	STORE_NS_PERSONAL,
+	STORE_NS_OTHER,
+	STORE_NS_SHARED,
+} StoreNsKind;
+
+/* One namespace of the account (RFC 2342), flattened from ImapNamespaces. */
+typedef struct {
+	StoreNsKind kind;
+	guint index;  /* position within its kind (0 = the first personal namespace) */
+	char *prefix; /* UTF-8, e.g. "INBOX." or "" */
+	char delim;   /* 0 for NIL */
+} StoreNamespace;
+void store_namespace_free(StoreNamespace *ns);
+
+typedef struct _Store Store;
+typedef struct _StoreFolder StoreFolder;   /* refcounted, one per server mailbox */
+typedef struct _StoreMessage StoreMessage; /* refcounted, one per (folder, UIDVALIDITY, UID) */
+typedef struct _StoreBody StoreBody;       /* refcounted, the content of one message */
+
+/* ---- the account ---------------------------------------------------------------- */
+
+/* Copies @cfg (and its secrets). Does no I/O. */
+Store *store_new(const ImapConfig *cfg);
+void store_free(Store *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_free)
+
+/* Connects and logs in (first connection of the pool). */
+gboolean store_connect_sync(Store *store, GCancellable *cancel, GError **error);
+
+/* Namespaces and every folder of every namespace. @namespaces (out, owning array of
+ * StoreNamespace*) is never empty on success: a server without NAMESPACE gets one
+ * personal namespace with an empty prefix. Returns owning array of StoreFolder* refs. */
+GPtrArray *store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel,
+				   GError **error);
+
+/* Network counters of the IMAP pool. */
+void store_get_stats(Store *store, ImapStats *out);
+
+/* QUOTA of INBOX's quota root, cached for a minute. IMAP_ERROR_UNSUPPORTED without QUOTA. */
+gboolean store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **error);
+
+/* ---- folders ---------------------------------------------------------------------- */
+
+StoreFolder *store_folder_ref(StoreFolder *folder);
+void store_folder_unref(StoreFolder *folder);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreFolder, store_folder_unref)
+
+const char *store_folder_get_name(StoreFolder *folder); /* server name, UTF-8, immutable */
+char store_folder_get_delim(StoreFolder *folder);
+guint store_folder_get_attrs(StoreFolder *folder);      /* ImapMailboxAttrs */
+gboolean store_folder_is_selectable(StoreFolder *folder);
+/* "\Sent" style name of the first SPECIAL-USE attribute, or NULL. Static string. */
+const char *store_folder_get_special_use(StoreFolder *folder);
+
+/* The messages of @folder ordered by UID (owning array of StoreMessage* refs). EXAMINEs
+ * and fetches when the folder was never loaded or its listing is older than @max_age_us;
+ * otherwise no I/O. *@changed (may be NULL) tells whether the set of messages differs
+ * from the previous listing (UIDVALIDITY change, new or expunged mail). */
+GPtrArray *store_folder_list_messages_sync(Store *store, StoreFolder *folder,
+					   gint64 max_age_us, gboolean *changed,
+					   GCancellable *cancel, GError **error);
+/* TRUE once a listing exists (then list_messages with a large max_age does no I/O). */
+gboolean store_folder_is_loaded(Store *store, StoreFolder *folder);
+
+/* STATUS (MESSAGES UNSEEN UIDVALIDITY UIDNEXT [HIGHESTMODSEQ]) of the folder. */
+gboolean store_folder_status_sync(Store *store, StoreFolder *folder, ImapStatus *out,
+				  GCancellable *cancel, GError **error);
+
+/* ---- messages --------------------------------------------------------------------- */
+
+StoreMessage *store_message_ref(StoreMessage *msg);
+void store_message_unref(StoreMessage *msg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreMessage, store_message_unref)
+
+/* The immutable part of a message (valid while a reference is held). The decoded
+ * strings are UTF-8 or NULL. */
+typedef struct {
+	const char *mailbox; /* server name of its folder */
+	guint32 uidvalidity;
+	guint32 uid;
+	gint64 internaldate;  /* seconds since the epoch, UTC */
+	gint internaldate_tz; /* minutes east of UTC */
+	const char *subject;  /* RFC 2047-decoded */
+	const char *from;     /* "Name <a@b>, ..." decoded */
+	const char *to;
+	const char *date;     /* the Date: header text */
+	const char *message_id;
+} StoreMessageInfo;
+const StoreMessageInfo *store_message_get_info(StoreMessage *msg);
+
+/* The mutable part, copied under the store lock. */
+typedef struct {
+	guint64 size;     /* exact byte count once the body was fetched, else RFC822.SIZE */
+	gboolean size_exact;
+	guint64 modseq;   /* 0 when unknown (no CONDSTORE) */
+	char **flags;     /* owned copy, NULL-terminated, never NULL */
+} StoreMessageState;
+void store_message_get_state(Store *store, StoreMessage *msg, StoreMessageState *out);
+void store_message_state_clear(StoreMessageState *state);
+
+/* ---- bodies ----------------------------------------------------------------------- */
+
+/* The content of @msg. Bodies are shared between readers and kept (in unlinked temp
+ * files, LRU-capped) after the last unref; issue 5's body cache plugs in here. */
+StoreBody *store_body_open(Store *store, StoreMessage *msg);
+void store_body_unref(StoreBody *body);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreBody, store_body_unref)
+
+/* Reads up to @size bytes at @offset into @buf; returns the byte count (0 at the end) or
+ * -1 with @error. Fetches only the aligned range it needs with BODY.PEEK[]<o.l>, unless
+ * the reader is sequential from the start, in which case the rest of the body is
+ * streamed once to a temp file. *@size_changed is set when the server's bytes showed that
+ * RFC822.SIZE was wrong (the message state now has the exact size). */
+gssize store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size,
+			    char *buf, gboolean *size_changed, GCancellable *cancel,
+			    GError **error);
+
+/* ---- MIME helpers (mime.c) -------------------------------------------------------- */
+
+/* RFC 2047-decoded UTF-8 of a raw header value (NULL in, NULL out). Invalid bytes are
+ * replaced, the result is always valid UTF-8. */
+char *store_mime_decode_text(const char *raw);
+/* "Name <mailbox@host>, ..." of an envelope address list, names decoded. NULL if empty. */
+char *store_mime_format_addresses(GPtrArray *addrs);
+/* Initializes GMime once (thread-safe, idempotent). */
+void store_mime_init(void);
+
+G_END_DECLS
