@@ -13,9 +13,9 @@
 
 #include "cmd.h"
 
-#define QUOTED_MAX 1024         /* longer strings go as literals */
-#define LITERAL_MINUS_MAX 4096  /* RFC 7888: LITERAL- allows {n+} only up to this size */
-#define LITERAL_MAX G_MAXINT32  /* bigger is refused (isync: INT_MAX); parts are GByteArrays */
+#define QUOTED_MAX	  1024	     /* longer strings go as literals */
+#define LITERAL_MINUS_MAX 4096	     /* RFC 7888: LITERAL- allows {n+} only up to this size */
+#define LITERAL_MAX	  G_MAXINT32 /* bigger is refused (isync: INT_MAX); parts are GByteArrays */
 
 typedef enum {
 	ARG_TEXT,    /* final protocol text (atom, number, set, flag, raw) */
@@ -38,10 +38,10 @@ struct _ImapCmd {
 	gboolean literal_plus, literal_minus, utf8;
 	gboolean secret;
 	gboolean had_secret; /* some argument was secret: wipe the parts on free */
-	GError *error;      /* first invalid argument, or NULL */
+	GError *error;	     /* first invalid argument, or NULL */
 	gboolean finished;
-	GPtrArray *parts;   /* of GBytes*, after finish */
-	char *trace;        /* after finish */
+	GPtrArray *parts; /* of GBytes*, after finish */
+	char *trace;	  /* after finish */
 };
 
 /* Overwrites bytes we own that held a secret (GBytes data is ours unless it came from
@@ -70,8 +70,7 @@ arg_clear(gpointer p)
 		g_bytes_unref(a->data);
 }
 
-static void
-invalid(ImapCmd *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void invalid(ImapCmd *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 static void
 invalid(ImapCmd *cmd, const char *fmt, ...)
@@ -141,8 +140,7 @@ imap_cmd_free(ImapCmd *cmd)
 }
 
 void
-imap_cmd_set_options(ImapCmd *cmd, gboolean literal_plus, gboolean literal_minus,
-		     gboolean utf8)
+imap_cmd_set_options(ImapCmd *cmd, gboolean literal_plus, gboolean literal_minus, gboolean utf8)
 {
 	g_return_if_fail(cmd != NULL && !cmd->finished);
 	cmd->literal_plus = literal_plus;
@@ -160,7 +158,7 @@ imap_cmd_set_secret(ImapCmd *cmd, gboolean secret)
 static void
 add_arg(ImapCmd *cmd, ArgKind kind, char *text, GBytes *data)
 {
-	Arg a = { kind, cmd->secret, FALSE, text, data };
+	Arg a = {kind, cmd->secret, FALSE, text, data};
 
 	if (cmd->secret)
 		cmd->had_secret = TRUE;
@@ -331,9 +329,9 @@ imap_cmd_invalid(ImapCmd *cmd, const char *why)
 
 typedef struct {
 	ImapCmd *cmd;
-	GByteArray *cur;  /* the part being built */
+	GByteArray *cur; /* the part being built */
 	GString *trace;
-	gboolean open;    /* the previous item was raw text ending in '(' or '[' */
+	gboolean open; /* the previous item was raw text ending in '(' or '[' */
 } Render;
 
 static void
@@ -390,10 +388,10 @@ quotable(const ImapCmd *cmd, const guint8 *p, gsize n)
 static void
 render_literal(Render *r, const Arg *a, const guint8 *p, gsize n)
 {
-	gboolean nonsync = r->cmd->literal_plus ||
-			   (r->cmd->literal_minus && n <= LITERAL_MINUS_MAX);
-	g_autofree char *hdr = g_strdup_printf("{%" G_GSIZE_FORMAT "%s}\r\n", n,
-					       nonsync ? "+" : "");
+	gboolean nonsync =
+		r->cmd->literal_plus || (r->cmd->literal_minus && n <= LITERAL_MINUS_MAX);
+	g_autofree char *hdr =
+		g_strdup_printf("{%" G_GSIZE_FORMAT "%s}\r\n", n, nonsync ? "+" : "");
 
 	separate(r, FALSE);
 	out_str(r, hdr);

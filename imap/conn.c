@@ -707,7 +707,7 @@ setup(ImapConn *c, GError **error)
 		if (!simple_setup_command(c, "STARTTLS", error))
 			return FALSE;
 		if (c->rpos < c->rlen)
-			g_warning("conn %u: discarding %" G_GSIZE_FORMAT
+			g_message("conn %u: discarding %" G_GSIZE_FORMAT
 				  " bytes the server sent in cleartext after STARTTLS",
 				  c->id, c->rlen - c->rpos);
 		c->rpos = c->rlen = 0;
@@ -757,7 +757,7 @@ conn_die(ImapConn *c, GError *err)
 	if (c->logging_out)
 		g_debug("conn %u: closed after LOGOUT", c->id);
 	else
-		g_message("conn %u: %s", c->id, err->message);
+		g_debug("conn %u: %s", c->id, err->message);
 	c->dead = TRUE;
 	c->dead_error = err;
 	while ((cc = g_queue_pop_head(&c->inflight)))

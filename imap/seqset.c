@@ -91,9 +91,9 @@ imap_uidset_add_range(ImapUidSet *set, guint32 first, guint32 last)
 
 	n = set->ranges->len;
 	/* Fast path: at or just after the end (ascending adds). */
-	if (n == 0 || (range_at(set, n - 1)->last < G_MAXUINT32 &&
-		       first > range_at(set, n - 1)->last + 1)) {
-		Range nr = { first, last };
+	if (n == 0 ||
+	    (range_at(set, n - 1)->last < G_MAXUINT32 && first > range_at(set, n - 1)->last + 1)) {
+		Range nr = {first, last};
 
 		g_array_append_val(set->ranges, nr);
 		return;
@@ -111,7 +111,7 @@ imap_uidset_add_range(ImapUidSet *set, guint32 first, guint32 last)
 	while (j < n && (last == G_MAXUINT32 || range_at(set, j)->first <= last + 1))
 		j++;
 	if (i == j) {
-		Range nr = { first, last };
+		Range nr = {first, last};
 
 		g_array_insert_val(set->ranges, i, nr);
 		return;
@@ -291,7 +291,7 @@ imap_uidset_split(const ImapUidSet *set, guint max_count)
 			room = max_count - in_cur;
 			take = MIN(left, room);
 			{
-				Range piece = { r.first, (guint32)(r.first + take - 1) };
+				Range piece = {r.first, (guint32)(r.first + take - 1)};
 
 				g_array_append_val(cur->ranges, piece);
 			}

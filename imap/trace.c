@@ -17,9 +17,9 @@
 #define TRACE_LINE_MAX 4096 /* bytes of one traced line before it is cut */
 
 struct _ImapTrace {
-	int fd;         /* -1: off; immutable */
-	GMutex lock;    /* serializes writes and guards prefix */
-	char *prefix;   /* protected by lock */
+	int fd;	      /* -1: off; immutable */
+	GMutex lock;  /* serializes writes and guards prefix */
+	char *prefix; /* protected by lock */
 };
 
 ImapTrace *

@@ -10,8 +10,7 @@
 
 #include "imap.h"
 
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 static int
 b64value(guchar c)
@@ -67,7 +66,7 @@ char *
 imap_utf7_encode(const char *utf8, GError **error)
 {
 	g_autoptr(GString) out = NULL;
-	B64State st = { 0, 0 };
+	B64State st = {0, 0};
 	gboolean shifted = FALSE;
 	const char *p;
 

@@ -59,7 +59,7 @@ usage(const char *msg)
 		"  body MBOX UID [OFFSET LEN] [--mem]  store MBOX UIDSET +|-|= [FLAG...]\n"
 		"  move|copy MBOX UIDSET DEST  expunge MBOX UIDSET  append MBOX FILE [FLAG...]\n"
 		"  create|delete MBOX  rename A B  quota MBOX  search MBOX [KEY [VALUE]]...\n"
-		"  idle MBOX SECONDS  stats\n");
+		"  idle MBOX SECONDS  stats  parallel MBOX THREADS ROUNDS\n");
 	exit(2);
 }
 
@@ -235,6 +235,104 @@ static const struct {
 	{ "before", IMAP_SEARCH_BEFORE, TRUE },    { "larger", IMAP_SEARCH_LARGER, TRUE },
 	{ "smaller", IMAP_SEARCH_SMALLER, TRUE },  { "modseq", IMAP_SEARCH_MODSEQ, TRUE },
 };
+
+/* ---- parallel: many workers on one pool (pipelining, affinity, benchmarks) ---------- */
+
+typedef struct {
+	ImapPool *pool;
+	const char *mailbox;
+	GArray *uids;     /* guint32 */
+	gint next;        /* atomic index into uids */
+	guint rounds;
+	gint64 bytes;     /* atomic */
+	gint failed;      /* atomic */
+	GMutex lock;
+	char *first_error;
+	GHashTable *sizes; /* uid -> size of the first fetch (checks every fetch agrees) */
+} ParData;
+
+static void
+collect_uid(ImapMessage *m, gpointer data)
+{
+	g_array_append_val((GArray *)data, m->uid);
+}
+
+static gpointer
+par_worker(gpointer data)
+{
+	ParData *d = data;
+
+	for (;;) {
+		gint i = g_atomic_int_add(&d->next, 1);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) b = NULL;
+		guint32 uid;
+		gint64 n;
+
+		if ((guint)i >= d->uids->len * d->rounds)
+			break;
+		uid = g_array_index(d->uids, guint32, (guint)i % d->uids->len);
+		n = imap_fetch_body_sync(d->pool, d->mailbox, 0, uid, 0, 0, -1, &b, NULL, &error);
+		g_mutex_lock(&d->lock);
+		if (n < 0) {
+			g_atomic_int_inc(&d->failed);
+			if (!d->first_error)
+				d->first_error = g_strdup(error->message);
+		} else {
+			gpointer old = g_hash_table_lookup(d->sizes, GUINT_TO_POINTER(uid));
+
+			if (!old)
+				g_hash_table_insert(d->sizes, GUINT_TO_POINTER(uid),
+						    GSIZE_TO_POINTER((gsize)n + 1));
+			else if (GPOINTER_TO_SIZE(old) != (gsize)n + 1) {
+				g_atomic_int_inc(&d->failed);
+				if (!d->first_error)
+					d->first_error = g_strdup_printf("UID %u: size differs", uid);
+			}
+			d->bytes += n;
+		}
+		g_mutex_unlock(&d->lock);
+	}
+	return NULL;
+}
+
+static int
+run_parallel(ImapPool *pool, const char *mailbox, guint threads, guint rounds, GError **error)
+{
+	ParData d = { pool, mailbox, g_array_new(FALSE, FALSE, sizeof(guint32)), 0, rounds };
+	g_autoptr(ImapUidSet) all = imap_uidset_new();
+	g_autoptr(GPtrArray) th = g_ptr_array_new();
+	gint64 t0, t1;
+	int rc = 0;
+
+	imap_uidset_add_range(all, 1, G_MAXUINT32);
+	g_mutex_init(&d.lock);
+	d.sizes = g_hash_table_new(NULL, NULL);
+	if (!imap_fetch_sync(pool, mailbox, 0, all, IMAP_FETCH_UID, 0, collect_uid, d.uids, NULL,
+			     error)) {
+		rc = 1;
+		goto out;
+	}
+	t0 = g_get_monotonic_time();
+	for (guint i = 0; i < threads; i++)
+		g_ptr_array_add(th, g_thread_new("worker", par_worker, &d));
+	for (guint i = 0; i < threads; i++)
+		g_thread_join(th->pdata[i]);
+	t1 = g_get_monotonic_time();
+	printf("messages %u\nfetches %u\nbytes %" G_GINT64_FORMAT "\nfailed %d\nseconds %.3f\n",
+	       d.uids->len, d.uids->len * rounds, d.bytes, d.failed, (t1 - t0) / 1e6);
+	if (d.failed) {
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_FAILED, "%d fetches failed: %s", d.failed,
+			    d.first_error);
+		rc = 1;
+	}
+out:
+	g_free(d.first_error);
+	g_hash_table_unref(d.sizes);
+	g_array_unref(d.uids);
+	g_mutex_clear(&d.lock);
+	return rc;
+}
 
 /* ---- commands ----------------------------------------------------------------------- */
 
@@ -508,12 +606,16 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 		if (!imap_quota_sync(pool, argv[1], &q, NULL, error))
 			return 1;
 		printf("root %s\n", q.root ? q.root : "");
-		printf("storage %" G_GUINT64_FORMAT " %s\n", q.storage_used_kb,
-		       q.storage_limit_kb == G_MAXUINT64 ? "none" :
-		       g_strdup_printf("%" G_GUINT64_FORMAT, q.storage_limit_kb));
-		printf("messages %" G_GUINT64_FORMAT " %s\n", q.messages_used,
-		       q.messages_limit == G_MAXUINT64 ? "none" :
-		       g_strdup_printf("%" G_GUINT64_FORMAT, q.messages_limit));
+		if (q.storage_limit_kb == G_MAXUINT64)
+			printf("storage %" G_GUINT64_FORMAT " none\n", q.storage_used_kb);
+		else
+			printf("storage %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
+			       q.storage_used_kb, q.storage_limit_kb);
+		if (q.messages_limit == G_MAXUINT64)
+			printf("messages %" G_GUINT64_FORMAT " none\n", q.messages_used);
+		else
+			printf("messages %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
+			       q.messages_used, q.messages_limit);
 		g_free(q.root);
 	} else if (strcmp(cmd, "search") == 0) {
 		g_autoptr(GArray) terms = g_array_new(FALSE, TRUE, sizeof(ImapSearchTerm));
@@ -544,6 +646,10 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 			return 1;
 		s = imap_uidset_to_string(res);
 		printf("%s\n", s ? s : "");
+	} else if (strcmp(cmd, "parallel") == 0) {
+		need_args(argc, 4);
+		return run_parallel(pool, argv[1], (guint)parse_u64(argv[2], "threads"),
+				    (guint)parse_u64(argv[3], "rounds"), error);
 	} else if (strcmp(cmd, "idle") == 0) {
 		ImapIdle *idle;
 		guint64 secs;
@@ -565,6 +671,17 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 	return 0;
 }
 
+/* Messages and debug output only with $IMAP_CLI_VERBOSE (or G_MESSAGES_DEBUG), so that an
+ * error is exactly one line on stderr. */
+static GLogWriterOutput
+log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	if (!(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)) &&
+	    !g_getenv("IMAP_CLI_VERBOSE") && !g_getenv("G_MESSAGES_DEBUG"))
+		return G_LOG_WRITER_HANDLED;
+	return g_log_writer_default(level, fields, n_fields, user_data);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -576,6 +693,7 @@ main(int argc, char **argv)
 	const char *pw = g_getenv("IMAPFS_PASSWORD");
 	const char *tok = g_getenv("IMAPFS_OAUTH_TOKEN");
 
+	g_log_set_writer_func(log_writer, NULL, NULL);
 	cfg.tls = IMAP_TLS_IMPLICIT;
 	cfg.trace_fd = -1;
 	for (i = 1; i < argc && g_str_has_prefix(argv[i], "--"); i++) {

@@ -27,7 +27,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!g_utf8_validate(dec, -1, NULL))
 			g_error("decode gave invalid UTF-8");
 		if (!again || strcmp(again, in) != 0)
-			g_error("decode/encode mismatch: \"%s\" -> \"%s\"", in, again ? again : "(null)");
+			g_error("decode/encode mismatch: \"%s\" -> \"%s\"", in,
+				again ? again : "(null)");
 	}
 
 	enc = imap_utf7_encode(in, NULL);
