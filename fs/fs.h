@@ -43,6 +43,7 @@ typedef struct {
 	int allow_insecure_auth;
 	int show_help;
 	int show_version;
+	int extra_args;         /* non-option arguments beyond the two */
 	struct fuse_args fuse_args; /* what remains for libfuse */
 } FsOptions;
 
@@ -106,9 +107,11 @@ gboolean fs_tree_build_sync(Fs *fs, GError **error);
 FsNode *fs_node_lookup(Fs *fs, fuse_ino_t ino);
 /* The child @name of directory @dir, or NULL. Touches the network only when @name could be
  * a message and the folder was never listed. Sets @error only on a network failure. */
-FsNode *fs_dir_find_sync(Fs *fs, FsNode *dir, const char *name, GError **error);
+FsNode *fs_dir_find_sync(Fs *fs, FsNode *dir, const char *name, GCancellable *cancel,
+			 GError **error);
 /* Refreshes the message list of @dir when older than @max_age_us. */
-gboolean fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GError **error);
+gboolean fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GCancellable *cancel,
+			     GError **error);
 
 typedef struct {
 	char *name;
@@ -127,7 +130,7 @@ double fs_node_attr_timeout(FsNode *node);
 /* ---- xattrs (xattr.c) ------------------------------------------------------------- */
 
 /* 0 and the value (owned) of xattr @name of @node, or a positive errno. */
-int fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value);
+int fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellable *cancel);
 /* The NUL-separated name list of @node. */
 GBytes *fs_xattr_list(Fs *fs, FsNode *node);
 

@@ -317,7 +317,8 @@ merge_locked(Fs *fs, FsNode *dir, GPtrArray *msgs, GPtrArray *gone_names)
 }
 
 gboolean
-fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GError **error)
+fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GCancellable *cancel,
+		    GError **error)
 {
 	g_autoptr(GPtrArray) msgs = NULL;
 	g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
@@ -328,7 +329,7 @@ fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GError **error)
 	    !store_folder_is_selectable(dir->folder))
 		return TRUE;
 	msgs = store_folder_list_messages_sync(fs->store, dir->folder, max_age_us, &changed,
-					       NULL, error);
+					       cancel, error);
 	if (msgs == NULL)
 		return FALSE;
 	g_mutex_lock(&fs->lock);
@@ -342,7 +343,7 @@ fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GError **error)
 }
 
 FsNode *
-fs_dir_find_sync(Fs *fs, FsNode *dir, const char *name, GError **error)
+fs_dir_find_sync(Fs *fs, FsNode *dir, const char *name, GCancellable *cancel, GError **error)
 {
 	FsNode *n;
 	gboolean listed;
@@ -358,7 +359,7 @@ fs_dir_find_sync(Fs *fs, FsNode *dir, const char *name, GError **error)
 	    !naming_could_be_message(fs->opts->names, name))
 		return n;
 	/* first contact with this folder: list it (once) */
-	if (!fs_dir_refresh_sync(fs, dir, G_MAXINT64, error))
+	if (!fs_dir_refresh_sync(fs, dir, G_MAXINT64, cancel, error))
 		return NULL;
 	g_mutex_lock(&fs->lock);
 	n = dir->msgs ? g_hash_table_lookup(dir->msgs, name) : NULL;

@@ -28,6 +28,31 @@ fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* FUSE_INTERRUPT cancels the store call the request is blocked in. The callback runs
+ * under the request's lock in libfuse, and clearing it takes that lock, so after
+ * req_end() it can no longer fire. req_end() comes before the reply (which frees req). */
+static void
+interrupted(fuse_req_t req, void *data)
+{
+	g_cancellable_cancel(data);
+}
+
+static GCancellable *
+req_begin(fuse_req_t req)
+{
+	GCancellable *c = g_cancellable_new();
+
+	fuse_req_interrupt_func(req, interrupted, c);
+	return c;
+}
+
+static void
+req_end(fuse_req_t req, GCancellable *c)
+{
+	fuse_req_interrupt_func(req, NULL, NULL);
+	g_object_unref(c);
+}
+
 static void
 op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -59,6 +84,7 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	FsNode *dir = fs_node_lookup(fs, parent);
 	g_autoptr(GError) error = NULL;
 	struct fuse_entry_param e;
+	GCancellable *cancel;
 	FsNode *n;
 
 	if (dir == NULL) {
@@ -69,7 +95,9 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	n = fs_dir_find_sync(fs, dir, name, &error);
+	cancel = req_begin(req);
+	n = fs_dir_find_sync(fs, dir, name, cancel, &error);
+	req_end(req, cancel);
 	if (error != NULL) {
 		fuse_reply_err(req, fs_errno_from_error(error));
 		return;
@@ -127,6 +155,8 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	Fs *fs = fs_of(req);
 	FsNode *n = fs_node_lookup(fs, ino);
 	g_autoptr(GError) error = NULL;
+	GCancellable *cancel;
+	gboolean ok;
 
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
@@ -136,7 +166,10 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	if (!fs_dir_refresh_sync(fs, n, READDIR_MAX_AGE, &error)) {
+	cancel = req_begin(req);
+	ok = fs_dir_refresh_sync(fs, n, READDIR_MAX_AGE, cancel, &error);
+	req_end(req, cancel);
+	if (!ok) {
 		int err = fs_errno_from_error(error);
 
 		if (err != EACCES && err != ENOENT) {
@@ -236,9 +269,11 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 	g_autoptr(GError) error = NULL;
 	g_autofree char *buf = g_malloc(size ? size : 1);
 	gboolean size_changed = FALSE;
+	GCancellable *cancel = req_begin(req);
 	gssize n;
 
-	n = store_body_read_sync(fs->store, body, off, size, buf, &size_changed, NULL, &error);
+	n = store_body_read_sync(fs->store, body, off, size, buf, &size_changed, cancel, &error);
+	req_end(req, cancel);
 	if (n < 0)
 		fuse_reply_err(req, fs_errno_from_error(error));
 	else
@@ -274,7 +309,11 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 	ImapQuota q = {0};
 	g_autoptr(GError) error = NULL;
 
-	if (store_quota_sync(fs->store, &q, NULL, &error) && q.storage_limit_kb != G_MAXUINT64) {
+	GCancellable *cancel = req_begin(req);
+	gboolean ok = store_quota_sync(fs->store, &q, cancel, &error);
+
+	req_end(req, cancel);
+	if (ok && q.storage_limit_kb != G_MAXUINT64) {
 		sv.f_blocks = q.storage_limit_kb;
 		sv.f_bfree = sv.f_bavail = q.storage_limit_kb > q.storage_used_kb
 						   ? q.storage_limit_kb - q.storage_used_kb
@@ -312,13 +351,16 @@ op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	Fs *fs = fs_of(req);
 	FsNode *n = fs_node_lookup(fs, ino);
 	g_autoptr(GBytes) value = NULL;
+	GCancellable *cancel;
 	int err;
 
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	err = fs_xattr_get(fs, n, name, &value);
+	cancel = req_begin(req);
+	err = fs_xattr_get(fs, n, name, &value, cancel);
+	req_end(req, cancel);
 	reply_value(req, size, err, value);
 }
 

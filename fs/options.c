@@ -42,26 +42,20 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_END,
 };
 
-typedef struct {
-	FsOptions *opts;
-	int n_nonopt;
-	gboolean too_many;
-} ParseState;
-
+/* fuse_opt_parse() hands the option struct itself to the callback. */
 static int
 opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
-	ParseState *ps = data;
+	FsOptions *o = data;
 
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
-	if (ps->n_nonopt == 0)
-		ps->opts->url = g_strdup(arg);
-	else if (ps->n_nonopt == 1)
-		ps->opts->mountpoint = g_strdup(arg);
+	if (o->url == NULL)
+		o->url = g_strdup(arg);
+	else if (o->mountpoint == NULL)
+		o->mountpoint = g_strdup(arg);
 	else
-		ps->too_many = TRUE;
-	ps->n_nonopt++;
+		o->extra_args++;
 	return 0;
 }
 
@@ -186,7 +180,6 @@ gboolean
 fs_options_parse(FsOptions *o, int argc, char **argv)
 {
 	struct fuse_cmdline_opts cl = {0};
-	ParseState ps = {.opts = o};
 	struct stat st;
 	char *real;
 
@@ -209,7 +202,7 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 		return TRUE;
 	}
 	free(cl.mountpoint);
-	if (ps.too_many) {
+	if (o->extra_args) {
 		fprintf(stderr, "imapfs: too many arguments (usage: imapfs [options] URL "
 				"MOUNTPOINT)\n");
 		return FALSE;

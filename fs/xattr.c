@@ -137,15 +137,14 @@ dir_has(FsNode *node, const char *name)
 		return FALSE;
 	if (!strcmp(name, "user.imap.special_use"))
 		return store_folder_get_special_use(node->folder) != NULL;
-	if (g_str_has_prefix(name, "user.imap.uidvalidity") ||
-	    g_str_has_prefix(name, "user.imap.messages") ||
-	    g_str_has_prefix(name, "user.imap.unseen"))
+	if (!strcmp(name, "user.imap.uidvalidity") || !strcmp(name, "user.imap.messages") ||
+	    !strcmp(name, "user.imap.unseen"))
 		return store_folder_is_selectable(node->folder);
-	return TRUE;
+	return !strcmp(name, "user.imap.mailbox") || !strcmp(name, "user.imap.delimiter");
 }
 
 static int
-dir_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
+dir_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellable *cancel)
 {
 	ImapStatus st;
 	g_autoptr(GError) error = NULL;
@@ -166,7 +165,7 @@ dir_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
 		*value = str_value(store_folder_get_special_use(node->folder));
 		return 0;
 	}
-	if (!store_folder_status_sync(fs->store, node->folder, &st, NULL, &error))
+	if (!store_folder_status_sync(fs->store, node->folder, &st, cancel, &error))
 		return fs_errno_from_error(error);
 	if (!strcmp(name, "user.imap.uidvalidity"))
 		*value = take_value(g_strdup_printf("%u", st.uidvalidity));
@@ -178,7 +177,8 @@ dir_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
 }
 
 int
-fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
+fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value,
+	     GCancellable *cancel)
 {
 	*value = NULL;
 	if (node == fs->root && !strcmp(name, STATS_XATTR)) {
@@ -188,13 +188,13 @@ fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
 		*value = take_value(g_strdup_printf(
 			"bytes_in=%" G_GUINT64_FORMAT " bytes_out=%" G_GUINT64_FORMAT
 			" commands=%" G_GUINT64_FORMAT " body_bytes=%" G_GUINT64_FORMAT
-			" reconnects=%" G_GUINT64_FORMAT "\n",
+			" reconnects=%" G_GUINT64_FORMAT,
 			s.bytes_in, s.bytes_out, s.commands, s.body_bytes, s.reconnects));
 		return 0;
 	}
 	if (node->kind == FS_NODE_MSG)
 		return msg_get(fs, node, name, value);
-	return dir_get(fs, node, name, value);
+	return dir_get(fs, node, name, value, cancel);
 }
 
 GBytes *

@@ -827,6 +827,16 @@ fill_output(ImapConn *c)
 			return;
 		if (g_queue_get_length(&c->inflight) >= MAX_INFLIGHT)
 			return;
+		if (cc->flags & IMAP_CONN_SERIAL) {
+			const char *verb = imap_cmd_get_verb(cc->cmd);
+
+			for (GList *l = c->inflight.head; l; l = l->next) {
+				ConnCmd *o = l->data;
+
+				if (strcmp(imap_cmd_get_verb(o->cmd), verb) == 0)
+					return;
+			}
+		}
 		g_queue_pop_head(&c->pending);
 		g_snprintf(cc->tag, sizeof(cc->tag), "A%u", ++c->tag_counter);
 		out_append(c, cc->tag, strlen(cc->tag));

@@ -34,6 +34,8 @@ typedef gboolean (*ImapConnContFn)(ImapConn *conn, const ImapResponse *cont, GSt
 typedef enum {
 	IMAP_CONN_EXCLUSIVE = 1 << 0, /* sent alone: nothing else in flight with it */
 	IMAP_CONN_IDLE = 1 << 1,      /* the IDLE command (see imap_conn_idle_*) */
+	IMAP_CONN_SERIAL = 1 << 2,    /* never in flight with another command of the same verb
+				       * (their untagged data could not be told apart) */
 } ImapConnFlags;
 
 /* Opens and logs in; blocks up to cfg->timeout_ms per step. @cfg and @stats (may be

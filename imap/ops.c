@@ -79,7 +79,7 @@ ns_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 	imap_namespaces_free(d->ns);
 	d->ns = imap_resp_namespace(resp, imap_conn_utf8(conn), &err);
 	if (!d->ns)
-		g_warning("bad NAMESPACE response: %s", err->message);
+		g_message("bad NAMESPACE response: %s", err->message);
 	return TRUE;
 }
 
@@ -91,6 +91,7 @@ imap_namespace_sync(ImapPool *pool, ImapNamespaces **out, GCancellable *cancel, 
 {
 	NsData d = { NULL };
 	ImapPoolOp op = { .access = IMAP_ACCESS_ANY, .idempotent = TRUE, .build = ns_build,
+			  .conn_flags = IMAP_CONN_SERIAL,
 			  .untagged = ns_untagged, .data = &d };
 
 	if (!ensure_connected(pool, cancel, error))
@@ -165,7 +166,7 @@ list_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 		ImapMailboxInfo *info = imap_resp_list(resp, imap_conn_utf8(conn), &err);
 
 		if (!info) {
-			g_warning("bad LIST response: %s", err->message);
+			g_message("bad LIST response: %s", err->message);
 			return TRUE;
 		}
 		g_ptr_array_add(d->out, info);
@@ -207,6 +208,7 @@ list_one(ImapPool *pool, const char *ref, const char *pattern, gboolean with_sta
 {
 	ListData d = { ref, pattern, with_status, FALSE, NULL, NULL };
 	ImapPoolOp op = { .access = IMAP_ACCESS_ANY, .idempotent = TRUE, .build = list_build,
+			  .conn_flags = IMAP_CONN_SERIAL,
 			  .untagged = list_untagged, .reset = list_reset, .data = &d };
 	gboolean ok;
 
@@ -332,10 +334,10 @@ status_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 	g_autoptr(GError) err = NULL;
 	ImapStatus st = { 0 };
 
-	if (imap_resp_untagged_kind(resp) != IMAP_UNTAGGED_STATUS_DATA)
+	if (d->got || imap_resp_untagged_kind(resp) != IMAP_UNTAGGED_STATUS_DATA)
 		return FALSE;
 	if (!imap_resp_status(resp, imap_conn_utf8(conn), &name, &st, &err)) {
-		g_warning("bad STATUS response: %s", err->message);
+		g_message("bad STATUS response: %s", err->message);
 		return TRUE;
 	}
 	if (g_strcmp0(name, d->mailbox) != 0 &&
@@ -353,6 +355,7 @@ imap_status_sync(ImapPool *pool, const char *mailbox, guint items, ImapStatus *o
 {
 	StatusData d = { mailbox, items, out, FALSE };
 	ImapPoolOp op = { .access = IMAP_ACCESS_ANY, .idempotent = TRUE, .build = status_build,
+			  .conn_flags = IMAP_CONN_SERIAL,
 			  .untagged = status_untagged, .data = &d };
 
 	memset(out, 0, sizeof(*out));
@@ -397,6 +400,7 @@ typedef struct {
 	guint64 changedsince;
 	ImapMessageFn fn;
 	gpointer user_data;
+	ImapUidSet *seen; /* UIDs delivered by the command in flight */
 } FetchData;
 
 static ImapCmd *
@@ -442,13 +446,22 @@ fetch_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 		return FALSE;
 	msg = imap_resp_fetch(resp, &seq, &err);
 	if (!msg) {
-		g_warning("bad FETCH response: %s", err->message);
+		g_message("bad FETCH response: %s", err->message);
 		return FALSE;
 	}
-	if (!(msg->have & IMAP_FETCH_UID) || !imap_uidset_contains(d->part, msg->uid))
-		return FALSE; /* unsolicited (e.g. a flag change by another client) */
+	if (!(msg->have & IMAP_FETCH_UID) || !imap_uidset_contains(d->part, msg->uid) ||
+	    imap_uidset_contains(d->seen, msg->uid))
+		return FALSE; /* unsolicited, or another command's (pipelined, same UIDs) */
+	imap_uidset_add(d->seen, msg->uid);
 	if (d->fn)
 		d->fn(msg, d->user_data);
+	return TRUE;
+}
+
+static gboolean
+fetch_reset(gpointer data)
+{
+	/* a retry delivers the messages again (callers treat them as updates) */
 	return TRUE;
 }
 
@@ -457,25 +470,30 @@ imap_fetch_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
 		const ImapUidSet *uids, guint items, guint64 changedsince, ImapMessageFn fn,
 		gpointer user_data, GCancellable *cancel, GError **error)
 {
-	FetchData d = { uids, uids, items, changedsince, fn, user_data };
+	FetchData d = { uids, uids, items, changedsince, fn, user_data, NULL };
 	ImapPoolOp op = { .mailbox = mailbox, .access = IMAP_ACCESS_READ,
 			  .expect_uidvalidity = expect_uidvalidity, .idempotent = TRUE,
-			  .build = fetch_build, .untagged = fetch_untagged, .data = &d };
+			  .build = fetch_build, .untagged = fetch_untagged, .reset = fetch_reset,
+			  .data = &d };
 	g_autofree char *text = NULL;
 	g_autoptr(GPtrArray) parts = NULL;
+	gboolean ok = TRUE;
 
 	if (!uids || imap_uidset_is_empty(uids))
 		return TRUE;
+	d.seen = imap_uidset_new();
 	text = imap_uidset_to_string(uids);
-	if (strlen(text) <= MAX_UIDSET_TEXT)
-		return imap_pool_run(pool, &op, NULL, cancel, error);
-	parts = imap_uidset_split(uids, SPLIT_COUNT);
-	for (guint i = 0; i < parts->len; i++) {
-		d.part = parts->pdata[i];
-		if (!imap_pool_run(pool, &op, NULL, cancel, error))
-			return FALSE;
+	if (strlen(text) <= MAX_UIDSET_TEXT) {
+		ok = imap_pool_run(pool, &op, NULL, cancel, error);
+	} else {
+		parts = imap_uidset_split(uids, SPLIT_COUNT);
+		for (guint i = 0; ok && i < parts->len; i++) {
+			d.part = parts->pdata[i];
+			ok = imap_pool_run(pool, &op, NULL, cancel, error);
+		}
 	}
-	return TRUE;
+	imap_uidset_free(d.seen);
+	return ok;
 }
 
 /* ---- FETCH body --------------------------------------------------------------------- */
@@ -555,7 +573,7 @@ body_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 	ImapFetchSection sec = { 0 };
 	guint32 seq;
 
-	if (imap_resp_untagged_kind(resp) != IMAP_UNTAGGED_FETCH)
+	if (d->got || imap_resp_untagged_kind(resp) != IMAP_UNTAGGED_FETCH)
 		return FALSE;
 	msg = imap_resp_fetch(resp, &seq, &err);
 	if (!msg || !(msg->have & IMAP_FETCH_UID) || msg->uid != d->uid)
@@ -1093,6 +1111,7 @@ imap_quota_sync(ImapPool *pool, const char *mailbox, ImapQuota *out, GCancellabl
 {
 	QuotaData d = { mailbox, out, NULL, FALSE };
 	ImapPoolOp op = { .access = IMAP_ACCESS_ANY, .idempotent = TRUE, .build = quota_build,
+			  .conn_flags = IMAP_CONN_SERIAL,
 			  .untagged = quota_untagged, .data = &d };
 
 	memset(out, 0, sizeof(*out));
@@ -1252,7 +1271,7 @@ search_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 		set = imap_resp_esearch(resp, &tag, &err);
 	}
 	if (!set) {
-		g_warning("bad SEARCH response: %s", err->message);
+		g_message("bad SEARCH response: %s", err->message);
 		return TRUE;
 	}
 	imap_uidset_free(d->result);
@@ -1279,6 +1298,7 @@ imap_search_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity
 	SearchData d = { terms, n_terms, NULL, FALSE };
 	ImapPoolOp op = { .mailbox = mailbox, .access = IMAP_ACCESS_READ,
 			  .expect_uidvalidity = expect_uidvalidity, .idempotent = TRUE,
+			  .conn_flags = IMAP_CONN_SERIAL,
 			  .build = search_build, .untagged = search_untagged,
 			  .reset = search_reset, .data = &d };
 

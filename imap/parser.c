@@ -182,6 +182,8 @@ arg_new(ImapArgType type, const char *data, gsize len)
 	return a;
 }
 
+/* fail() and fail_limit() record the error in p->dead (imap_parser_feed() hands out a
+ * copy) and return FALSE for the caller to pass up. */
 static gboolean G_GNUC_PRINTF(3, 4)
 fail(ImapParser *p, GError **error, const char *fmt, ...)
 {
@@ -799,6 +801,24 @@ step(ImapParser *p, const guint8 *data, gsize len, gsize *pos, GError **error)
 	return TRUE;
 }
 
+/* After an error: drop the partial response; every later feed repeats the error. */
+static ImapParseResult
+die(ImapParser *p, GError **error)
+{
+	if (!p->dead)
+		g_set_error_literal(&p->dead, IMAP_ERROR, IMAP_ERROR_PROTOCOL, "IMAP parse error");
+	g_clear_pointer(&p->resp, imap_response_free);
+	if (p->lit_buf)
+		g_clear_pointer(&p->lit_buf, g_byte_array_unref);
+	g_string_truncate(p->tok, 0);
+	g_ptr_array_set_size(p->stack, 0);
+	p->state = S_DEAD;
+	g_debug("%s", p->dead->message);
+	if (error)
+		*error = g_error_copy(p->dead);
+	return IMAP_PARSE_ERROR;
+}
+
 ImapParseResult
 imap_parser_feed(ImapParser *parser, const guint8 *data, gsize len, gsize *consumed,
 		 GError **error)
@@ -827,33 +847,21 @@ imap_parser_feed(ImapParser *parser, const guint8 *data, gsize len, gsize *consu
 				end = pos + (gsize)room + 1;
 		}
 		if (!step(p, data, end, &pos, error)) {
-			if (!p->dead)
-				g_set_error_literal(&p->dead, IMAP_ERROR, IMAP_ERROR_PROTOCOL,
-						    "IMAP parse error");
 			*consumed = pos;
-			g_clear_pointer(&p->resp, imap_response_free);
-			if (p->lit_buf)
-				g_clear_pointer(&p->lit_buf, g_byte_array_unref);
-			p->state = S_DEAD;
-			g_debug("%s", p->dead->message);
-			if (error)
-				*error = g_error_copy(p->dead);
-			return IMAP_PARSE_ERROR;
+			return die(p, error);
 		}
 		if (!was_literal) {
 			p->line_bytes += pos - before;
 			if (p->line_bytes > p->lim.max_line ||
 			    p->line_bytes + p->lit_mem > p->lim.max_response) {
-				fail_limit(p, error, "more than %" G_GSIZE_FORMAT
-					   " bytes of response text", p->lim.max_line);
+				if (p->line_bytes > p->lim.max_line)
+					fail_limit(p, error, "more than %" G_GSIZE_FORMAT
+						   " bytes of response text", p->lim.max_line);
+				else
+					fail_limit(p, error, "response of more than %"
+						   G_GUINT64_FORMAT " bytes", p->lim.max_response);
 				*consumed = pos;
-				g_clear_pointer(&p->resp, imap_response_free);
-				if (p->lit_buf)
-					g_clear_pointer(&p->lit_buf, g_byte_array_unref);
-				p->state = S_DEAD;
-				if (error)
-					*error = g_error_copy(p->dead);
-				return IMAP_PARSE_ERROR;
+				return die(p, error);
 			}
 		}
 	}

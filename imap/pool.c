@@ -674,6 +674,8 @@ gboolean
 imap_pool_run(ImapPool *pool, const ImapPoolOp *op, ImapResponse **tagged_out,
 	      GCancellable *cancel, GError **error)
 {
+	GError *first = NULL;
+
 	for (guint attempt = 0;; attempt++) {
 		GError *err = NULL;
 		ImapLease *lease = imap_pool_acquire(pool, op->mailbox, op->access,
@@ -681,21 +683,32 @@ imap_pool_run(ImapPool *pool, const ImapPoolOp *op, ImapResponse **tagged_out,
 		gboolean ok;
 
 		if (!lease) {
+			if (first && err->code != IMAP_ERROR_UIDVALIDITY &&
+			    err->code != IMAP_ERROR_CANCELLED) {
+				/* the retry could not even reconnect: report why it died */
+				g_debug("retry failed: %s", err->message);
+				g_error_free(err);
+				err = g_steal_pointer(&first);
+			}
+			g_clear_error(&first);
 			g_propagate_error(error, err);
 			return FALSE;
 		}
 		ok = imap_lease_run(lease, op, tagged_out, cancel, &err);
 		imap_pool_release(pool, lease);
-		if (ok)
+		if (ok) {
+			g_clear_error(&first);
 			return TRUE;
+		}
 		if (attempt == 0 && op->idempotent && err->domain == IMAP_ERROR &&
 		    err->code == IMAP_ERROR_DISCONNECTED && (!op->reset || op->reset(op->data))) {
 			g_debug("retrying after: %s", err->message);
-			g_clear_error(&err);
+			first = g_steal_pointer(&err);
 			if (tagged_out)
 				g_clear_pointer(tagged_out, imap_response_free);
 			continue;
 		}
+		g_clear_error(&first);
 		g_propagate_error(error, err);
 		return FALSE;
 	}

@@ -31,8 +31,8 @@ static const char *const error_names[] = {
 	"IMAP_ERROR_CANCELLED",    "IMAP_ERROR_INVALID",
 };
 
-static int G_GNUC_NORETURN
-die_error(const GError *error)
+static void
+print_error(const GError *error)
 {
 	const char *name = "IMAP_ERROR_FAILED";
 
@@ -41,6 +41,12 @@ die_error(const GError *error)
 		name = error_names[error->code];
 	fflush(stdout);
 	fprintf(stderr, "imap-cli: %s: %s\n", name, error ? error->message : "failed");
+}
+
+static int G_GNUC_NORETURN
+die_error(const GError *error)
+{
+	print_error(error);
 	exit(1);
 }
 
@@ -52,7 +58,8 @@ usage(const char *msg)
 	fprintf(stderr,
 		"usage: imap-cli --host H [--port P] [--tls implicit|starttls|none] [--cafile F]\n"
 		"         [--fingerprint SHA256:..] [--timeout MS] [--trace FILE] [--allow-insecure]\n"
-		"         [--max-conns N] [--mark-seen] [--stats] --user U CMD ARGS...\n"
+		"         [--max-conns N] [--mark-seen] [--stats] [--uidvalidity N]\n"
+		"         [--cancel-after MS] --user U CMD ARGS...\n"
 		"password in $IMAPFS_PASSWORD, OAuth token in $IMAPFS_OAUTH_TOKEN\n"
 		"commands: login capability namespace list [--status] [REF PATTERN] status MBOX\n"
 		"  examine MBOX [UIDVALIDITY MODSEQ]  fetch MBOX UIDSET ITEM...\n"
@@ -95,6 +102,30 @@ need_args(int argc, int n)
 {
 	if (argc < n)
 		usage("missing arguments");
+}
+
+static guint32 opt_uidvalidity;   /* --uidvalidity: expected UIDVALIDITY, 0 = any */
+static GCancellable *cancel;      /* fired by --cancel-after MS */
+
+static gboolean
+cancel_timeout(gpointer data)
+{
+	g_cancellable_cancel(cancel);
+	return G_SOURCE_REMOVE;
+}
+
+static gpointer
+cancel_thread(gpointer data)
+{
+	GMainContext *ctx = g_main_context_new();
+	GSource *src = g_timeout_source_new(GPOINTER_TO_UINT(data));
+
+	g_source_set_callback(src, cancel_timeout, NULL, NULL);
+	g_source_attach(src, ctx);
+	g_main_context_iteration(ctx, TRUE);
+	g_source_unref(src);
+	g_main_context_unref(ctx);
+	return NULL;
 }
 
 /* ---- output helpers ----------------------------------------------------------------- */
@@ -342,13 +373,13 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 	const char *cmd = argv[0];
 
 	if (strcmp(cmd, "login") == 0 || strcmp(cmd, "stats") == 0) {
-		if (!imap_pool_connect_sync(pool, NULL, error))
+		if (!imap_pool_connect_sync(pool, cancel, error))
 			return 1;
 		printf("OK\n");
 	} else if (strcmp(cmd, "capability") == 0) {
 		g_auto(GStrv) caps = NULL;
 
-		if (!imap_pool_connect_sync(pool, NULL, error))
+		if (!imap_pool_connect_sync(pool, cancel, error))
 			return 1;
 		caps = imap_pool_dup_caps(pool);
 		for (guint i = 0; caps && caps[i]; i++)
@@ -357,7 +388,7 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 		g_autoptr(ImapNamespaces) ns = NULL;
 		const char *kinds[] = { "personal", "other", "shared" };
 
-		if (!imap_namespace_sync(pool, &ns, NULL, error))
+		if (!imap_namespace_sync(pool, &ns, cancel, error))
 			return 1;
 		for (guint k = 0; k < 3; k++) {
 			GPtrArray *a = k == 0 ? ns->personal : k == 1 ? ns->other : ns->shared;
@@ -378,9 +409,9 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 			argv++;
 		}
 		if (argc >= 3)
-			l = imap_list_sync(pool, argv[1], argv[2], NULL, error);
+			l = imap_list_sync(pool, argv[1], argv[2], cancel, error);
 		else
-			l = imap_list_all_sync(pool, with_status, NULL, error);
+			l = imap_list_all_sync(pool, with_status, cancel, error);
 		if (!l)
 			return 1;
 		for (guint i = 0; i < l->len; i++) {
@@ -398,7 +429,7 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 		ImapStatus st;
 
 		need_args(argc, 2);
-		if (!imap_status_sync(pool, argv[1], 0x7f, &st, NULL, error))
+		if (!imap_status_sync(pool, argv[1], 0x7f, &st, cancel, error))
 			return 1;
 		print_status(&st);
 	} else if (strcmp(cmd, "examine") == 0) {
@@ -411,7 +442,7 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 			uv = (guint32)parse_u64(argv[2], "UIDVALIDITY");
 			ms = parse_u64(argv[3], "MODSEQ");
 		}
-		info = imap_examine_sync(pool, argv[1], uv, ms, NULL, error);
+		info = imap_examine_sync(pool, argv[1], uv, ms, cancel, error);
 		if (!info)
 			return 1;
 		printf("uidvalidity %u\nuidnext %u\nexists %u\nrecent %u\n", info->uidvalidity,
@@ -463,8 +494,8 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 			else
 				usage("unknown fetch item");
 		}
-		if (!imap_fetch_sync(pool, argv[1], 0, set, items, changedsince, print_message, NULL,
-				     NULL, error))
+		if (!imap_fetch_sync(pool, argv[1], opt_uidvalidity, set, items, changedsince, print_message, NULL,
+				     cancel, error))
 			return 1;
 	} else if (strcmp(cmd, "body") == 0) {
 		guint64 off = 0, len = 0;
@@ -486,18 +517,18 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 			gsize sz;
 			const guint8 *p;
 
-			n = imap_fetch_body_sync(pool, argv[1], 0,
+			n = imap_fetch_body_sync(pool, argv[1], opt_uidvalidity,
 						 (guint32)parse_u64(argv[2], "UID"), off, len, -1, &b,
-						 NULL, error);
+						 cancel, error);
 			if (n < 0)
 				return 1;
 			p = g_bytes_get_data(b, &sz);
 			if (sz && fwrite(p, 1, sz, stdout) != sz)
 				return 1;
 		} else {
-			n = imap_fetch_body_sync(pool, argv[1], 0,
+			n = imap_fetch_body_sync(pool, argv[1], opt_uidvalidity,
 						 (guint32)parse_u64(argv[2], "UID"), off, len,
-						 STDOUT_FILENO, NULL, NULL, error);
+						 STDOUT_FILENO, NULL, cancel, error);
 			if (n < 0)
 				return 1;
 		}
@@ -525,9 +556,9 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 				g_ptr_array_add(flags, argv[i]);
 		}
 		g_ptr_array_add(flags, NULL);
-		if (!imap_store_flags_sync(pool, argv[1], 0, set, mode,
+		if (!imap_store_flags_sync(pool, argv[1], opt_uidvalidity, set, mode,
 					   (const char *const *)flags->pdata, unchangedsince,
-					   &modified, NULL, error))
+					   &modified, cancel, error))
 			return 1;
 		if (modified) {
 			g_autofree char *s = imap_uidset_to_string(modified);
@@ -544,9 +575,9 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 		need_args(argc, 4);
 		set = parse_set(argv[2]);
 		if (cmd[0] == 'm')
-			ok = imap_move_sync(pool, argv[1], 0, set, argv[3], &uv, &dst, NULL, error);
+			ok = imap_move_sync(pool, argv[1], opt_uidvalidity, set, argv[3], &uv, &dst, cancel, error);
 		else
-			ok = imap_copy_sync(pool, argv[1], 0, set, argv[3], &uv, &dst, NULL, error);
+			ok = imap_copy_sync(pool, argv[1], opt_uidvalidity, set, argv[3], &uv, &dst, cancel, error);
 		if (!ok)
 			return 1;
 		{
@@ -559,7 +590,7 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 
 		need_args(argc, 3);
 		set = parse_set(argv[2]);
-		if (!imap_expunge_uids_sync(pool, argv[1], 0, set, NULL, error))
+		if (!imap_expunge_uids_sync(pool, argv[1], opt_uidvalidity, set, cancel, error))
 			return 1;
 		printf("OK\n");
 	} else if (strcmp(cmd, "append") == 0) {
@@ -585,25 +616,25 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 		g_ptr_array_add(flags, NULL);
 		msg = g_bytes_new_take(g_steal_pointer(&data), len);
 		if (!imap_append_sync(pool, argv[1], msg, (const char *const *)flags->pdata, date,
-				      &uv, &uid, NULL, error))
+				      &uv, &uid, cancel, error))
 			return 1;
 		printf("uidvalidity %u\nuid %u\n", uv, uid);
 	} else if (strcmp(cmd, "create") == 0 || strcmp(cmd, "delete") == 0) {
 		need_args(argc, 2);
-		if (!(cmd[0] == 'c' ? imap_create_sync(pool, argv[1], NULL, error) :
-				      imap_delete_sync(pool, argv[1], NULL, error)))
+		if (!(cmd[0] == 'c' ? imap_create_sync(pool, argv[1], cancel, error) :
+				      imap_delete_sync(pool, argv[1], cancel, error)))
 			return 1;
 		printf("OK\n");
 	} else if (strcmp(cmd, "rename") == 0) {
 		need_args(argc, 3);
-		if (!imap_rename_sync(pool, argv[1], argv[2], NULL, error))
+		if (!imap_rename_sync(pool, argv[1], argv[2], cancel, error))
 			return 1;
 		printf("OK\n");
 	} else if (strcmp(cmd, "quota") == 0) {
 		ImapQuota q;
 
 		need_args(argc, 2);
-		if (!imap_quota_sync(pool, argv[1], &q, NULL, error))
+		if (!imap_quota_sync(pool, argv[1], &q, cancel, error))
 			return 1;
 		printf("root %s\n", q.root ? q.root : "");
 		if (q.storage_limit_kb == G_MAXUINT64)
@@ -640,8 +671,8 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 			}
 			g_array_append_val(terms, t);
 		}
-		res = imap_search_sync(pool, argv[1], 0, (ImapSearchTerm *)(void *)terms->data,
-				       terms->len, NULL, error);
+		res = imap_search_sync(pool, argv[1], opt_uidvalidity, (ImapSearchTerm *)(void *)terms->data,
+				       terms->len, cancel, error);
 		if (!res)
 			return 1;
 		s = imap_uidset_to_string(res);
@@ -656,9 +687,9 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 
 		need_args(argc, 3);
 		secs = parse_u64(argv[2], "seconds");
-		if (!imap_pool_connect_sync(pool, NULL, error))
+		if (!imap_pool_connect_sync(pool, cancel, error))
 			return 1;
-		idle = imap_idle_start(pool, argv[1], on_change, NULL, error);
+		idle = imap_idle_start(pool, argv[1], on_change, cancel, error);
 		if (!idle)
 			return 1;
 		printf("idling\n");
@@ -689,6 +720,8 @@ main(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(ImapPool) pool = NULL;
 	gboolean stats = FALSE;
+	guint cancel_ms = 0;
+	GThread *ct = NULL;
 	int i, rc;
 	const char *pw = g_getenv("IMAPFS_PASSWORD");
 	const char *tok = g_getenv("IMAPFS_OAUTH_TOKEN");
@@ -740,6 +773,10 @@ main(int argc, char **argv)
 			cfg.mark_seen = TRUE;
 		else if (strcmp(o, "--stats") == 0)
 			stats = TRUE;
+		else if (strcmp(o, "--uidvalidity") == 0)
+			opt_uidvalidity = (guint32)parse_u64(TAKE(), "uidvalidity");
+		else if (strcmp(o, "--cancel-after") == 0)
+			cancel_ms = (guint)parse_u64(TAKE(), "cancel-after");
 		else if (strcmp(o, "--user") == 0)
 			cfg.user = g_strdup(TAKE());
 		else
@@ -755,10 +792,17 @@ main(int argc, char **argv)
 	pool = imap_pool_new(&cfg);
 	imap_config_clear(&cfg);
 
+	cancel = g_cancellable_new();
+	if (cancel_ms)
+		ct = g_thread_new("cancel", cancel_thread, GUINT_TO_POINTER(cancel_ms));
 	rc = run_command(pool, argc - i, argv + i, &error);
 	fflush(stdout);
-	if (rc != 0)
-		die_error(error);
+	if (ct)
+		g_thread_join(ct);
+	if (rc != 0) {
+		print_error(error);
+		return 1; /* the pool is freed (LOGOUT) on the way out */
+	}
 	if (stats || strcmp(argv[i], "stats") == 0) {
 		ImapStats st;
 

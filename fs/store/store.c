@@ -279,6 +279,20 @@ store_folder_status_sync(Store *store, StoreFolder *folder, ImapStatus *out,
 
 /* ---- messages ---------------------------------------------------------------------- */
 
+/* The flags as the user sees them: \Recent is a per-session marker that can be neither
+ * set nor cleared (and is gone in IMAP4rev2), so it is left out. */
+static char **
+copy_flags(char **flags)
+{
+	GPtrArray *a = g_ptr_array_new();
+
+	for (guint i = 0; flags != NULL && flags[i]; i++)
+		if (g_ascii_strcasecmp(flags[i], "\\Recent") != 0)
+			g_ptr_array_add(a, g_strdup(flags[i]));
+	g_ptr_array_add(a, NULL);
+	return (char **)g_ptr_array_free(a, FALSE);
+}
+
 StoreMessage *
 store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const ImapMessage *m)
 {
@@ -302,7 +316,7 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 	}
 	msg->size = m->size;
 	msg->modseq = m->modseq;
-	msg->flags = m->flags ? g_strdupv(m->flags) : g_new0(char *, 1);
+	msg->flags = copy_flags(m->flags);
 	return msg;
 }
 
@@ -311,7 +325,7 @@ store_message_update_locked(StoreMessage *msg, const ImapMessage *m)
 {
 	if (m->have & IMAP_FETCH_FLAGS) {
 		g_strfreev(msg->flags);
-		msg->flags = m->flags ? g_strdupv(m->flags) : g_new0(char *, 1);
+		msg->flags = copy_flags(m->flags);
 	}
 	if (m->have & IMAP_FETCH_MODSEQ)
 		msg->modseq = m->modseq;

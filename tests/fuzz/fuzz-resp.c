@@ -97,6 +97,8 @@ run_decoders(const ImapResponse *r)
 					     &e7) != IMAP_PARSE_RESPONSE)
 				abort();
 		}
+		if (mod && imap_uidset_count(mod) == 0)
+			abort(); /* a parsed set is never empty */
 		imap_resp_code_appenduid(r, &v, &u);
 		imap_resp_code_copyuid(r, &v, &src, &dst);
 		imap_resp_code_number(r, "UIDNEXT", &ms);
