@@ -440,15 +440,13 @@ fs_node_stat(Fs *fs, FsNode *node, struct stat *st)
 		st->st_mtime = st->st_ctime = st->st_atime = fs->mount_time;
 	} else {
 		const StoreMessageInfo *i = store_message_get_info(node->msg);
-		StoreMessageState s;
+		guint64 size = store_message_get_size(fs->store, node->msg);
 
-		store_message_get_state(fs->store, node->msg, &s);
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		st->st_size = s.size;
-		st->st_blocks = (s.size + 511) / 512;
+		st->st_size = size;
+		st->st_blocks = (size + 511) / 512;
 		st->st_mtime = st->st_ctime = st->st_atime = i->internaldate;
-		store_message_state_clear(&s);
 	}
 }
 

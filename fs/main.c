@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,8 @@ main(int argc, char **argv)
 	gboolean mounted = FALSE, handlers = FALSE;
 
 	setlocale(LC_ALL, "");
+	/* a server closing the socket under a write must be an error, not a death */
+	signal(SIGPIPE, SIG_IGN);
 	if (!fs_options_parse(&o, argc, argv))
 		goto out;
 	if (o.show_version) {

@@ -260,7 +260,8 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 		o->mountpoint = g_strdup(real);
 		free(real);
 	}
-	o->imap.cafile = g_strdup(o->cafile);
+	/* the daemon runs in "/": relative paths are resolved now */
+	o->imap.cafile = o->cafile ? g_canonicalize_filename(o->cafile, NULL) : NULL;
 	o->imap.tls_fingerprint = g_strdup(o->tls_fingerprint);
 	o->imap.allow_insecure_auth = o->allow_insecure_auth;
 	o->imap.timeout_ms = o->timeout * 1000;

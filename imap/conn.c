@@ -35,11 +35,13 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include "auth.h"
@@ -119,6 +121,16 @@ struct _ImapConn {
 
 static gint conn_ids;
 
+/* Bodies stream to a sink, so a literal may be as big as a message can be (below INT_MAX,
+ * as isync); what is held in memory for one response stays bounded by max_response. */
+static const ImapParserLimits parser_limits = {
+	.max_line = 64 * 1024,
+	.max_depth = 32,
+	.max_literal = G_MAXINT - 1,
+	.stream_threshold = 64 * 1024,
+	.max_response = 128 * 1024 * 1024,
+};
+
 /* ---- small helpers ------------------------------------------------------------------ */
 
 static void
@@ -192,6 +204,42 @@ wake(ImapConn *c)
 
 	if (c->wake[1] >= 0 && write(c->wake[1], &b, 1) < 0 && errno != EAGAIN)
 		g_debug("conn %u: wake: %s", c->id, g_strerror(errno));
+}
+
+/* OpenSSL writes to the socket with write(2), which raises SIGPIPE when the peer is gone.
+ * The library must not change the process's signal disposition, so SIGPIPE is blocked in
+ * the threads that write (the I/O thread for good; the opener around setup, consuming a
+ * SIGPIPE that setup caused), and the write fails with EPIPE instead (as libcurl does). */
+typedef struct {
+	sigset_t old;
+	gboolean was_pending;
+} SigpipeGuard;
+
+static void
+sigpipe_block(SigpipeGuard *g)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void
+sigpipe_restore(SigpipeGuard *g)
+{
+	sigset_t set, pending;
+	struct timespec zero = { 0, 0 };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE))
+		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
 /* ---- trace of server bytes ---------------------------------------------------------- */
@@ -457,12 +505,15 @@ imap_conn_setup_command(ImapConn *c, ImapCmd *cmd, ImapConnContFn cont, gpointer
 	guint next = 1;
 	GBytes *part = imap_cmd_get_part(cmd, 0);
 	g_autoptr(GString) line = g_string_new(tag);
+	gboolean ok;
 
 	g_string_append_c(line, ' ');
 	g_string_append_len(line, g_bytes_get_data(part, NULL), g_bytes_get_size(part));
 	imap_trace_client(c->trace, tag, cmd);
 	stat_add(c, &c->stats->commands, 1);
-	if (!setup_write_all(c, line->str, line->len, error))
+	ok = setup_write_all(c, line->str, line->len, error);
+	memset(line->str, 0, line->len); /* may hold a credential (LOGIN, SASL-IR) */
+	if (!ok)
 		return FALSE;
 
 	for (;;) {
@@ -487,9 +538,8 @@ imap_conn_setup_command(ImapConn *c, ImapCmd *cmd, ImapConnContFn cont, gpointer
 			} else if (cont) {
 				g_autoptr(GString) reply = g_string_new(NULL);
 				gboolean secret = TRUE;
-				gboolean ok = cont(c, resp, reply, &secret, cont_data, error);
 
-				if (!ok)
+				if (!cont(c, resp, reply, &secret, cont_data, error))
 					return FALSE;
 				if (secret)
 					imap_trace_client_sasl(c->trace);
@@ -663,6 +713,7 @@ static gboolean
 setup(ImapConn *c, GError **error)
 {
 	g_autoptr(ImapResponse) greet = NULL;
+	GError *err = NULL;
 	gboolean preauth;
 
 	if (tcp_connect(c, error) < 0)
@@ -704,15 +755,24 @@ setup(ImapConn *c, GError **error)
 				    "server does not offer STARTTLS");
 			return FALSE;
 		}
-		if (!simple_setup_command(c, "STARTTLS", error))
+		if (!simple_setup_command(c, "STARTTLS", &err)) {
+			if (err->domain == IMAP_ERROR &&
+			    (err->code == IMAP_ERROR_NO || err->code == IMAP_ERROR_BAD)) {
+				g_set_error(error, IMAP_ERROR, IMAP_ERROR_TLS,
+					    "server refused STARTTLS: %s", err->message);
+				g_clear_error(&err);
+			} else {
+				g_propagate_error(error, g_steal_pointer(&err));
+			}
 			return FALSE;
+		}
 		if (c->rpos < c->rlen)
 			g_message("conn %u: discarding %" G_GSIZE_FORMAT
 				  " bytes the server sent in cleartext after STARTTLS",
 				  c->id, c->rlen - c->rpos);
 		c->rpos = c->rlen = 0;
 		imap_parser_free(c->parser);
-		c->parser = imap_parser_new(NULL);
+		c->parser = imap_parser_new(&parser_limits);
 		set_caps(c, NULL);
 		if (!start_tls(c, error))
 			return FALSE;
@@ -815,6 +875,7 @@ fill_output(ImapConn *c)
 				out_append(c, "DONE\r\n", 6);
 				imap_trace_client_line(c->trace, "DONE");
 				last->done_sent = TRUE;
+				c->last_activity = g_get_monotonic_time();
 			}
 			return;
 		}
@@ -968,7 +1029,11 @@ io_thread(gpointer data)
 {
 	ImapConn *c = data;
 	gboolean write_wants_read = FALSE, read_wants_write = FALSE;
+	sigset_t set;
 
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* EPIPE instead (see sigpipe_block) */
 	g_mutex_lock(&c->lock);
 	while (!c->quit && !c->dead) {
 		gboolean progress = FALSE, write_blocked = FALSE;
@@ -1100,6 +1165,8 @@ imap_conn_open_sync(const ImapConfig *cfg, ImapStats *stats, GCancellable *cance
 	ImapConn *c = g_new0(ImapConn, 1);
 	static ImapStats dummy_stats;
 	g_autofree char *prefix = NULL;
+	SigpipeGuard guard;
+	gboolean ok;
 
 	c->cfg = cfg;
 	c->stats = stats ? stats : &dummy_stats;
@@ -1110,7 +1177,7 @@ imap_conn_open_sync(const ImapConfig *cfg, ImapStats *stats, GCancellable *cance
 	c->trace = imap_trace_new(cfg->trace_fd);
 	prefix = g_strdup_printf("[conn %u] ", c->id);
 	imap_trace_set_prefix(c->trace, prefix);
-	c->parser = imap_parser_new(NULL);
+	c->parser = imap_parser_new(&parser_limits);
 	c->rbuf = g_malloc(RBUF_SIZE);
 	c->out = g_byte_array_new();
 	c->tline = g_string_new(NULL);
@@ -1121,7 +1188,10 @@ imap_conn_open_sync(const ImapConfig *cfg, ImapStats *stats, GCancellable *cance
 	c->setup_deadline = g_get_monotonic_time() + c->timeout_us;
 	c->setup_cancel_fd = cancel ? g_cancellable_get_fd(cancel) : -1;
 
-	if (g_cancellable_set_error_if_cancelled(cancel, error) || !setup(c, error)) {
+	sigpipe_block(&guard);
+	ok = !g_cancellable_set_error_if_cancelled(cancel, error) && setup(c, error);
+	sigpipe_restore(&guard);
+	if (!ok) {
 		if (cancel)
 			g_cancellable_release_fd(cancel);
 		c->setup_cancel_fd = -1;
@@ -1302,7 +1372,6 @@ imap_conn_idle_end_sync(ImapConn *c, GCancellable *cancel, GError **error)
 		return TRUE;
 	}
 	c->idle_done_req = TRUE;
-	c->last_activity = g_get_monotonic_time();
 	wake(c);
 	if (wait_cmd(c, cc, FALSE, 0, cancel, error)) {
 		if (cc->error)

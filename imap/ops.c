@@ -1400,6 +1400,7 @@ idle_thread(gpointer data)
 	ImapIdle *idle = data;
 	const ImapConfig *cfg = imap_pool_get_config(idle->pool);
 	guint fails = 0;
+	gboolean reconnected = FALSE;
 
 	while (!g_cancellable_is_cancelled(idle->cancel)) {
 		g_autoptr(GError) err = NULL;
@@ -1416,7 +1417,6 @@ idle_thread(gpointer data)
 				break;
 			g_message("IDLE on %s: %s; retrying", idle->mailbox, err->message);
 			fails++;
-			g_usleep(0);
 			{
 				guint ms = MIN(30000u, 500u << MIN(fails, 6u));
 				gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
@@ -1427,6 +1427,13 @@ idle_thread(gpointer data)
 			}
 			continue;
 		}
+		if (reconnected) {
+			/* tell the store to look again: changes while we were away are unknown */
+			ImapChange ex = { IMAP_CHANGE_EXISTS, idle->mailbox, info->exists, 0, NULL };
+
+			idle->fn(&ex, idle->user_data);
+		}
+		reconnected = TRUE;
 		imap_select_info_free(info);
 		fails = 0;
 		while (!g_cancellable_is_cancelled(idle->cancel) && imap_conn_is_alive(conn)) {

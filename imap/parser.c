@@ -15,37 +15,37 @@
 
 #include "parser.h"
 
-#define DEFAULT_MAX_LINE (64 * 1024)
-#define DEFAULT_MAX_DEPTH 32
-#define DEFAULT_MAX_LITERAL (64ULL * 1024 * 1024)
+#define DEFAULT_MAX_LINE	 (64 * 1024)
+#define DEFAULT_MAX_DEPTH	 32
+#define DEFAULT_MAX_LITERAL	 (64ULL * 1024 * 1024)
 #define DEFAULT_STREAM_THRESHOLD (64 * 1024)
-#define DEFAULT_MAX_RESPONSE (128ULL * 1024 * 1024)
-#define LITERAL_PREALLOC (64 * 1024)
+#define DEFAULT_MAX_RESPONSE	 (128ULL * 1024 * 1024)
+#define LITERAL_PREALLOC	 (64 * 1024)
 
 typedef enum {
-	S_START,		/* first byte of a response */
-	S_TAG,			/* in the tag */
-	S_UNTAGGED_SP,		/* after "*" */
-	S_CONT,			/* after "+" */
-	S_ARGS,			/* between arguments */
+	S_START,       /* first byte of a response */
+	S_TAG,	       /* in the tag */
+	S_UNTAGGED_SP, /* after "*" */
+	S_CONT,	       /* after "+" */
+	S_ARGS,	       /* between arguments */
 	S_ATOM,
-	S_ATOM_SECTION,		/* inside the [...] of BODY[...] */
-	S_ATOM_AFTER_SECTION,	/* after the ']': maybe "<origin>" */
+	S_ATOM_SECTION,	      /* inside the [...] of BODY[...] */
+	S_ATOM_AFTER_SECTION, /* after the ']': maybe "<origin>" */
 	S_ATOM_ORIGIN,
-	S_TILDE,		/* "~": literal8 or an atom */
+	S_TILDE, /* "~": literal8 or an atom */
 	S_QUOTED,
 	S_QUOTED_ESC,
-	S_LIT_SIZE,		/* "{" digits */
-	S_LIT_CRLF,		/* after "}" */
+	S_LIT_SIZE, /* "{" digits */
+	S_LIT_CRLF, /* after "}" */
 	S_LIT_LF,
-	S_LITERAL,		/* the literal's bytes */
-	S_STATUS_KW_END,	/* after OK/NO/BAD/PREAUTH/BYE */
-	S_STATUS_TEXT_START,	/* after its space: "[" or text */
+	S_LITERAL,	     /* the literal's bytes */
+	S_STATUS_KW_END,     /* after OK/NO/BAD/PREAUTH/BYE */
+	S_STATUS_TEXT_START, /* after its space: "[" or text */
 	S_CODE_NAME,
 	S_AFTER_CODE,
-	S_TEXT,			/* free text up to the end of the line */
-	S_EOL_LF,		/* CR seen, LF expected */
-	S_DONE,			/* a response is complete and waits for take() */
+	S_TEXT,	  /* free text up to the end of the line */
+	S_EOL_LF, /* CR seen, LF expected */
+	S_DONE,	  /* a response is complete and waits for take() */
 	S_DEAD,
 } State;
 
@@ -55,24 +55,24 @@ struct _ImapParser {
 	gpointer sink_data;
 
 	State state;
-	ImapResponse *resp;	/* being built; NULL between responses */
-	GString *tok;		/* the token (or tag, code name, text) being read */
-	GPtrArray *stack;	/* borrowed GPtrArray* containers; [0] is args or code_args */
-	gboolean in_code;	/* reading the arguments of a [CODE ...] */
-	gboolean need_sep;	/* a token ended: a separator must follow */
-	gboolean after_close;	/* the last token was ")": "(" may follow directly */
+	ImapResponse *resp;   /* being built; NULL between responses */
+	GString *tok;	      /* the token (or tag, code name, text) being read */
+	GPtrArray *stack;     /* borrowed GPtrArray* containers; [0] is args or code_args */
+	gboolean in_code;     /* reading the arguments of a [CODE ...] */
+	gboolean need_sep;    /* a token ended: a separator must follow */
+	gboolean after_close; /* the last token was ")": "(" may follow directly */
 	guint section_depth;
 	guint origin_digits;
 
-	gsize line_bytes;	/* non-literal bytes of this response */
-	guint64 lit_mem;	/* literal bytes of this response held in memory */
+	gsize line_bytes; /* non-literal bytes of this response */
+	guint64 lit_mem;  /* literal bytes of this response held in memory */
 
 	gboolean lit8;
 	guint lit_digits;
 	guint64 lit_size;
 	guint64 lit_left;
 	gboolean lit_streamed;
-	ImapLiteralSink lit_sink;	/* the sink when the literal was announced */
+	ImapLiteralSink lit_sink; /* the sink when the literal was announced */
 	gpointer lit_sink_data;
 	GByteArray *lit_buf;
 
@@ -184,8 +184,7 @@ arg_new(ImapArgType type, const char *data, gsize len)
 
 /* fail() and fail_limit() record the error in p->dead (imap_parser_feed() hands out a
  * copy) and return FALSE for the caller to pass up. */
-static gboolean G_GNUC_PRINTF(3, 4)
-fail(ImapParser *p, GError **error, const char *fmt, ...)
+static gboolean G_GNUC_PRINTF(3, 4) fail(ImapParser *p, GError **error, const char *fmt, ...)
 {
 	va_list ap;
 	g_autofree char *msg = NULL;
@@ -198,8 +197,7 @@ fail(ImapParser *p, GError **error, const char *fmt, ...)
 	return FALSE;
 }
 
-static gboolean G_GNUC_PRINTF(3, 4)
-fail_limit(ImapParser *p, GError **error, const char *fmt, ...)
+static gboolean G_GNUC_PRINTF(3, 4) fail_limit(ImapParser *p, GError **error, const char *fmt, ...)
 {
 	va_list ap;
 	g_autofree char *msg = NULL;
@@ -225,9 +223,9 @@ status_of(const ImapArg *a)
 		const char *word;
 		ImapRespStatus st;
 	} words[] = {
-		{ "OK", IMAP_STATUS_OK },	    { "NO", IMAP_STATUS_NO },
-		{ "BAD", IMAP_STATUS_BAD },	    { "PREAUTH", IMAP_STATUS_PREAUTH },
-		{ "BYE", IMAP_STATUS_BYE },
+		{"OK", IMAP_STATUS_OK},	  {"NO", IMAP_STATUS_NO},
+		{"BAD", IMAP_STATUS_BAD}, {"PREAUTH", IMAP_STATUS_PREAUTH},
+		{"BYE", IMAP_STATUS_BYE},
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(words); i++) {
@@ -244,8 +242,8 @@ token_done(ImapParser *p, ImapArg *arg, GError **error)
 	if (!p->in_code && p->stack->len == 1 && p->resp->args->len == 0) {
 		ImapRespStatus st = status_of(arg);
 
-		if (p->resp->kind == IMAP_RESP_TAGGED &&
-		    st != IMAP_STATUS_OK && st != IMAP_STATUS_NO && st != IMAP_STATUS_BAD) {
+		if (p->resp->kind == IMAP_RESP_TAGGED && st != IMAP_STATUS_OK &&
+		    st != IMAP_STATUS_NO && st != IMAP_STATUS_BAD) {
 			imap_arg_free(arg);
 			return fail(p, error, "tagged response is not OK, NO or BAD");
 		}
@@ -368,8 +366,8 @@ is_tag_char(guint8 c)
 static gboolean
 is_section_prefix(const GString *tok)
 {
-	static const char *const names[] = { "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK",
-					     "BINARY.SIZE" };
+	static const char *const names[] = {"BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK",
+					    "BINARY.SIZE"};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
 		if (g_ascii_strcasecmp(tok->str, names[i]) == 0)
@@ -392,8 +390,9 @@ literal_announced(ImapParser *p, GError **error)
 	p->lit_sink_data = p->sink_data;
 	if (!p->lit_streamed) {
 		if (p->line_bytes + p->lit_mem + n > p->lim.max_response)
-			return fail_limit(p, error, "response of more than %" G_GUINT64_FORMAT
-				" bytes", p->lim.max_response);
+			return fail_limit(p, error,
+					  "response of more than %" G_GUINT64_FORMAT " bytes",
+					  p->lim.max_response);
 		p->lit_mem += n;
 	}
 	p->state = S_LIT_CRLF;
@@ -820,8 +819,7 @@ die(ImapParser *p, GError **error)
 }
 
 ImapParseResult
-imap_parser_feed(ImapParser *parser, const guint8 *data, gsize len, gsize *consumed,
-		 GError **error)
+imap_parser_feed(ImapParser *parser, const guint8 *data, gsize len, gsize *consumed, GError **error)
 {
 	ImapParser *p = parser;
 	gsize pos = 0;
@@ -843,7 +841,7 @@ imap_parser_feed(ImapParser *parser, const guint8 *data, gsize len, gsize *consu
 			guint64 room = MIN((guint64)(p->lim.max_line - p->line_bytes),
 					   p->lim.max_response - p->line_bytes - p->lit_mem);
 
-			if ((guint64)(len - pos) > room + 1)
+			if (room < (guint64)(len - pos))
 				end = pos + (gsize)room + 1;
 		}
 		if (!step(p, data, end, &pos, error)) {
@@ -855,11 +853,15 @@ imap_parser_feed(ImapParser *parser, const guint8 *data, gsize len, gsize *consu
 			if (p->line_bytes > p->lim.max_line ||
 			    p->line_bytes + p->lit_mem > p->lim.max_response) {
 				if (p->line_bytes > p->lim.max_line)
-					fail_limit(p, error, "more than %" G_GSIZE_FORMAT
-						   " bytes of response text", p->lim.max_line);
+					fail_limit(p, error,
+						   "more than %" G_GSIZE_FORMAT
+						   " bytes of response text",
+						   p->lim.max_line);
 				else
-					fail_limit(p, error, "response of more than %"
-						   G_GUINT64_FORMAT " bytes", p->lim.max_response);
+					fail_limit(p, error,
+						   "response of more than %" G_GUINT64_FORMAT
+						   " bytes",
+						   p->lim.max_response);
 				*consumed = pos;
 				return die(p, error);
 			}

@@ -410,6 +410,12 @@ open_conn(ImapPool *pool, gint64 deadline, GCancellable *cancel, GError **error)
 		if (err->code != IMAP_ERROR_CANCELLED) {
 			guint ms = MIN(BACKOFF_MAX_MS, BACKOFF_MIN_MS << MIN(pool->fail_count, 8));
 
+			/* wrong password, TLS or policy: retrying soon only repeats the failure
+			 * (and may lock the account) */
+			if (err->code == IMAP_ERROR_AUTH || err->code == IMAP_ERROR_TLS ||
+			    err->code == IMAP_ERROR_TLS_REQUIRED || err->code == IMAP_ERROR_INSECURE)
+				ms = BACKOFF_MAX_MS;
+
 			pool->fail_count++;
 			pool->next_attempt = g_get_monotonic_time() + (gint64)ms * 1000;
 			g_clear_error(&pool->last_error);
@@ -482,7 +488,7 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 	g_mutex_lock(&pool->lock);
 	for (;;) {
 		guint i;
-		PoolConn *idle_free = NULL, *idle_any = NULL, *least = NULL;
+		PoolConn *idle_free = NULL, *idle_any = NULL, *least = NULL, *same_busy = NULL;
 
 		reap(pool, dead);
 		if (dead->len) {
@@ -493,16 +499,31 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 		}
 		if (set_cancelled(cancel, error))
 			break;
+		/* Preference, for a mailbox: a free connection that has it selected; a free one
+		 * with nothing selected; a new connection (below max_conns); a free one that has
+		 * another mailbox (re-select); pipelining on a busy one that has it; waiting.
+		 * So parallel readers of one mailbox spread over the connections. */
 		for (i = 0; i < pool->conns->len; i++) {
 			PoolConn *pc = pool->conns->pdata[i];
+			gboolean same;
 
 			if (!usable(pc))
 				continue;
-			if (mailbox && !sel && pc->mailbox && strcmp(pc->mailbox, mailbox) == 0 &&
-			    (pc->rw || access != IMAP_ACCESS_WRITE)) {
+			same = mailbox && pc->mailbox && strcmp(pc->mailbox, mailbox) == 0 &&
+			       (pc->rw || access != IMAP_ACCESS_WRITE);
+			if (same && !sel && pc->users == 0) {
 				pick = pc;
 				break;
 			}
+			if (mailbox && sel && pc->users == 0 && pc->mailbox &&
+			    strcmp(pc->mailbox, mailbox) == 0) {
+				/* a fresh SELECT/EXAMINE with QRESYNC: re-select where it is */
+				pick = pc;
+				need_select = TRUE;
+				break;
+			}
+			if (same && !sel && (!same_busy || pc->users < same_busy->users))
+				same_busy = pc;
 			if (pc->users == 0) {
 				if (!pc->mailbox && !idle_free)
 					idle_free = pc;
@@ -535,6 +556,10 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 		if (mailbox && idle_any) {
 			pick = idle_any;
 			need_select = TRUE;
+			break;
+		}
+		if (same_busy) {
+			pick = same_busy;
 			break;
 		}
 		if (g_get_monotonic_time() >= deadline) {

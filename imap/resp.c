@@ -14,7 +14,7 @@
 
 #include "resp.h"
 
-/* ---- free functions of the public data types ----------------------------------------- */
+/* ---- free functions of the public data types --------------------------------------- */
 
 static void
 namespace_free(gpointer p)
@@ -107,10 +107,9 @@ imap_select_info_free(ImapSelectInfo *info)
 	g_free(info);
 }
 
-/* ---- helpers --------------------------------------------------------------------------- */
+/* ---- helpers ----------------------------------------------------------------------- */
 
-static gboolean G_GNUC_PRINTF(2, 3)
-proto(GError **error, const char *fmt, ...)
+static gboolean G_GNUC_PRINTF(2, 3) proto(GError **error, const char *fmt, ...)
 {
 	va_list ap;
 	g_autofree char *msg = NULL;
@@ -166,8 +165,8 @@ dup_nstring(const ImapArg *a, char **out)
 		*out = NULL;
 		return TRUE;
 	}
-	if (!s)
-		return FALSE;
+	if (!s || strlen(s) != a->len)
+		return FALSE; /* not a string, or one with a NUL (only literal8 may hold NULs) */
 	*out = g_strndup(s, a->len);
 	return TRUE;
 }
@@ -237,7 +236,7 @@ atoms_upper(const GPtrArray *args, guint first, GError **error)
 	return g_strv_builder_end(b);
 }
 
-/* ---- untagged kinds --------------------------------------------------------------------- */
+/* ---- untagged kinds ---------------------------------------------------------------- */
 
 ImapUntaggedKind
 imap_resp_untagged_kind(const ImapResponse *resp)
@@ -245,26 +244,28 @@ imap_resp_untagged_kind(const ImapResponse *resp)
 	static const struct {
 		const char *word;
 		ImapUntaggedKind kind;
-	} words[] = {
-		{ "CAPABILITY", IMAP_UNTAGGED_CAPABILITY },
-		{ "ENABLED", IMAP_UNTAGGED_ENABLED },
-		{ "NAMESPACE", IMAP_UNTAGGED_NAMESPACE },
-		{ "LIST", IMAP_UNTAGGED_LIST },
-		{ "LSUB", IMAP_UNTAGGED_LSUB },
-		{ "STATUS", IMAP_UNTAGGED_STATUS_DATA },
-		{ "FLAGS", IMAP_UNTAGGED_FLAGS },
-		{ "SEARCH", IMAP_UNTAGGED_SEARCH },
-		{ "ESEARCH", IMAP_UNTAGGED_ESEARCH },
-		{ "VANISHED", IMAP_UNTAGGED_VANISHED },
-		{ "QUOTA", IMAP_UNTAGGED_QUOTA },
-		{ "QUOTAROOT", IMAP_UNTAGGED_QUOTAROOT },
-		{ "ID", IMAP_UNTAGGED_ID },
-	}, numbered[] = {
-		{ "EXISTS", IMAP_UNTAGGED_EXISTS },
-		{ "RECENT", IMAP_UNTAGGED_RECENT },
-		{ "EXPUNGE", IMAP_UNTAGGED_EXPUNGE },
-		{ "FETCH", IMAP_UNTAGGED_FETCH },
-	};
+	} words[] =
+		{
+			{"CAPABILITY", IMAP_UNTAGGED_CAPABILITY},
+			{"ENABLED", IMAP_UNTAGGED_ENABLED},
+			{"NAMESPACE", IMAP_UNTAGGED_NAMESPACE},
+			{"LIST", IMAP_UNTAGGED_LIST},
+			{"LSUB", IMAP_UNTAGGED_LSUB},
+			{"STATUS", IMAP_UNTAGGED_STATUS_DATA},
+			{"FLAGS", IMAP_UNTAGGED_FLAGS},
+			{"SEARCH", IMAP_UNTAGGED_SEARCH},
+			{"ESEARCH", IMAP_UNTAGGED_ESEARCH},
+			{"VANISHED", IMAP_UNTAGGED_VANISHED},
+			{"QUOTA", IMAP_UNTAGGED_QUOTA},
+			{"QUOTAROOT", IMAP_UNTAGGED_QUOTAROOT},
+			{"ID", IMAP_UNTAGGED_ID},
+		},
+	  numbered[] = {
+		  {"EXISTS", IMAP_UNTAGGED_EXISTS},
+		  {"RECENT", IMAP_UNTAGGED_RECENT},
+		  {"EXPUNGE", IMAP_UNTAGGED_EXPUNGE},
+		  {"FETCH", IMAP_UNTAGGED_FETCH},
+	  };
 	const ImapArg *first;
 
 	if (!resp || resp->kind != IMAP_RESP_UNTAGGED)
@@ -286,7 +287,7 @@ imap_resp_untagged_kind(const ImapResponse *resp)
 	return IMAP_UNTAGGED_OTHER;
 }
 
-/* ---- CAPABILITY, ENABLED ------------------------------------------------------------------ */
+/* ---- CAPABILITY, ENABLED ----------------------------------------------------------- */
 
 char **
 imap_resp_capability(const ImapResponse *resp, GError **error)
@@ -309,7 +310,7 @@ imap_resp_enabled(const ImapResponse *resp, GError **error)
 	return atoms_upper(resp->args, 1, error);
 }
 
-/* ---- NAMESPACE ------------------------------------------------------------------------------ */
+/* ---- NAMESPACE --------------------------------------------------------------------- */
 
 static GPtrArray *
 namespace_list(const ImapArg *a, gboolean utf8, GError **error)
@@ -363,29 +364,29 @@ imap_resp_namespace(const ImapResponse *resp, gboolean utf8, GError **error)
 	return g_steal_pointer(&ns);
 }
 
-/* ---- LIST / LSUB -------------------------------------------------------------------------------- */
+/* ---- LIST / LSUB ------------------------------------------------------------------- */
 
 static const struct {
 	const char *name;
 	guint attr;
 } mbox_attrs[] = {
-	{ "\\Noselect", IMAP_MBOX_NOSELECT },
-	{ "\\NoInferiors", IMAP_MBOX_NOINFERIORS },
-	{ "\\NonExistent", IMAP_MBOX_NONEXISTENT },
-	{ "\\HasChildren", IMAP_MBOX_HASCHILDREN },
-	{ "\\HasNoChildren", IMAP_MBOX_HASNOCHILDREN },
-	{ "\\Marked", IMAP_MBOX_MARKED },
-	{ "\\Unmarked", IMAP_MBOX_UNMARKED },
-	{ "\\Subscribed", IMAP_MBOX_SUBSCRIBED },
-	{ "\\Remote", IMAP_MBOX_REMOTE },
-	{ "\\All", IMAP_MBOX_ALL },
-	{ "\\Archive", IMAP_MBOX_ARCHIVE },
-	{ "\\Drafts", IMAP_MBOX_DRAFTS },
-	{ "\\Flagged", IMAP_MBOX_FLAGGED },
-	{ "\\Junk", IMAP_MBOX_JUNK },
-	{ "\\Sent", IMAP_MBOX_SENT },
-	{ "\\Trash", IMAP_MBOX_TRASH },
-	{ "\\Important", IMAP_MBOX_IMPORTANT },
+	{"\\Noselect", IMAP_MBOX_NOSELECT},
+	{"\\NoInferiors", IMAP_MBOX_NOINFERIORS},
+	{"\\NonExistent", IMAP_MBOX_NONEXISTENT},
+	{"\\HasChildren", IMAP_MBOX_HASCHILDREN},
+	{"\\HasNoChildren", IMAP_MBOX_HASNOCHILDREN},
+	{"\\Marked", IMAP_MBOX_MARKED},
+	{"\\Unmarked", IMAP_MBOX_UNMARKED},
+	{"\\Subscribed", IMAP_MBOX_SUBSCRIBED},
+	{"\\Remote", IMAP_MBOX_REMOTE},
+	{"\\All", IMAP_MBOX_ALL},
+	{"\\Archive", IMAP_MBOX_ARCHIVE},
+	{"\\Drafts", IMAP_MBOX_DRAFTS},
+	{"\\Flagged", IMAP_MBOX_FLAGGED},
+	{"\\Junk", IMAP_MBOX_JUNK},
+	{"\\Sent", IMAP_MBOX_SENT},
+	{"\\Trash", IMAP_MBOX_TRASH},
+	{"\\Important", IMAP_MBOX_IMPORTANT},
 };
 
 ImapMailboxInfo *
@@ -441,7 +442,7 @@ imap_resp_list(const ImapResponse *resp, gboolean utf8, GError **error)
 	return g_steal_pointer(&info);
 }
 
-/* ---- STATUS ---------------------------------------------------------------------------------------- */
+/* ---- STATUS ------------------------------------------------------------------------ */
 
 gboolean
 imap_resp_status(const ImapResponse *resp, gboolean utf8, char **mailbox, ImapStatus *out,
@@ -451,15 +452,12 @@ imap_resp_status(const ImapResponse *resp, gboolean utf8, char **mailbox, ImapSt
 		const char *name;
 		guint bit;
 	} items[] = {
-		{ "MESSAGES", IMAP_STATUS_MESSAGES },
-		{ "RECENT", IMAP_STATUS_RECENT },
-		{ "UIDNEXT", IMAP_STATUS_UIDNEXT },
-		{ "UIDVALIDITY", IMAP_STATUS_UIDVALIDITY },
-		{ "UNSEEN", IMAP_STATUS_UNSEEN },
-		{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
-		{ "SIZE", IMAP_STATUS_SIZE },
+		{"MESSAGES", IMAP_STATUS_MESSAGES}, {"RECENT", IMAP_STATUS_RECENT},
+		{"UIDNEXT", IMAP_STATUS_UIDNEXT},   {"UIDVALIDITY", IMAP_STATUS_UIDVALIDITY},
+		{"UNSEEN", IMAP_STATUS_UNSEEN},	    {"HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ},
+		{"SIZE", IMAP_STATUS_SIZE},
 	};
-	ImapStatus st = { 0 };
+	ImapStatus st = {0};
 	const ImapArg *list;
 	g_autofree char *name = NULL;
 
@@ -485,14 +483,29 @@ imap_resp_status(const ImapResponse *resp, gboolean utf8, char **mailbox, ImapSt
 				return proto(error, "STATUS %s out of range", items[k].name);
 			st.have |= items[k].bit;
 			switch (items[k].bit) {
-			case IMAP_STATUS_MESSAGES: st.messages = (guint32)n; break;
-			case IMAP_STATUS_RECENT: st.recent = (guint32)n; break;
-			case IMAP_STATUS_UIDNEXT: st.uidnext = (guint32)n; break;
-			case IMAP_STATUS_UIDVALIDITY: st.uidvalidity = (guint32)n; break;
-			case IMAP_STATUS_UNSEEN: st.unseen = (guint32)n; break;
-			case IMAP_STATUS_HIGHESTMODSEQ: st.highestmodseq = n; break;
-			case IMAP_STATUS_SIZE: st.size = n; break;
-			default: break;
+			case IMAP_STATUS_MESSAGES:
+				st.messages = (guint32)n;
+				break;
+			case IMAP_STATUS_RECENT:
+				st.recent = (guint32)n;
+				break;
+			case IMAP_STATUS_UIDNEXT:
+				st.uidnext = (guint32)n;
+				break;
+			case IMAP_STATUS_UIDVALIDITY:
+				st.uidvalidity = (guint32)n;
+				break;
+			case IMAP_STATUS_UNSEEN:
+				st.unseen = (guint32)n;
+				break;
+			case IMAP_STATUS_HIGHESTMODSEQ:
+				st.highestmodseq = n;
+				break;
+			case IMAP_STATUS_SIZE:
+				st.size = n;
+				break;
+			default:
+				break;
 			}
 		}
 	}
@@ -506,7 +519,7 @@ imap_resp_status(const ImapResponse *resp, gboolean utf8, char **mailbox, ImapSt
 	return TRUE;
 }
 
-/* ---- FLAGS, numbers ---------------------------------------------------------------------------- */
+/* ---- FLAGS, numbers ---------------------------------------------------------------- */
 
 char **
 imap_resp_flags(const ImapArg *list, GError **error)
@@ -536,14 +549,15 @@ imap_resp_number(const ImapResponse *resp, guint32 *out, GError **error)
 	ImapUntaggedKind k = imap_resp_untagged_kind(resp);
 
 	if ((k != IMAP_UNTAGGED_EXISTS && k != IMAP_UNTAGGED_RECENT &&
-	     k != IMAP_UNTAGGED_EXPUNGE) || n_args(resp) != 2)
+	     k != IMAP_UNTAGGED_EXPUNGE) ||
+	    n_args(resp) != 2)
 		return proto(error, "not an EXISTS, RECENT or EXPUNGE response");
 	if (!imap_arg_number(arg_nth(resp, 0), out))
 		return proto(error, "bad number");
 	return TRUE;
 }
 
-/* ---- FETCH ---------------------------------------------------------------------------------------- */
+/* ---- FETCH ------------------------------------------------------------------------- */
 
 static GPtrArray *
 address_list(const ImapArg *a, GError **error)
@@ -621,7 +635,9 @@ envelope(const ImapArg *a, GError **error)
 	return env;
 }
 
-static void
+/* Writes @a back as IMAP text. FALSE for a string holding a NUL: BODYSTRUCTURE strings
+ * are CHAR8 (RFC 3501 §9), and the result is a C string. */
+static gboolean
 serialize(GString *out, const ImapArg *a)
 {
 	switch (a->type) {
@@ -633,12 +649,9 @@ serialize(GString *out, const ImapArg *a)
 		break;
 	case IMAP_ARG_QUOTED:
 	case IMAP_ARG_LITERAL:
-		if (!a->str) {
-			g_string_append(out, "NIL");
-			break;
-		}
-		if (memchr(a->str, '\r', a->len) || memchr(a->str, '\n', a->len) ||
-		    memchr(a->str, '\0', a->len)) {
+		if (!a->str || memchr(a->str, '\0', a->len))
+			return FALSE;
+		if (memchr(a->str, '\r', a->len) || memchr(a->str, '\n', a->len)) {
 			g_string_append_printf(out, "{%" G_GSIZE_FORMAT "}\r\n", a->len);
 			g_string_append_len(out, a->str, (gssize)a->len);
 			break;
@@ -656,11 +669,13 @@ serialize(GString *out, const ImapArg *a)
 		for (guint i = 0; i < a->list->len; i++) {
 			if (i)
 				g_string_append_c(out, ' ');
-			serialize(out, g_ptr_array_index(a->list, i));
+			if (!serialize(out, g_ptr_array_index(a->list, i)))
+				return FALSE;
 		}
 		g_string_append_c(out, ')');
 		break;
 	}
+	return TRUE;
 }
 
 /* Validates "* N FETCH (...)": *seq and the item list. */
@@ -724,8 +739,8 @@ imap_resp_fetch(const ImapResponse *resp, guint32 *seq, GError **error)
 		} else if (imap_arg_is_atom(key, "INTERNALDATE")) {
 			const char *s = imap_arg_string(val);
 
-			if (!s || !imap_parse_datetime(s, &msg->internaldate,
-						       &msg->internaldate_tz)) {
+			if (!s || strlen(s) != val->len ||
+			    !imap_parse_datetime(s, &msg->internaldate, &msg->internaldate_tz)) {
 				proto(error, "bad INTERNALDATE");
 				return NULL;
 			}
@@ -766,7 +781,11 @@ imap_resp_fetch(const ImapResponse *resp, guint32 *seq, GError **error)
 				return NULL;
 			}
 			bs = g_string_new(NULL);
-			serialize(bs, val);
+			if (!serialize(bs, val)) {
+				g_string_free(bs, TRUE);
+				proto(error, "BODYSTRUCTURE holds a NUL or a streamed literal");
+				return NULL;
+			}
 			g_free(msg->bodystructure);
 			msg->bodystructure = g_string_free(bs, FALSE);
 			msg->have |= IMAP_FETCH_BODYSTRUCTURE;
@@ -855,7 +874,7 @@ imap_resp_fetch_section(const ImapResponse *resp, ImapFetchSection *out, GError 
 	return FALSE;
 }
 
-/* ---- SEARCH, ESEARCH, VANISHED -------------------------------------------------------------- */
+/* ---- SEARCH, ESEARCH, VANISHED ----------------------------------------------------- */
 
 ImapUidSet *
 imap_resp_search(const ImapResponse *resp, guint64 *modseq, GError **error)
@@ -1006,12 +1025,12 @@ imap_resp_vanished(const ImapResponse *resp, gboolean *earlier, GError **error)
 	return set;
 }
 
-/* ---- QUOTA ------------------------------------------------------------------------------------- */
+/* ---- QUOTA ------------------------------------------------------------------------- */
 
 gboolean
 imap_resp_quota(const ImapResponse *resp, ImapQuota *out, GError **error)
 {
-	ImapQuota q = { 0 };
+	ImapQuota q = {0};
 	const ImapArg *list;
 	const char *root;
 
@@ -1072,7 +1091,7 @@ imap_resp_quotaroot(const ImapResponse *resp, gboolean utf8, GError **error)
 	return g_strv_builder_end(b);
 }
 
-/* ---- response codes ------------------------------------------------------------------------------ */
+/* ---- response codes ---------------------------------------------------------------- */
 
 static const ImapArg *
 code_arg(const ImapResponse *resp, const char *code, guint n_expected, guint i)
@@ -1143,7 +1162,7 @@ imap_resp_error_code(const ImapResponse *resp, ImapErrorCode fallback)
 	return imap_error_from_code(resp->code, fallback);
 }
 
-/* ---- date-time --------------------------------------------------------------------------------- */
+/* ---- date-time --------------------------------------------------------------------- */
 
 static gboolean
 digits(const char **p, guint n, gint *out)
@@ -1165,8 +1184,8 @@ digits(const char **p, guint n, gint *out)
 gboolean
 imap_parse_datetime(const char *text, gint64 *utc, gint *tz_minutes)
 {
-	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	const char *p = text;
 	gint day, month = 0, year, hour, min, sec, zh, zm, sign;
 	g_autoptr(GDateTime) dt = NULL;

@@ -4,6 +4,8 @@
  * into the public data types of imap.h. Each is strict: data that does not fit the
  * grammar is IMAP_ERROR_PROTOCOL (never guessed at), and the response is left untouched.
  * Mailbox names are decoded from modified UTF-7 unless @utf8 (UTF8=ACCEPT) is set.
+ * (A name that is not valid modified UTF-7 is kept as it is when it is valid UTF-8, else it
+ * is a protocol error; "inbox" in any case comes out as "INBOX".)
  */
 #pragma once
 

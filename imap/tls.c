@@ -289,12 +289,20 @@ io_status(ImapTls *tls, int r, const char *what, GError **error)
 		return IMAP_IO_WANT_WRITE;
 	case SSL_ERROR_ZERO_RETURN:
 		return IMAP_IO_EOF;
+	case SSL_ERROR_SSL:
+		if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			/* the peer closed without close_notify: a plain drop */
+			ERR_clear_error();
+			return IMAP_IO_EOF;
+		}
+		set_ssl_error(error, IMAP_ERROR_DISCONNECTED, what);
+		return IMAP_IO_ERROR;
 	case SSL_ERROR_SYSCALL:
 		if (!ERR_peek_error()) {
 			if (errno == EAGAIN || errno == EINTR)
 				return IMAP_IO_WANT_READ;
 			g_set_error(error, IMAP_ERROR, IMAP_ERROR_DISCONNECTED,
-				    "connection lost (TLS %s): %s", what,
+				    "connection lost (%s): %s", what,
 				    errno ? g_strerror(errno) : "unexpected EOF");
 			return IMAP_IO_ERROR;
 		}

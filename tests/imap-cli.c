@@ -575,9 +575,11 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 		need_args(argc, 4);
 		set = parse_set(argv[2]);
 		if (cmd[0] == 'm')
-			ok = imap_move_sync(pool, argv[1], opt_uidvalidity, set, argv[3], &uv, &dst, cancel, error);
+			ok = imap_move_sync(pool, argv[1], opt_uidvalidity, set, argv[3], &uv, &dst,
+					    cancel, error);
 		else
-			ok = imap_copy_sync(pool, argv[1], opt_uidvalidity, set, argv[3], &uv, &dst, cancel, error);
+			ok = imap_copy_sync(pool, argv[1], opt_uidvalidity, set, argv[3], &uv, &dst,
+					    cancel, error);
 		if (!ok)
 			return 1;
 		{
@@ -689,7 +691,7 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 		secs = parse_u64(argv[2], "seconds");
 		if (!imap_pool_connect_sync(pool, cancel, error))
 			return 1;
-		idle = imap_idle_start(pool, argv[1], on_change, cancel, error);
+		idle = imap_idle_start(pool, argv[1], on_change, NULL, error);
 		if (!idle)
 			return 1;
 		printf("idling\n");
@@ -798,7 +800,7 @@ main(int argc, char **argv)
 	rc = run_command(pool, argc - i, argv + i, &error);
 	fflush(stdout);
 	if (ct)
-		g_thread_join(ct);
+		g_thread_unref(ct); /* may still be waiting for its timer */
 	if (rc != 0) {
 		print_error(error);
 		return 1; /* the pool is freed (LOGOUT) on the way out */

@@ -206,9 +206,58 @@ pread_all(int fd, char *buf, gsize n, guint64 off, GError **error)
 
 typedef enum { F_NONE, F_WHOLE, F_PREFIX, F_REST, F_RANGE } FetchKind;
 
+static gssize read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
+			gboolean stream, gboolean *size_changed, GCancellable *cancel,
+			GError **error);
+
+gboolean
+store_body_verify_size_sync(Store *store, StoreBody *body, gboolean *size_changed,
+			    GCancellable *cancel, GError **error)
+{
+	StoreMessage *msg = body->msg;
+	const StoreMessageInfo *info = &msg->info;
+	g_autoptr(GBytes) tail = NULL;
+	guint64 claimed;
+	gboolean exact;
+	gint64 got;
+	char c;
+
+	if (size_changed != NULL)
+		*size_changed = FALSE;
+	g_mutex_lock(&store->lock);
+	claimed = msg->size;
+	exact = msg->size_exact;
+	g_mutex_unlock(&store->lock);
+	if (exact)
+		return TRUE;
+	if (claimed <= SMALL_WHOLE)
+		return read_impl(store, body, 0, 1, &c, FALSE, size_changed, cancel, error) >= 0;
+	got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
+				   claimed - 1, 2, -1, &tail, cancel, error);
+	if (got < 0)
+		return FALSE;
+	if (got == 1) {
+		g_mutex_lock(&store->lock);
+		if (msg->size == claimed)
+			msg->size_exact = TRUE;
+		g_mutex_unlock(&store->lock);
+		return TRUE;
+	}
+	/* longer or shorter than it said: only the whole body tells the truth */
+	return read_impl(store, body, 0, 1, &c, TRUE, size_changed, cancel, error) >= 0;
+}
+
 gssize
 store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
 		     gboolean *size_changed, GCancellable *cancel, GError **error)
+{
+	return read_impl(store, body, offset, size, buf, FALSE, size_changed, cancel, error);
+}
+
+/* @stream: the size must be learnt by streaming the whole body. */
+static gssize
+read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
+	  gboolean stream, gboolean *size_changed, GCancellable *cancel, GError **error)
 {
 	StoreMessage *msg = body->msg;
 	const StoreMessageInfo *info = &msg->info;
@@ -241,7 +290,7 @@ store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size, 
 			g_mutex_unlock(&store->lock);
 			continue;
 		}
-		if (offset <= have && (have > 0 || claimed <= SMALL_WHOLE)) {
+		if (stream || (offset <= have && (have > 0 || claimed <= SMALL_WHOLE))) {
 			kind = have > 0 ? F_REST : F_WHOLE;
 			from = have;
 		} else if (offset <= have) {
@@ -323,6 +372,12 @@ store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size, 
 			continue;
 		}
 		/* F_RANGE: serve from memory. */
+		if (ok && got == 0 && from > 0) {
+			/* the message ends before @from: only the whole body tells where */
+			g_mutex_unlock(&store->lock);
+			stream = TRUE;
+			continue;
+		}
 		if (ok && len == G_MAXUINT32) {
 			if (set_exact_size_locked(msg, from + got) && size_changed)
 				*size_changed = TRUE;

@@ -377,6 +377,17 @@ store_message_get_state(Store *store, StoreMessage *msg, StoreMessageState *out)
 		out->flags = g_new0(char *, 1);
 }
 
+guint64
+store_message_get_size(Store *store, StoreMessage *msg)
+{
+	guint64 size;
+
+	g_mutex_lock(&store->lock);
+	size = msg->size;
+	g_mutex_unlock(&store->lock);
+	return size;
+}
+
 void
 store_message_state_clear(StoreMessageState *state)
 {

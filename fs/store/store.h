@@ -131,6 +131,8 @@ typedef struct {
 } StoreMessageState;
 void store_message_get_state(Store *store, StoreMessage *msg, StoreMessageState *out);
 void store_message_state_clear(StoreMessageState *state);
+/* Just the size of the state (cheaper: no copy of the flags). */
+guint64 store_message_get_size(Store *store, StoreMessage *msg);
 
 /* ---- bodies ----------------------------------------------------------------------- */
 
@@ -148,6 +150,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreBody, store_body_unref)
 gssize store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size,
 			    char *buf, gboolean *size_changed, GCancellable *cancel,
 			    GError **error);
+
+/* Makes sure the message's size is exact before a reader relies on it: a small body is
+ * fetched whole (the reader wants it anyway), a large one gets a 2-byte probe at
+ * RFC822.SIZE - 1. When the server's bytes disagree with RFC822.SIZE the body is streamed
+ * to learn the truth and *@size_changed is set. No I/O once the size is exact. */
+gboolean store_body_verify_size_sync(Store *store, StoreBody *body, gboolean *size_changed,
+				     GCancellable *cancel, GError **error);
 
 /* ---- MIME helpers (mime.c) -------------------------------------------------------- */
 

@@ -14,7 +14,7 @@
 #include "resp.h"
 
 #define N_MESSAGES 50000
-#define CHUNK (64 * 1024)
+#define CHUNK	   (64 * 1024)
 
 static GString *
 synthesize(void)
@@ -28,11 +28,14 @@ synthesize(void)
 		g_string_append_printf(
 			s,
 			"* %u FETCH (UID %u FLAGS (\\Seen $Label%u) RFC822.SIZE %u INTERNALDATE "
-			"\"%2u-Jul-2023 02:44:25 -0700\" ENVELOPE (\"Wed, 17 Jul 2023 02:23:25 -0700 "
-			"(PDT)\" \"Re: [list] subject number %u \\\"quoted\\\"\" ((\"Terry Gray\" NIL "
+			"\"%2u-Jul-2023 02:44:25 -0700\" ENVELOPE (\"Wed, 17 Jul 2023 02:23:25 "
+			"-0700 "
+			"(PDT)\" \"Re: [list] subject number %u \\\"quoted\\\"\" ((\"Terry Gray\" "
+			"NIL "
 			"\"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" "
 			"\"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" "
-			"\"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL "
+			"\"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) "
+			"((NIL NIL "
 			"\"minutes\" \"CNRI.Reston.VA.US\")(\"John Klensin\" NIL \"KLENSIN\" "
 			"\"MIT.EDU\")) NIL \"<parent-%u@example.com>\" \"<msg-%u@example.com>\")",
 			n, n + 1000, n % 7, 1000 + n * 13 % 100000, 1 + n % 28, n, n - 1, n);

@@ -115,13 +115,16 @@ class wait_close(Step):
 
 class serve(Step):
 	"""A tiny generic responder for the rest of the connection: rules is a list of
-	(pattern, reply) tried in order for each command (reply may be a callable
-	(conn, match) -> bytes); LOGOUT is always answered. Ends when the client closes."""
+	(pattern, reply) tried in order for each command; reply is bytes/str, a callable
+	(conn, match) -> bytes, or a list of steps to play (e.g. [send(..), stall(1), drop()]).
+	Unmatched tagged commands get NO, LOGOUT is always answered. Ends when the client
+	closes, a played step ends the connection, or after timeout seconds."""
 	kind = "serve"
 
 	def __init__(self, rules=(), timeout=30.0):
 		self.rules = [(p.encode() if isinstance(p, str) else p,
-			       r.encode() if isinstance(r, str) else r) for p, r in rules]
+			       r.encode() if isinstance(r, str) else
+			       [_coerce(x) for x in r] if isinstance(r, list) else r) for p, r in rules]
 		self.timeout = timeout
 
 
@@ -425,6 +428,11 @@ class _Session:
 			for pat, reply in st.rules:
 				m = re.fullmatch(pat, body, re.DOTALL)
 				if m:
+					if isinstance(reply, list):
+						for st2 in reply:
+							if await self.play(st2) is False:
+								return
+						break
 					out = reply(self.c, m) if callable(reply) else reply
 					if out:
 						await self.write(out)

@@ -52,8 +52,8 @@ dump_response(GString *out, const ImapResponse *r)
 {
 	if (!r->args || !r->code_args || !r->text)
 		abort();
-	g_string_append_printf(out, "%d|%s|%d|%s|%s|", r->kind, r->tag ? r->tag : "",
-			       r->status, r->code ? r->code : "", r->text);
+	g_string_append_printf(out, "%d|%s|%d|%s|%s|", r->kind, r->tag ? r->tag : "", r->status,
+			       r->code ? r->code : "", r->text);
 	for (guint i = 0; i < r->code_args->len; i++)
 		dump_arg(out, g_ptr_array_index(r->code_args, i));
 	g_string_append_c(out, '|');
@@ -98,8 +98,8 @@ run(const uint8_t *data, size_t size, guint mod, gboolean with_sink)
 		while (off < end) {
 			g_autoptr(GError) error = NULL;
 			gsize consumed = 0;
-			ImapParseResult res = imap_parser_feed(p, data + off, end - off, &consumed,
-							       &error);
+			ImapParseResult res =
+				imap_parser_feed(p, data + off, end - off, &consumed, &error);
 
 			if (consumed > end - off)
 				abort();

@@ -49,7 +49,7 @@ run_decoders(const ImapResponse *r)
 		if (info && !g_utf8_validate(info->name, -1, NULL))
 			abort();
 		if (!utf8) {
-			ImapQuota q = { 0 };
+			ImapQuota q = {0};
 
 			ok = imap_resp_quota(r, &q, &e7);
 			check_error(e7, ok);
@@ -64,7 +64,7 @@ run_decoders(const ImapResponse *r)
 		gboolean earlier = FALSE;
 		g_autofree char *tag = NULL;
 		g_autoptr(ImapMessage) msg = imap_resp_fetch(r, &seq, &e1);
-		ImapFetchSection sec = { 0 };
+		ImapFetchSection sec = {0};
 		gboolean found = imap_resp_fetch_section(r, &sec, &e2);
 		g_autoptr(ImapUidSet) s1 = imap_resp_search(r, &ms, &e3);
 		g_autoptr(ImapUidSet) s2 = imap_resp_esearch(r, &tag, &e4);
@@ -89,7 +89,7 @@ run_decoders(const ImapResponse *r)
 			/* the re-serialized BODYSTRUCTURE parses again */
 			g_autofree char *line = g_strdup_printf("* 1 FETCH (BODYSTRUCTURE %s)\r\n",
 								msg->bodystructure);
-			ImapParserLimits big = { 1 << 30, 64, 1 << 30, 1 << 30, 1ULL << 31 };
+			ImapParserLimits big = {1 << 30, 64, 1 << 30, 1 << 30, 1ULL << 31};
 			g_autoptr(ImapParser) p = imap_parser_new(&big);
 			gsize consumed;
 

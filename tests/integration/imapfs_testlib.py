@@ -29,6 +29,14 @@ PYTHON = "/usr/bin/python3"
 # ---------------------------------------------------------------------------------------
 # Paths
 
+def sbin(name):
+	"""Dovecot's programs live in /usr/sbin and /usr/bin; PATH may lack /usr/sbin."""
+	for d in ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"):
+		if os.access(os.path.join(d, name), os.X_OK):
+			return os.path.join(d, name)
+	return name
+
+
 def source_dir():
 	"""The repository root (env IMAPFS_SOURCE_DIR, else derived from this file)."""
 	d = os.environ.get("IMAPFS_SOURCE_DIR")
@@ -633,7 +641,7 @@ class Dovecot:
 
 	def doveadm(self, *args, check=True):
 		"""Run doveadm -c DIR/dovecot.conf ARGS; returns stdout as str."""
-		r = subprocess.run(["doveadm", "-c", os.path.join(self.dir, "dovecot.conf")] + list(args),
+		r = subprocess.run([sbin("doveadm"), "-c", os.path.join(self.dir, "dovecot.conf")] + list(args),
 				   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
 				   stderr=subprocess.PIPE, timeout=300)
 		if check and r.returncode != 0:

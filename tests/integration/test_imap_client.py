@@ -874,3 +874,177 @@ def test_plaintext_injected_after_starttls_is_discarded(srv):
 	assert res["first"].split()[1] == b"CAPABILITY"
 	# the injected AUTH=PLAIN was not believed: the real caps have none, so LOGIN is used
 	assert res["login"] == b'A3 LOGIN alice "pw"\r\n'
+
+
+def test_uidvalidity_checked(srv):
+	lib = srv.pfx + "Lib"
+	uv = kv(ok(run(srv, "status", lib)))["uidvalidity"]
+	assert ok(run(srv, "search", lib, "all", opts=["--uidvalidity", uv])).strip()
+	for cmd in (["fetch", lib, "1:*", "flags"], ["body", lib, "1"], ["search", lib, "all"],
+		    ["store", lib, "1", "+", "$X"], ["expunge", lib, "1"]):
+		fails(run(srv, *cmd, opts=["--uidvalidity", str(int(uv) + 1)]),
+		      "IMAP_ERROR_UIDVALIDITY")
+	c = srv.imap()
+	assert all("$X" not in f for f in flags_of(c, lib).values())
+	assert len(tl.fetch_messages(c, lib)) == 5
+
+
+def test_cancel_abandons_a_slow_fetch():
+	def script(c, res):
+		f = c.makefile("rb")
+		_greet_login(c, f)
+		tag = f.readline().split()[0]  # EXAMINE
+		c.sendall(b"* 1 EXISTS\r\n* OK [UIDVALIDITY 9] x\r\n" + tag + b" OK [READ-ONLY] ok\r\n")
+		f.readline()
+		c.sendall(b"* 1 FETCH (UID 1 BODY[] {1000000}\r\n")
+		for _ in range(40):
+			c.sendall(b"y" * 1000)
+			time.sleep(0.1)
+
+	srv, t, res = _serve_once(script)
+	t0 = time.monotonic()
+	r = subprocess.run([tl.imap_cli_bin(), "--host", "127.0.0.1", "--port",
+			    str(srv.getsockname()[1]), "--tls", "none", "--timeout", "3000",
+			    "--cancel-after", "800", "--user", "alice", "body", "INBOX", "1"],
+			   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+			   env=dict(os.environ, IMAPFS_PASSWORD="pw"), timeout=30)
+	took = time.monotonic() - t0
+	assert r.returncode == 1 and b"IMAP_ERROR_CANCELLED" in r.stderr, r.stderr
+	assert took < 4.0  # cancel at 0.8 s, then at most the 2 s LOGOUT grace
+
+
+def test_idempotent_command_retried_after_drop():
+	lsock = socket.socket()
+	lsock.bind(("127.0.0.1", 0))
+	lsock.listen(4)
+	seen = []
+
+	def serve():
+		for i in range(2):
+			c, _ = lsock.accept()
+			f = c.makefile("rb")
+			_greet_login(c, f)
+			line = f.readline()
+			seen.append(line)
+			if i == 0:
+				c.shutdown(socket.SHUT_RDWR)  # drop while STATUS is in flight
+				c.close()
+				continue
+			tag = line.split()[0]
+			c.sendall(b"* STATUS INBOX (MESSAGES 3 UIDNEXT 9)\r\n" + tag + b" OK done\r\n")
+			f.readline()
+			c.close()
+
+	t = threading.Thread(target=serve, daemon=True)
+	t.start()
+	r = _cli_raw(lsock.getsockname()[1], "--stats", "status", "INBOX")
+	t.join(5)
+	lsock.close()
+	assert r.returncode == 0, r.stderr
+	assert r.stdout.decode().splitlines()[:2] == ["messages 3", "uidnext 9"]
+	assert len(seen) == 2 and all(b"STATUS" in s for s in seen)
+	assert b"reconnects=1" in r.stderr
+
+
+def test_non_idempotent_command_not_retried(tmp_path):
+	msg = tmp_path / "m.eml"
+	msg.write_bytes(b"Subject: x\r\n\r\nhello\r\n")
+	lsock = socket.socket()
+	lsock.bind(("127.0.0.1", 0))
+	lsock.listen(4)
+	seen = []
+
+	def serve():
+		lsock.settimeout(5)
+		try:
+			while True:
+				c, _ = lsock.accept()
+				f = c.makefile("rb")
+				_greet_login(c, f, b"IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+")
+				line = f.readline()
+				seen.append(line)
+				c.shutdown(socket.SHUT_RDWR)
+				c.close()
+		except OSError:
+			pass
+
+	t = threading.Thread(target=serve, daemon=True)
+	t.start()
+	r = _cli_raw(lsock.getsockname()[1], "append", "INBOX", str(msg))
+	lsock.close()
+	assert r.returncode == 1 and b"IMAP_ERROR_DISCONNECTED" in r.stderr, r.stderr
+	assert len([s for s in seen if b"APPEND" in s]) == 1
+
+
+def test_move_without_move_capability():
+	"""COPY, then \\Deleted and UID EXPUNGE of exactly the moved UIDs, in that order."""
+	def script(c, res):
+		f = c.makefile("rb")
+		_greet_login(c, f, b"IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS")
+		res["cmds"] = []
+		answers = [
+			b"* 3 EXISTS\r\n* OK [UIDVALIDITY 9] x\r\n{tag} OK [READ-WRITE] ok\r\n",
+			b"{tag} OK [COPYUID 77 4:5 20:21] copied\r\n",
+			b"{tag} OK stored\r\n",
+			b"* 2 EXPUNGE\r\n* 2 EXPUNGE\r\n{tag} OK expunged\r\n",
+		]
+		for a in answers:
+			line = f.readline()
+			res["cmds"].append(line.split(b" ", 1)[1])
+			c.sendall(a.replace(b"{tag}", line.split()[0]))
+		f.readline()
+
+	srv, t, res = _serve_once(script)
+	r = _cli_raw(srv.getsockname()[1], "move", "INBOX", "4:5", "Archive")
+	t.join(5)
+	assert r.returncode == 0, r.stderr
+	assert r.stdout == b"uidvalidity 77\nuids 20:21\n"
+	assert res["cmds"] == [b'SELECT "INBOX"\r\n', b'UID COPY 4:5 "Archive"\r\n',
+			       b"UID STORE 4:5 +FLAGS.SILENT (\\Deleted)\r\n", b"UID EXPUNGE 4:5\r\n"]
+
+
+def test_move_without_move_or_uidplus_keeps_the_original():
+	def script(c, res):
+		f = c.makefile("rb")
+		_greet_login(c, f, b"IMAP4rev1 AUTH=PLAIN SASL-IR")
+		res["cmds"] = []
+		for a in (b"* 3 EXISTS\r\n* OK [UIDVALIDITY 9] x\r\n{tag} OK [READ-WRITE] ok\r\n",
+			  b"{tag} OK copied\r\n", b"* BYE\r\n{tag} OK bye\r\n"):
+			line = f.readline()
+			res["cmds"].append(line.split(b" ", 1)[1])
+			c.sendall(a.replace(b"{tag}", line.split()[0]))
+
+	srv, t, res = _serve_once(script)
+	r = _cli_raw(srv.getsockname()[1], "move", "INBOX", "4", "Archive")
+	t.join(5)
+	assert r.returncode == 1 and b"IMAP_ERROR_UNSUPPORTED" in r.stderr, r.stderr
+	assert res["cmds"] == [b'SELECT "INBOX"\r\n', b'UID COPY 4 "Archive"\r\n', b"LOGOUT\r\n"]
+
+
+def test_tls_peer_gone_during_big_write_is_no_sigpipe(srv, tmp_path):
+	"""The server drops a TLS connection while an 8 MB APPEND is being written: a clean
+	DISCONNECTED error, not a death by SIGPIPE."""
+	import ssl
+	ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+	ctx.load_cert_chain(os.path.join(srv.dir, "server.pem"), os.path.join(srv.dir, "server.key"))
+	msg = tmp_path / "big.eml"
+	msg.write_bytes(b"Subject: x\r\n\r\n" + b"a" * (8 << 20))
+
+	def script(c, res):
+		s = ctx.wrap_socket(c, server_side=True)
+		f = s.makefile("rb")
+		caps = b"IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+"
+		s.sendall(b"* OK [CAPABILITY " + caps + b"] x\r\n")
+		tag = f.readline().split()[0]
+		s.sendall(tag + b" OK [CAPABILITY " + caps + b"] in\r\n")
+		f.readline()
+		s.shutdown(socket.SHUT_RDWR)
+
+	lsrv, t, res = _serve_once(script)
+	r = subprocess.run([tl.imap_cli_bin(), "--host", "localhost", "--port",
+			    str(lsrv.getsockname()[1]), "--cafile", srv.ca, "--user", "alice",
+			    "append", "INBOX", str(msg)], stdout=subprocess.PIPE,
+			   stderr=subprocess.PIPE, env=dict(os.environ, IMAPFS_PASSWORD="pw"),
+			   timeout=30)
+	assert r.returncode == 1, (r.returncode, r.stderr)
+	assert b"IMAP_ERROR_DISCONNECTED" in r.stderr, r.stderr

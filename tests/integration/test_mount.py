@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import signal
+import sys
 import stat
 import subprocess
 import time
@@ -594,3 +595,108 @@ def test_killed_server_gives_eio_and_unmount_works(fresh_dovecot, mount):
 	assert r.returncode == 0
 	assert not _mounted(m.mnt)
 	m.proc.wait(timeout=15)
+
+
+def test_background_mount_resolves_relative_paths(dovecot_slash, tmp_path):
+	"""Regression: the daemon runs in "/", so a relative cafile must be resolved before it
+	goes to the background (new connections failed with EIO after the first folder)."""
+	dv = dovecot_slash
+	work = tmp_path / "work"
+	os.makedirs(work / "mnt")
+	with open(dv.ca, "rb") as src, open(work / "ca.pem", "wb") as dst:
+		dst.write(src.read())
+	dv.password_file(path=str(work / "pw"))
+	env = dict(os.environ)
+	env.pop("IMAPFS_PASSWORD", None)
+	mnt = str(work / "mnt")
+	try:
+		r = subprocess.run([tl.imapfs_bin(), "-o", "cafile=ca.pem", "-o", "password_file=pw",
+				    "-o", "max_conns=2", dv.url("alice"), "mnt"], cwd=str(work),
+				   env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+				   stderr=subprocess.PIPE, timeout=60)
+		assert r.returncode == 0, r.stderr
+		r = subprocess.run(["find", mnt, "-name", "*.eml"], stdout=subprocess.PIPE,
+				   stderr=subprocess.PIPE, timeout=120)
+		assert r.returncode == 0 and r.stderr == b"", r.stderr
+		conn = dv.imap()
+		assert len(r.stdout.splitlines()) == sum(tl.folder_counts(conn).values())
+	finally:
+		if _mounted(mnt):
+			subprocess.run(["fusermount3", "-u", mnt], timeout=30)
+
+
+# ---- a server whose RFC822.SIZE is wrong (tests/fakeimap) ---------------------------
+
+def _fake_server(tmp_path, claimed, body):
+	sys.path.insert(0, os.path.join(tl.source_dir(), "tests", "fakeimap"))
+	import fakeimap as fi
+	ca, crt, key = fi.make_certs(str(tmp_path / "certs"))
+	env_line = ('* 1 FETCH (UID 1 FLAGS (\\Seen) RFC822.SIZE %d INTERNALDATE '
+		    '"01-Jan-2024 10:00:00 +0000" ENVELOPE ("Mon, 1 Jan 2024 10:00:00 +0000" '
+		    '"size test" NIL NIL NIL NIL NIL NIL NIL "<s@x>"))\r\n' % claimed)
+
+	def body_reply(conn, m):
+		text = m.group(0).decode()
+		part = re.search(r"BODY\.PEEK\[\]<(\d+)\.(\d+)>", text)
+		data = body
+		if part:
+			off, n = int(part.group(1)), int(part.group(2))
+			data = body[off:off + n]
+			head = "* 1 FETCH (UID 1 BODY[]<%d> {%d}\r\n" % (off, len(data))
+		else:
+			head = "* 1 FETCH (UID 1 BODY[] {%d}\r\n" % len(data)
+		return head.encode() + data + b")\r\n{tag} OK done\r\n"
+
+	rules = [
+		(rb"\S+ CAPABILITY", b"* CAPABILITY IMAP4rev1 NAMESPACE UIDPLUS\r\n{tag} OK\r\n"),
+		(rb"\S+ NAMESPACE", b'* NAMESPACE (("" "/")) NIL NIL\r\n{tag} OK\r\n'),
+		(rb"\S+ LIST .*", b'* LIST (\\HasNoChildren) "/" INBOX\r\n{tag} OK\r\n'),
+		(rb"\S+ (EXAMINE|SELECT) .*", b"* 1 EXISTS\r\n* 0 RECENT\r\n"
+		 b"* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 2] n\r\n{tag} OK [READ-ONLY] done\r\n"),
+		(rb"\S+ UID FETCH \S+ \(.*BODY\.PEEK.*", body_reply),
+		(rb"\S+ UID FETCH \S+ \(.*", env_line.encode() + b"{tag} OK done\r\n"),
+		(rb"\S+ (NOOP|CHECK|ENABLE .*|ID .*)", b"{tag} OK\r\n"),
+	]
+	caps = "IMAP4rev1 LITERAL+ SASL-IR UIDPLUS NAMESPACE AUTH=PLAIN"
+	script = fi.login_steps(caps) + [fi.serve(rules, timeout=60)]
+	srv = fi.FakeImap(scripts=[script], tls="implicit", certfile=crt, keyfile=key).start()
+	return srv, ca
+
+
+class _FakeDv:
+	host = "127.0.0.1"
+
+	def __init__(self, port, ca):
+		self.port_imaps, self.ca = port, ca
+		self.users = {"alice": "secret"}
+
+	def url(self, user="alice", tls="implicit", root=None):
+		return "imaps://%s@127.0.0.1:%d" % (user, self.port_imaps)
+
+
+@pytest.mark.parametrize("claimed,actual", [(1000, 900), (500, 900), (400000, 300000),
+					    (300000, 400000)])
+def test_wrong_rfc822_size_is_corrected(tmp_path, mount, claimed, actual):
+	"""Never a truncated or padded file: the first reader gets exactly the server's bytes
+	and stat shows the true size afterwards."""
+	body = (b"Subject: size test\r\n\r\n" + b"0123456789abcdef" * (actual // 16 + 1))[:actual]
+	srv, ca = _fake_server(tmp_path, claimed, body)
+	m = None
+	try:
+		m = mount(_FakeDv(srv.port, ca))
+		inbox = os.path.join(m.mnt, "INBOX")
+		(name,) = os.listdir(inbox)
+		p = os.path.join(inbox, name)
+		assert os.stat(p).st_size == claimed  # what the server said
+		r = subprocess.run(["cat", p], stdout=subprocess.PIPE, check=True, timeout=60)
+		assert len(r.stdout) == len(body) and r.stdout == body
+		deadline = time.time() + 5
+		while os.stat(p).st_size != actual and time.time() < deadline:
+			time.sleep(0.1)
+		assert os.stat(p).st_size == actual
+		with open(p, "rb") as f:
+			assert f.read() == body
+	finally:
+		if m is not None:
+			m.stop()
+		srv.stop()

@@ -126,7 +126,7 @@ sink(const guint8 *data, gsize len, gpointer user_data)
 static void
 test_streamed(void)
 {
-	ImapParserLimits lim = { 1024, 8, 1 << 20, 4, 1 << 20 };
+	ImapParserLimits lim = {1024, 8, 1 << 20, 4, 1 << 20};
 	g_autoptr(ImapParser) p = imap_parser_new(&lim);
 	g_autoptr(GString) got = g_string_new(NULL);
 	g_autoptr(ImapResponse) r = NULL;

@@ -11,7 +11,7 @@
 
 #include "parser.h"
 
-/* ---- canonical dump ------------------------------------------------------------------ */
+/* ---- canonical dump ---------------------------------------------------------------- */
 
 static void
 dump_bytes(GString *out, const char *s, gsize len)
@@ -66,7 +66,7 @@ dump_arg(GString *out, const ImapArg *a)
 	}
 }
 
-static const char *const status_names[] = { "", "OK", "NO", "BAD", "PREAUTH", "BYE" };
+static const char *const status_names[] = {"", "OK", "NO", "BAD", "PREAUTH", "BYE"};
 
 static void
 dump_response(GString *out, const ImapResponse *r)
@@ -112,7 +112,7 @@ dump_response(GString *out, const ImapResponse *r)
 	}
 }
 
-/* ---- feeding ------------------------------------------------------------------------- */
+/* ---- feeding ----------------------------------------------------------------------- */
 
 typedef struct {
 	GString *streamed;
@@ -134,8 +134,8 @@ sink_cb(const guint8 *data, gsize len, gpointer user_data)
 /* Feeds @data in chunks that end at the offsets in @cuts (ascending, then len), returns
  * the dumps of all responses, one a line, and "ERROR <code>" at the end on an error. */
 static char *
-run(const ImapParserLimits *lim, SinkData *sd, const char *data, gsize len,
-    const gsize *cuts, guint n_cuts)
+run(const ImapParserLimits *lim, SinkData *sd, const char *data, gsize len, const gsize *cuts,
+    guint n_cuts)
 {
 	g_autoptr(ImapParser) p = imap_parser_new(lim);
 	GString *out = g_string_new(NULL);
@@ -223,166 +223,168 @@ typedef struct {
 
 static const Case good_cases[] = {
 	/* greetings */
-	{ IN("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ "
-	     "STARTTLS AUTH=PLAIN] Dovecot ready.\r\n"),
-	  "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS "
-	  "AUTH=PLAIN] |Dovecot ready.|\n" },
-	{ IN("* OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE STARTTLS AUTH=PLAIN SASL-IR] "
-	     "mail.example.com Cyrus IMAP v3.4.4 server ready\r\n"),
-	  "* OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE STARTTLS AUTH=PLAIN SASL-IR] "
-	  "|mail.example.com Cyrus IMAP v3.4.4 server ready|\n" },
-	{ IN("* OK Gimap ready for requests from 192.0.2.1 x1mb12345678abc\r\n"),
-	  "* OK |Gimap ready for requests from 192.0.2.1 x1mb12345678abc|\n" },
-	{ IN("* OK The Microsoft Exchange IMAP4 service is ready. "
-	     "[TQBXADIAUABSADAAMQBDAEEAMAAwADAAMgAuAG4AYQBtAHAAcgBkADAAMQAuAA==]\r\n"),
-	  "* OK |The Microsoft Exchange IMAP4 service is ready. "
-	  "[TQBXADIAUABSADAAMQBDAEEAMAAwADAAMgAuAG4AYQBtAHAAcgBkADAAMQAuAA==]|\n" },
-	{ IN("* OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT "
-	     "QUOTA IDLE ACL ACL2=UNION STARTTLS] Courier-IMAP ready. Copyright 1998-2018 "
-	     "Double Precision, Inc.  See COPYING for distribution information.\r\n"),
-	  "* OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT QUOTA "
-	  "IDLE ACL ACL2=UNION STARTTLS] |Courier-IMAP ready. Copyright 1998-2018 Double "
-	  "Precision, Inc.  See COPYING for distribution information.|\n" },
-	{ IN("* PREAUTH [CAPABILITY IMAP4rev2] Logged in as Smith\r\n"),
-	  "* PREAUTH [CAPABILITY IMAP4rev2] |Logged in as Smith|\n" },
-	{ IN("* BYE Autologout; idle for too long\r\n"), "* BYE |Autologout; idle for too long|\n" },
-	{ IN("* BYE [UNAVAILABLE] Server shutting down\r\n"),
-	  "* BYE [UNAVAILABLE] |Server shutting down|\n" },
+	{IN("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ "
+	    "STARTTLS AUTH=PLAIN] Dovecot ready.\r\n"),
+	 "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS "
+	 "AUTH=PLAIN] |Dovecot ready.|\n"},
+	{IN("* OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE STARTTLS AUTH=PLAIN SASL-IR] "
+	    "mail.example.com Cyrus IMAP v3.4.4 server ready\r\n"),
+	 "* OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE STARTTLS AUTH=PLAIN SASL-IR] "
+	 "|mail.example.com Cyrus IMAP v3.4.4 server ready|\n"},
+	{IN("* OK Gimap ready for requests from 192.0.2.1 x1mb12345678abc\r\n"),
+	 "* OK |Gimap ready for requests from 192.0.2.1 x1mb12345678abc|\n"},
+	{IN("* OK The Microsoft Exchange IMAP4 service is ready. "
+	    "[TQBXADIAUABSADAAMQBDAEEAMAAwADAAMgAuAG4AYQBtAHAAcgBkADAAMQAuAA==]\r\n"),
+	 "* OK |The Microsoft Exchange IMAP4 service is ready. "
+	 "[TQBXADIAUABSADAAMQBDAEEAMAAwADAAMgAuAG4AYQBtAHAAcgBkADAAMQAuAA==]|\n"},
+	{IN("* OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT "
+	    "QUOTA IDLE ACL ACL2=UNION STARTTLS] Courier-IMAP ready. Copyright 1998-2018 "
+	    "Double Precision, Inc.  See COPYING for distribution information.\r\n"),
+	 "* OK [CAPABILITY IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT QUOTA "
+	 "IDLE ACL ACL2=UNION STARTTLS] |Courier-IMAP ready. Copyright 1998-2018 Double "
+	 "Precision, Inc.  See COPYING for distribution information.|\n"},
+	{IN("* PREAUTH [CAPABILITY IMAP4rev2] Logged in as Smith\r\n"),
+	 "* PREAUTH [CAPABILITY IMAP4rev2] |Logged in as Smith|\n"},
+	{IN("* BYE Autologout; idle for too long\r\n"), "* BYE |Autologout; idle for too long|\n"},
+	{IN("* BYE [UNAVAILABLE] Server shutting down\r\n"),
+	 "* BYE [UNAVAILABLE] |Server shutting down|\n"},
 	/* SELECT */
-	{ IN("* 172 EXISTS\r\n* 1 RECENT\r\n* OK [UNSEEN 12] Message 12 is first unseen\r\n"
-	     "* OK [UIDVALIDITY 3857529045] UIDs valid\r\n* OK [UIDNEXT 4392] Predicted next "
-	     "UID\r\n* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* OK "
-	     "[PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\nA142 OK [READ-WRITE] SELECT "
-	     "completed\r\n"),
-	  "* 172 EXISTS\n* 1 RECENT\n* OK [UNSEEN 12] |Message 12 is first unseen|\n"
-	  "* OK [UIDVALIDITY 3857529045] |UIDs valid|\n* OK [UIDNEXT 4392] |Predicted next UID|\n"
-	  "* FLAGS (\\x5cAnswered \\x5cFlagged \\x5cDeleted \\x5cSeen \\x5cDraft)\n"
-	  "* OK [PERMANENTFLAGS (\\x5cDeleted \\x5cSeen \\x5c*)] |Limited|\n"
-	  "A142 OK [READ-WRITE] |SELECT completed|\n" },
-	{ IN("* OK [HIGHESTMODSEQ 715194045007]\r\n"), "* OK [HIGHESTMODSEQ 715194045007] ||\n" },
-	{ IN("* ok [uidnext 5] fine\r\n"), "* OK [UIDNEXT 5] |fine|\n" },
-	{ IN("* OK [ALERT]\r\n"), "* OK [ALERT] ||\n" },
-	{ IN("* OK\r\n"), "* OK ||\n" },
-	{ IN("A1 OK\r\n"), "A1 OK ||\n" },
-	{ IN("* OK [REFERRAL imap://user;AUTH=*@SERVER2/] Try server 2\r\n"),
-	  "* OK [REFERRAL imap://user;AUTH=*@SERVER2/] |Try server 2|\n" },
-	{ IN("* OK [CAPABILITY IMAP4rev1] [brackets] in (text) \"quote\r\n"),
-	  "* OK [CAPABILITY IMAP4rev1] |[brackets] in (text) \"quote|\n" },
-	{ IN("* OK [ALERT]no space\r\n"), "* OK [ALERT] |no space|\n" },
-	{ IN("* NO [BADCHARSET (UTF-8 \"X Y\")] charset\r\n"),
-	  "* NO [BADCHARSET (UTF-8 \"X Y\")] |charset|\n" },
+	{IN("* 172 EXISTS\r\n* 1 RECENT\r\n* OK [UNSEEN 12] Message 12 is first unseen\r\n"
+	    "* OK [UIDVALIDITY 3857529045] UIDs valid\r\n* OK [UIDNEXT 4392] Predicted next "
+	    "UID\r\n* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* OK "
+	    "[PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\nA142 OK [READ-WRITE] SELECT "
+	    "completed\r\n"),
+	 "* 172 EXISTS\n* 1 RECENT\n* OK [UNSEEN 12] |Message 12 is first unseen|\n"
+	 "* OK [UIDVALIDITY 3857529045] |UIDs valid|\n* OK [UIDNEXT 4392] |Predicted next UID|\n"
+	 "* FLAGS (\\x5cAnswered \\x5cFlagged \\x5cDeleted \\x5cSeen \\x5cDraft)\n"
+	 "* OK [PERMANENTFLAGS (\\x5cDeleted \\x5cSeen \\x5c*)] |Limited|\n"
+	 "A142 OK [READ-WRITE] |SELECT completed|\n"},
+	{IN("* OK [HIGHESTMODSEQ 715194045007]\r\n"), "* OK [HIGHESTMODSEQ 715194045007] ||\n"},
+	{IN("* ok [uidnext 5] fine\r\n"), "* OK [UIDNEXT 5] |fine|\n"},
+	{IN("* OK [ALERT]\r\n"), "* OK [ALERT] ||\n"},
+	{IN("* OK\r\n"), "* OK ||\n"},
+	{IN("A1 OK\r\n"), "A1 OK ||\n"},
+	{IN("* OK [REFERRAL imap://user;AUTH=*@SERVER2/] Try server 2\r\n"),
+	 "* OK [REFERRAL imap://user;AUTH=*@SERVER2/] |Try server 2|\n"},
+	{IN("* OK [CAPABILITY IMAP4rev1] [brackets] in (text) \"quote\r\n"),
+	 "* OK [CAPABILITY IMAP4rev1] |[brackets] in (text) \"quote|\n"},
+	{IN("* OK [ALERT]no space\r\n"), "* OK [ALERT] |no space|\n"},
+	{IN("* NO [BADCHARSET (UTF-8 \"X Y\")] charset\r\n"),
+	 "* NO [BADCHARSET (UTF-8 \"X Y\")] |charset|\n"},
 	/* tagged */
-	{ IN("A003 OK [APPENDUID 38505 3955] APPEND completed\r\n"),
-	  "A003 OK [APPENDUID 38505 3955] |APPEND completed|\n" },
-	{ IN("A004 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n"),
-	  "A004 OK [COPYUID 38505 304,319:320 3956:3958] |Done|\n" },
-	{ IN("d105 OK [MODIFIED 7,9] Conditional STORE failed\r\n"),
-	  "d105 OK [MODIFIED 7,9] |Conditional STORE failed|\n" },
-	{ IN("A1 NO [NONEXISTENT] Unknown Mailbox: Foo (now in authenticated state) "
-	     "(Failure)\r\n"),
-	  "A1 NO [NONEXISTENT] |Unknown Mailbox: Foo (now in authenticated state) (Failure)|\n" },
-	{ IN("a2 BAD Error in IMAP command received by server.\r\n"),
-	  "a2 BAD |Error in IMAP command received by server.|\n" },
-	{ IN("a]1 ok done \r\n"), "a]1 OK |done |\n" },
+	{IN("A003 OK [APPENDUID 38505 3955] APPEND completed\r\n"),
+	 "A003 OK [APPENDUID 38505 3955] |APPEND completed|\n"},
+	{IN("A004 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n"),
+	 "A004 OK [COPYUID 38505 304,319:320 3956:3958] |Done|\n"},
+	{IN("d105 OK [MODIFIED 7,9] Conditional STORE failed\r\n"),
+	 "d105 OK [MODIFIED 7,9] |Conditional STORE failed|\n"},
+	{IN("A1 NO [NONEXISTENT] Unknown Mailbox: Foo (now in authenticated state) "
+	    "(Failure)\r\n"),
+	 "A1 NO [NONEXISTENT] |Unknown Mailbox: Foo (now in authenticated state) (Failure)|\n"},
+	{IN("a2 BAD Error in IMAP command received by server.\r\n"),
+	 "a2 BAD |Error in IMAP command received by server.|\n"},
+	{IN("a]1 ok done \r\n"), "a]1 OK |done |\n"},
 	/* continuations */
-	{ IN("+ YGgGCSqGSIb3EgECAgIAb1kwV6ADAgEFoQMCAQ+iSzBJoAMCAQGiQgRAtHTEuOP2BXb9sBYFR4S"
-	     "JlDZxmg39IxmRBOhXRKdDA0uHTCOT9Bq3OsUTXUlk0CsFLoa8j+gvGDlgHuqzWVPJkUmxsrFSlA==\r\n"),
-	  "+ |YGgGCSqGSIb3EgECAgIAb1kwV6ADAgEFoQMCAQ+iSzBJoAMCAQGiQgRAtHTEuOP2BXb9sBYFR4SJlDZxmg"
-	  "39IxmRBOhXRKdDA0uHTCOT9Bq3OsUTXUlk0CsFLoa8j+gvGDlgHuqzWVPJkUmxsrFSlA==|\n" },
-	{ IN("+ Ready for literal data\r\n"), "+ |Ready for literal data|\n" },
-	{ IN("+ \r\n+\r\n+ [ALERT] x\r\n"), "+ ||\n+ ||\n+ |[ALERT] x|\n" },
+	{IN("+ YGgGCSqGSIb3EgECAgIAb1kwV6ADAgEFoQMCAQ+iSzBJoAMCAQGiQgRAtHTEuOP2BXb9sBYFR4S"
+	    "JlDZxmg39IxmRBOhXRKdDA0uHTCOT9Bq3OsUTXUlk0CsFLoa8j+gvGDlgHuqzWVPJkUmxsrFSlA==\r\n"),
+	 "+ |YGgGCSqGSIb3EgECAgIAb1kwV6ADAgEFoQMCAQ+iSzBJoAMCAQGiQgRAtHTEuOP2BXb9sBYFR4SJlDZxmg"
+	 "39IxmRBOhXRKdDA0uHTCOT9Bq3OsUTXUlk0CsFLoa8j+gvGDlgHuqzWVPJkUmxsrFSlA==|\n"},
+	{IN("+ Ready for literal data\r\n"), "+ |Ready for literal data|\n"},
+	{IN("+ \r\n+\r\n+ [ALERT] x\r\n"), "+ ||\n+ ||\n+ |[ALERT] x|\n"},
 	/* capability, enable, id, namespace */
-	{ IN("* CAPABILITY IMAP4rev1 STARTTLS AUTH=GSSAPI LOGINDISABLED\r\n"),
-	  "* CAPABILITY IMAP4rev1 STARTTLS AUTH=GSSAPI LOGINDISABLED\n" },
-	{ IN("* ENABLED CONDSTORE QRESYNC\r\n"), "* ENABLED CONDSTORE QRESYNC\n" },
-	{ IN("* ID (\"name\" \"Dovecot\")\r\n* ID NIL\r\n"),
-	  "* ID (\"name\" \"Dovecot\")\n* ID NIL\n" },
-	{ IN("* NAMESPACE ((\"\" \"/\")) ((\"~\" \"/\")) ((\"#shared/\" \"/\" \"X-PARAM\" "
-	     "(\"FLAG1\" \"FLAG2\")))\r\n"),
-	  "* NAMESPACE ((\"\" \"/\")) ((\"~\" \"/\")) ((\"#shared/\" \"/\" \"X-PARAM\" "
-	  "(\"FLAG1\" \"FLAG2\")))\n" },
-	{ IN("* NAMESPACE ((\"INBOX.\" \".\")) NIL nil\r\n"),
-	  "* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\n" },
+	{IN("* CAPABILITY IMAP4rev1 STARTTLS AUTH=GSSAPI LOGINDISABLED\r\n"),
+	 "* CAPABILITY IMAP4rev1 STARTTLS AUTH=GSSAPI LOGINDISABLED\n"},
+	{IN("* ENABLED CONDSTORE QRESYNC\r\n"), "* ENABLED CONDSTORE QRESYNC\n"},
+	{IN("* ID (\"name\" \"Dovecot\")\r\n* ID NIL\r\n"),
+	 "* ID (\"name\" \"Dovecot\")\n* ID NIL\n"},
+	{IN("* NAMESPACE ((\"\" \"/\")) ((\"~\" \"/\")) ((\"#shared/\" \"/\" \"X-PARAM\" "
+	    "(\"FLAG1\" \"FLAG2\")))\r\n"),
+	 "* NAMESPACE ((\"\" \"/\")) ((\"~\" \"/\")) ((\"#shared/\" \"/\" \"X-PARAM\" "
+	 "(\"FLAG1\" \"FLAG2\")))\n"},
+	{IN("* NAMESPACE ((\"INBOX.\" \".\")) NIL nil\r\n"),
+	 "* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\n"},
 	/* LIST */
-	{ IN("* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n"),
-	  "* LIST (\\x5cHasNoChildren \\x5cSent) \"/\" Sent\n" },
-	{ IN("* LIST (\\HasNoChildren \\All) \"/\" \"[Gmail]/All Mail\"\r\n"),
-	  "* LIST (\\x5cHasNoChildren \\x5cAll) \"/\" \"[Gmail]/All Mail\"\n" },
-	{ IN("* LIST (\\Subscribed) \"/\" \"Foo\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"),
-	  "* LIST (\\x5cSubscribed) \"/\" \"Foo\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\n" },
-	{ IN("* LIST (\\Noselect) NIL \"\"\r\n"), "* LIST (\\x5cNoselect) NIL \"\"\n" },
-	{ IN("* LIST () \".\" INBOX.&ZeVnLIqe-\r\n"), "* LIST () \".\" INBOX.&ZeVnLIqe-\n" },
-	{ IN("* LIST (\\HasNoChildren) \"/\" {8}\r\nfoo \"bar\r\n"),
-	  "* LIST (\\x5cHasNoChildren) \"/\" {8}foo \"bar\n" },
-	{ IN("* LIST () \"/\" foo[bar]\r\n"), "* LIST () \"/\" foo[bar]\n" },
-	{ IN("* STATUS foo[bar (MESSAGES 1)\r\n"), "* STATUS foo[bar (MESSAGES 1)\n" },
-	{ IN("* LSUB () \".\" #news.comp.mail.misc\r\n"),
-	  "* LSUB () \".\" #news.comp.mail.misc\n" },
-	{ IN("* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n"),
-	  "* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\n" },
-	{ IN("* LIST () \"/\" \"a\\\\b\\\"c\"\r\n"), "* LIST () \"/\" \"a\\x5cb\"c\"\n" },
+	{IN("* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n"),
+	 "* LIST (\\x5cHasNoChildren \\x5cSent) \"/\" Sent\n"},
+	{IN("* LIST (\\HasNoChildren \\All) \"/\" \"[Gmail]/All Mail\"\r\n"),
+	 "* LIST (\\x5cHasNoChildren \\x5cAll) \"/\" \"[Gmail]/All Mail\"\n"},
+	{IN("* LIST (\\Subscribed) \"/\" \"Foo\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"),
+	 "* LIST (\\x5cSubscribed) \"/\" \"Foo\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\n"},
+	{IN("* LIST (\\Noselect) NIL \"\"\r\n"), "* LIST (\\x5cNoselect) NIL \"\"\n"},
+	{IN("* LIST () \".\" INBOX.&ZeVnLIqe-\r\n"), "* LIST () \".\" INBOX.&ZeVnLIqe-\n"},
+	{IN("* LIST (\\HasNoChildren) \"/\" {8}\r\nfoo \"bar\r\n"),
+	 "* LIST (\\x5cHasNoChildren) \"/\" {8}foo \"bar\n"},
+	{IN("* LIST () \"/\" foo[bar]\r\n"), "* LIST () \"/\" foo[bar]\n"},
+	{IN("* STATUS foo[bar (MESSAGES 1)\r\n"), "* STATUS foo[bar (MESSAGES 1)\n"},
+	{IN("* LSUB () \".\" #news.comp.mail.misc\r\n"), "* LSUB () \".\" #news.comp.mail.misc\n"},
+	{IN("* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n"),
+	 "* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\n"},
+	{IN("* LIST () \"/\" \"a\\\\b\\\"c\"\r\n"), "* LIST () \"/\" \"a\\x5cb\"c\"\n"},
 	/* FETCH */
-	{ IN("* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
-	     "RFC822.SIZE 4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 "
-	     "WG mtg summary and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
-	     "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" "
-	     "\"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL "
-	     "\"minutes\" \"CNRI.Reston.VA.US\")(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL "
-	     "NIL \"<B27397-0100000@cac.washington.edu>\") BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
-	     "\"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\r\n"),
-	  "* 12 FETCH (FLAGS (\\x5cSeen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE "
-	  "4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary "
-	  "and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" "
-	  "NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" "
-	  "\"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL "
-	  "\"minutes\" \"CNRI.Reston.VA.US\") (\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL "
-	  "NIL \"<B27397-0100000@cac.washington.edu>\") BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
-	  "\"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\n" },
-	{ IN("* 3 FETCH (UID 44 ENVELOPE (NIL {11}\r\nHello \"you\" ((\"A \\\"Q\\\" B\" NIL "
-	     "\"a\" \"example.com\")) NIL NIL ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL "
-	     "NIL NIL)) NIL NIL NIL NIL))\r\n"),
-	  "* 3 FETCH (UID 44 ENVELOPE (NIL {11}Hello \"you\" ((\"A \"Q\" B\" NIL \"a\" "
-	  "\"example.com\")) NIL NIL ((NIL NIL \"undisclosed-recipients\" NIL) (NIL NIL NIL "
-	  "NIL)) NIL NIL NIL NIL))\n" },
-	{ IN("* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
-	     "\"7BIT\" 1152 23)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\" \"NAME\" "
-	     "\"cc.diff\") \"<960723163407.20117h@cac.washington.edu>\" \"Compiler diff\" "
-	     "\"BASE64\" 4554 73) \"MIXED\"))\r\n"),
-	  "* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
-	  "\"7BIT\" 1152 23) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\" \"NAME\" \"cc.diff\") "
-	  "\"<960723163407.20117h@cac.washington.edu>\" \"Compiler diff\" \"BASE64\" 4554 73) "
-	  "\"MIXED\"))\n" },
-	{ IN("* 2 FETCH (UID 10 BODY[HEADER.FIELDS (DATE FROM)] {49}\r\nDate: Mon, 7 Feb 1994 "
-	     "21:52:25 -0800\r\nFrom: x\r\n\r\n)\r\n"),
-	  "* 2 FETCH (UID 10 BODY[HEADER.FIELDS (DATE FROM)] {49}Date: Mon, 7 Feb 1994 21:52:25 "
-	  "-0800\\x0d\\x0aFrom: x\\x0d\\x0a\\x0d\\x0a)\n" },
-	{ IN("* 5 FETCH (UID 9 BINARY[1] ~{4}\r\n\x00\x01\r\n BINARY.SIZE[1] 4)\r\n"),
-	  "* 5 FETCH (UID 9 BINARY[1] ~{4}\\x00\\x01\\x0d\\x0a BINARY.SIZE[1] 4)\n" },
-	{ IN("* 7 FETCH (BODY[]<0> {5}\r\nabcde UID 3)\r\n"), "* 7 FETCH (BODY[]<0> {5}abcde UID 3)\n" },
-	{ IN("* 7 FETCH (body[1.2.MIME]<1024> NIL)\r\n"), "* 7 FETCH (body[1.2.MIME]<1024> NIL)\n" },
-	{ IN("* 1 FETCH (BODY[HEADER] {0}\r\n)\r\n"), "* 1 FETCH (BODY[HEADER] {0})\n" },
-	{ IN("* 4 FETCH (UID 8 MODSEQ (12121231000) FLAGS (\\Seen $Label1 \\Recent))\r\n"),
-	  "* 4 FETCH (UID 8 MODSEQ (12121231000) FLAGS (\\x5cSeen $Label1 \\x5cRecent))\n" },
-	{ IN("* 9 FETCH (UID 1 BODY[HEADER.FIELDS (\"X-A\" Subject)] \"\")\r\n"),
-	  "* 9 FETCH (UID 1 BODY[HEADER.FIELDS (\"X-A\" Subject)] \"\")\n" },
-	{ IN("* 1 FETCH (UID 1 X ~foo)\r\n"), "* 1 FETCH (UID 1 X ~foo)\n" },
+	{IN("* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
+	    "RFC822.SIZE 4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 "
+	    "WG mtg summary and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	    "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" "
+	    "\"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL "
+	    "\"minutes\" \"CNRI.Reston.VA.US\")(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL "
+	    "NIL \"<B27397-0100000@cac.washington.edu>\") BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
+	    "\"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\r\n"),
+	 "* 12 FETCH (FLAGS (\\x5cSeen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE "
+	 "4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary "
+	 "and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" "
+	 "NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" "
+	 "\"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL "
+	 "\"minutes\" \"CNRI.Reston.VA.US\") (\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL "
+	 "NIL \"<B27397-0100000@cac.washington.edu>\") BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
+	 "\"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\n"},
+	{IN("* 3 FETCH (UID 44 ENVELOPE (NIL {11}\r\nHello \"you\" ((\"A \\\"Q\\\" B\" NIL "
+	    "\"a\" \"example.com\")) NIL NIL ((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL "
+	    "NIL NIL)) NIL NIL NIL NIL))\r\n"),
+	 "* 3 FETCH (UID 44 ENVELOPE (NIL {11}Hello \"you\" ((\"A \"Q\" B\" NIL \"a\" "
+	 "\"example.com\")) NIL NIL ((NIL NIL \"undisclosed-recipients\" NIL) (NIL NIL NIL "
+	 "NIL)) NIL NIL NIL NIL))\n"},
+	{IN("* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
+	    "\"7BIT\" 1152 23)(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\" \"NAME\" "
+	    "\"cc.diff\") \"<960723163407.20117h@cac.washington.edu>\" \"Compiler diff\" "
+	    "\"BASE64\" 4554 73) \"MIXED\"))\r\n"),
+	 "* 1 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
+	 "\"7BIT\" 1152 23) (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\" \"NAME\" \"cc.diff\") "
+	 "\"<960723163407.20117h@cac.washington.edu>\" \"Compiler diff\" \"BASE64\" 4554 73) "
+	 "\"MIXED\"))\n"},
+	{IN("* 2 FETCH (UID 10 BODY[HEADER.FIELDS (DATE FROM)] {49}\r\nDate: Mon, 7 Feb 1994 "
+	    "21:52:25 -0800\r\nFrom: x\r\n\r\n)\r\n"),
+	 "* 2 FETCH (UID 10 BODY[HEADER.FIELDS (DATE FROM)] {49}Date: Mon, 7 Feb 1994 21:52:25 "
+	 "-0800\\x0d\\x0aFrom: x\\x0d\\x0a\\x0d\\x0a)\n"},
+	{IN("* 5 FETCH (UID 9 BINARY[1] ~{4}\r\n\x00\x01\r\n BINARY.SIZE[1] 4)\r\n"),
+	 "* 5 FETCH (UID 9 BINARY[1] ~{4}\\x00\\x01\\x0d\\x0a BINARY.SIZE[1] 4)\n"},
+	{IN("* 7 FETCH (BODY[]<0> {5}\r\nabcde UID 3)\r\n"),
+	 "* 7 FETCH (BODY[]<0> {5}abcde UID 3)\n"},
+	{IN("* 7 FETCH (body[1.2.MIME]<1024> NIL)\r\n"), "* 7 FETCH (body[1.2.MIME]<1024> NIL)\n"},
+	{IN("* 1 FETCH (BODY[HEADER] {0}\r\n)\r\n"), "* 1 FETCH (BODY[HEADER] {0})\n"},
+	{IN("* 4 FETCH (UID 8 MODSEQ (12121231000) FLAGS (\\Seen $Label1 \\Recent))\r\n"),
+	 "* 4 FETCH (UID 8 MODSEQ (12121231000) FLAGS (\\x5cSeen $Label1 \\x5cRecent))\n"},
+	{IN("* 9 FETCH (UID 1 BODY[HEADER.FIELDS (\"X-A\" Subject)] \"\")\r\n"),
+	 "* 9 FETCH (UID 1 BODY[HEADER.FIELDS (\"X-A\" Subject)] \"\")\n"},
+	{IN("* 1 FETCH (UID 1 X ~foo)\r\n"), "* 1 FETCH (UID 1 X ~foo)\n"},
 	/* SEARCH family, QUOTA */
-	{ IN("* SEARCH 2 5 6 7 11 12 18 19 20 23 (MODSEQ 917162500)\r\n"),
-	  "* SEARCH 2 5 6 7 11 12 18 19 20 23 (MODSEQ 917162500)\n" },
-	{ IN("* SEARCH\r\n"), "* SEARCH\n" },
-	{ IN("* ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11\r\n"),
-	  "* ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11\n" },
-	{ IN("* VANISHED (EARLIER) 41,43:116,118,120:211,214:540\r\n"),
-	  "* VANISHED (EARLIER) 41,43:116,118,120:211,214:540\n" },
-	{ IN("* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 10 512)\r\n"),
-	  "* QUOTAROOT INBOX \"\"\n* QUOTA \"\" (STORAGE 10 512)\n" },
+	{IN("* SEARCH 2 5 6 7 11 12 18 19 20 23 (MODSEQ 917162500)\r\n"),
+	 "* SEARCH 2 5 6 7 11 12 18 19 20 23 (MODSEQ 917162500)\n"},
+	{IN("* SEARCH\r\n"), "* SEARCH\n"},
+	{IN("* ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11\r\n"),
+	 "* ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11\n"},
+	{IN("* VANISHED (EARLIER) 41,43:116,118,120:211,214:540\r\n"),
+	 "* VANISHED (EARLIER) 41,43:116,118,120:211,214:540\n"},
+	{IN("* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" (STORAGE 10 512)\r\n"),
+	 "* QUOTAROOT INBOX \"\"\n* QUOTA \"\" (STORAGE 10 512)\n"},
 	/* sloppy servers */
-	{ IN("* SEARCH 1 2 3 \r\n"), "* SEARCH 1 2 3\n" },
-	{ IN("* FLAGS ( \\Seen  \\Draft )\r\n"), "* FLAGS (\\x5cSeen \\x5cDraft)\n" },
-	{ IN("* 1 EXISTS\n* 2 EXPUNGE\n"), "* 1 EXISTS\n* 2 EXPUNGE\n" },
-	{ IN("* OK bare\n"), "* OK |bare|\n" },
-	{ IN("* 3 FETCH (FLAGS ())\r\n"), "* 3 FETCH (FLAGS ())\n" },
-	{ IN("* X ((()))\r\n"), "* X ((()))\n" },
+	{IN("* SEARCH 1 2 3 \r\n"), "* SEARCH 1 2 3\n"},
+	{IN("* FLAGS ( \\Seen  \\Draft )\r\n"), "* FLAGS (\\x5cSeen \\x5cDraft)\n"},
+	{IN("* 1 EXISTS\n* 2 EXPUNGE\n"), "* 1 EXISTS\n* 2 EXPUNGE\n"},
+	{IN("* OK bare\n"), "* OK |bare|\n"},
+	{IN("* 3 FETCH (FLAGS ())\r\n"), "* 3 FETCH (FLAGS ())\n"},
+	{IN("* X ((()))\r\n"), "* X ((()))\n"},
+	{IN("* 1 X {3}\nabc\r\n"), "* 1 X {3}abc\n"},
+	{IN("* 1 FETCH (BODY[a[b]c] NIL)\r\n"), "* 1 FETCH (BODY[a[b]c] NIL)\n"},
 };
 
 static void
@@ -402,53 +404,59 @@ typedef struct {
 #define LIMIT IMAP_ERROR_LIMIT
 
 static const BadCase bad_cases[] = {
-	{ IN("* 1 FETCH (UID 1 ENVELOPE (\"abc\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[] {abc}\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[] {}\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[] {12 }\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[] {3}x\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[] {99999999999}\r\n"), LIMIT },
-	{ IN("* 1 FETCH (BODY[] {99999999999999999999999999}\r\n"), LIMIT },
-	{ IN("* 1 FETCH (BODY[] {2147483647}\r\n"), LIMIT },
-	{ IN("* 1 FETCH (BODY[] {5+}\r\nhello)\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[] ~{5+}\r\nhello)\r\n"), PROTO },
-	{ IN("(A1 OK done\r\n"), PROTO },
-	{ IN("\x01" "A OK\r\n"), PROTO },
-	{ IN("A\x01 OK\r\n"), PROTO },
-	{ IN("A1\r\n"), PROTO },
-	{ IN("A1 FOO bar\r\n"), PROTO },
-	{ IN("A1 PREAUTH hi\r\n"), PROTO },
-	{ IN("A1 BYE hi\r\n"), PROTO },
-	{ IN("A1 (x)\r\n"), PROTO },
-	{ IN("A1 \"OK\" x\r\n"), PROTO },
-	{ IN("A+1 OK x\r\n"), PROTO },
-	{ IN("* 1 EXI\0STS\r\n"), PROTO },
-	{ IN("* 1 FETCH (UID \"a\0b\")\r\n"), PROTO },
-	{ IN("* OK foo\0bar\r\n"), PROTO },
-	{ IN("* LIST ) x\r\n"), PROTO },
-	{ IN("* LIST (a\r\n"), PROTO },
-	{ IN("* OK foo\rbar\r\n"), PROTO },
-	{ IN("* 1 EXISTS\r\r\n"), PROTO },
-	{ IN("*FOO\r\n"), PROTO },
-	{ IN("\r\n"), PROTO },
-	{ IN("* \r\n"), PROTO },
-	{ IN("*\r\n"), PROTO },
-	{ IN("* 1 FETCH (UID 1\"x\")\r\n"), PROTO },
-	{ IN("* 1 FETCH (UID \"x\"1)\r\n"), PROTO },
-	{ IN("* 1 FETCH (UID {1}\r\nx1)\r\n"), PROTO },
-	{ IN("* 1 FETCH (UID 1(x))\r\n"), PROTO },
-	{ IN("* OK [ALERT\r\n"), PROTO },
-	{ IN("* OK []\r\n"), PROTO },
-	{ IN("* OK [(x)] y\r\n"), PROTO },
-	{ IN("* OK [PERMANENTFLAGS (\\Seen] x\r\n"), PROTO },
-	{ IN("* OK [PERMANENTFLAGS (\\Seen)\r\n"), PROTO },
-	{ IN("* OK(x)\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[HEADER\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[]<12\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[]<> x)\r\n"), PROTO },
-	{ IN("* 1 FETCH (BODY[]<1x> x)\r\n"), PROTO },
-	{ IN("* 1 FETCH (\x7f)\r\n"), PROTO },
-	{ IN("* 1 FETCH (UID\t1)\r\n"), PROTO },
+	{IN("* 1 FETCH (UID 1 ENVELOPE (\"abc\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[] {abc}\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[] {}\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[] {12 }\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[] {3}x\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[] {99999999999}\r\n"), LIMIT},
+	{IN("* 1 FETCH (BODY[] {99999999999999999999999999}\r\n"), LIMIT},
+	{IN("* 1 FETCH (BODY[] {2147483647}\r\n"), LIMIT},
+	{IN("* 1 FETCH (BODY[] {5+}\r\nhello)\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[] ~{5+}\r\nhello)\r\n"), PROTO},
+	{IN("(A1 OK done\r\n"), PROTO},
+	{IN("\x01"
+	    "A OK\r\n"),
+	 PROTO},
+	{IN("A\x01 OK\r\n"), PROTO},
+	{IN("A1\r\n"), PROTO},
+	{IN("A1 FOO bar\r\n"), PROTO},
+	{IN("A1 PREAUTH hi\r\n"), PROTO},
+	{IN("A1 BYE hi\r\n"), PROTO},
+	{IN("A1 (x)\r\n"), PROTO},
+	{IN("A1 \"OK\" x\r\n"), PROTO},
+	{IN("A+1 OK x\r\n"), PROTO},
+	{IN("* 1 EXI\0STS\r\n"), PROTO},
+	{IN("* 1 FETCH (UID \"a\0b\")\r\n"), PROTO},
+	{IN("* OK foo\0bar\r\n"), PROTO},
+	{IN("* LIST ) x\r\n"), PROTO},
+	{IN("* LIST (a\r\n"), PROTO},
+	{IN("* OK foo\rbar\r\n"), PROTO},
+	{IN("* 1 EXISTS\r\r\n"), PROTO},
+	{IN("*FOO\r\n"), PROTO},
+	{IN("\r\n"), PROTO},
+	{IN("* \r\n"), PROTO},
+	{IN("*\r\n"), PROTO},
+	{IN("* 1 FETCH (UID 1\"x\")\r\n"), PROTO},
+	{IN("* 1 FETCH (UID \"x\"1)\r\n"), PROTO},
+	{IN("* 1 FETCH (UID {1}\r\nx1)\r\n"), PROTO},
+	{IN("* 1 FETCH (UID 1(x))\r\n"), PROTO},
+	{IN("* OK [ALERT\r\n"), PROTO},
+	{IN("* OK []\r\n"), PROTO},
+	{IN("* OK [(x)] y\r\n"), PROTO},
+	{IN("* OK [PERMANENTFLAGS (\\Seen] x\r\n"), PROTO},
+	{IN("* OK [PERMANENTFLAGS (\\Seen)\r\n"), PROTO},
+	{IN("* OK(x)\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[HEADER\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[]<12\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[]<> x)\r\n"), PROTO},
+	{IN("* 1 FETCH (BODY[]<1x> x)\r\n"), PROTO},
+	{IN("* 1 FETCH (\x7f)\r\n"), PROTO},
+	{IN("* 1 FETCH (UID\t1)\r\n"), PROTO},
+	{IN("* X \"ab\\\r\n"), PROTO},
+	{IN("A1 \r\n"), PROTO},
+	{IN("* 1 X {3}\rx"), PROTO},
+	{IN("* 1 FETCH (BODY[a[b] NIL)\r\n"), PROTO},
 };
 
 static void
@@ -469,8 +477,8 @@ test_bad(void)
 		g_assert_true(g_str_has_prefix(last, expect));
 		/* split anywhere: the same error */
 		for (gsize c = 1; c < bad_cases[i].len; c++) {
-			g_autofree char *split = run(NULL, NULL, bad_cases[i].in, bad_cases[i].len,
-						     &c, 1);
+			g_autofree char *split =
+				run(NULL, NULL, bad_cases[i].in, bad_cases[i].len, &c, 1);
 
 			g_assert_cmpstr(split, ==, got);
 		}
@@ -511,7 +519,7 @@ test_limits(void)
 	/* where a response fails does not depend on the chunking: past the line limit it
 	 * is LIMIT even when a protocol error follows in the same chunk */
 	{
-		ImapParserLimits small = { 16, 4, 100, 50, 300 };
+		ImapParserLimits small = {16, 4, 100, 50, 300};
 
 		check_all_splits(&small, IN("* OK xxxxxxxxxxxxxxxxxxxx\0\r\n"), "ERROR 2\n");
 		check_all_splits(&small, IN("* OK xxxxxxxxxx\0\r\n"), "ERROR 1\n");
@@ -549,12 +557,15 @@ test_limits(void)
 	}
 	/* total response size: literals in memory add up */
 	lim.max_response = 300;
-	check_all_splits(&lim, IN("* 1 FETCH (A {90}\r\n"
-				  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-				  " B {90}\r\n"
-				  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-				  " C {90}\r\n"),
-			  "ERROR 2\n");
+	check_all_splits(&lim,
+			 IN("* 1 FETCH (A {90}\r\n"
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			    "aaaaaaaaaaaaaaaaaaaa"
+			    " B {90}\r\n"
+			    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+			    "bbbbbbbbbbbbbbbbbbbb"
+			    " C {90}\r\n"),
+			 "ERROR 2\n");
 	/* literals are not counted as line bytes */
 	{
 		g_autoptr(GString) l = g_string_new("* 1 FETCH (A {100}\r\n");
@@ -570,6 +581,19 @@ test_limits(void)
 }
 
 static void
+test_huge_limits(void)
+{
+	/* limits at the top of their types must not overflow anywhere */
+	ImapParserLimits lim = {G_MAXSIZE, G_MAXUINT, G_MAXUINT64, G_MAXSIZE, G_MAXUINT64};
+	g_autofree char *got = NULL;
+
+	check_all_splits(&lim, IN("* 1 FETCH (UID 1 BODY[] {3}\r\nabc)\r\nA1 OK x\r\n"),
+			 "* 1 FETCH (UID 1 BODY[] {3}abc)\nA1 OK |x|\n");
+	got = run(&lim, NULL, IN("* 1 X {2147483647}\r\n"), NULL, 0);
+	g_assert_cmpstr(got, ==, "ERROR 2\n");
+}
+
+static void
 test_sink(void)
 {
 	ImapParserLimits lim = {
@@ -579,7 +603,7 @@ test_sink(void)
 		.stream_threshold = 10,
 		.max_response = 100,
 	};
-	SinkData sd = { g_string_new(NULL), FALSE };
+	SinkData sd = {g_string_new(NULL), FALSE};
 	static const char in[] = "* 1 FETCH (UID 5 BODY[] {12}\r\nHello world! BODY[1] {9}\r\n"
 				 "123456789 X ~{200}\r\n";
 	g_autoptr(GString) big = g_string_new(in);
@@ -591,8 +615,9 @@ test_sink(void)
 	for (gsize cut = 0; cut <= big->len; cut++) {
 		g_string_truncate(sd.streamed, 0);
 		got = run(&lim, &sd, big->str, big->len, &cut, cut < big->len ? 1 : 0);
-		g_assert_cmpstr(got, ==, "* 1 FETCH (UID 5 BODY[] {12*} BODY[1] {9}123456789 X "
-					 "~{200*})\n");
+		g_assert_cmpstr(got, ==,
+				"* 1 FETCH (UID 5 BODY[] {12*} BODY[1] {9}123456789 X "
+				"~{200*})\n");
 		g_assert_cmpuint(sd.streamed->len, ==, 212);
 		g_assert_true(g_str_has_prefix(sd.streamed->str, "Hello world!abcdef"));
 		g_clear_pointer(&got, g_free);
@@ -617,8 +642,8 @@ test_stops_after_each_response(void)
 	gsize consumed, off = 0;
 	ImapResponse *r;
 
-	g_assert_cmpint(imap_parser_feed(p, (const guint8 *)in, strlen(in), &consumed, &error),
-			==, IMAP_PARSE_RESPONSE);
+	g_assert_cmpint(imap_parser_feed(p, (const guint8 *)in, strlen(in), &consumed, &error), ==,
+			IMAP_PARSE_RESPONSE);
 	g_assert_cmpuint(consumed, ==, 6);
 	/* not taken yet: feeding again consumes nothing */
 	g_assert_cmpint(imap_parser_feed(p, (const guint8 *)in + 6, 3, &consumed, &error), ==,
@@ -629,18 +654,18 @@ test_stops_after_each_response(void)
 	g_assert_cmpstr(r->text, ==, "go");
 	imap_response_free(r);
 	off = 6;
-	g_assert_cmpint(imap_parser_feed(p, (const guint8 *)in + off, strlen(in) - off, &consumed,
-					 &error),
-			==, IMAP_PARSE_RESPONSE);
+	g_assert_cmpint(
+		imap_parser_feed(p, (const guint8 *)in + off, strlen(in) - off, &consumed, &error),
+		==, IMAP_PARSE_RESPONSE);
 	off += consumed;
 	r = imap_parser_take(p);
 	g_assert_cmpint(r->kind, ==, IMAP_RESP_UNTAGGED);
 	g_assert_cmpuint(r->args->len, ==, 2);
 	g_assert_cmpstr(imap_arg_atom(g_ptr_array_index(r->args, 1)), ==, "EXISTS");
 	imap_response_free(r);
-	g_assert_cmpint(imap_parser_feed(p, (const guint8 *)in + off, strlen(in) - off, &consumed,
-					 &error),
-			==, IMAP_PARSE_RESPONSE);
+	g_assert_cmpint(
+		imap_parser_feed(p, (const guint8 *)in + off, strlen(in) - off, &consumed, &error),
+		==, IMAP_PARSE_RESPONSE);
 	r = imap_parser_take(p);
 	g_assert_cmpint(r->kind, ==, IMAP_RESP_TAGGED);
 	g_assert_cmpstr(r->tag, ==, "A1");
@@ -675,6 +700,7 @@ main(int argc, char **argv)
 	g_test_add_func("/parser/bad", test_bad);
 	g_test_add_func("/parser/limits", test_limits);
 	g_test_add_func("/parser/sink", test_sink);
+	g_test_add_func("/parser/huge-limits", test_huge_limits);
 	g_test_add_func("/parser/stops-after-each-response", test_stops_after_each_response);
 	g_test_add_func("/parser/in-literal", test_in_literal);
 	return g_test_run();

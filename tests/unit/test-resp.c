@@ -37,11 +37,11 @@ arg_nth_for_test(const ImapResponse *r, guint i)
 	return g_ptr_array_index(r->args, i);
 }
 
-#define PROTO_ERR(call)                                                        \
-	do {                                                                   \
-		g_autoptr(GError) e_ = NULL;                                   \
-		g_assert_false((call) != 0);                                   \
-		g_assert_error(e_, IMAP_ERROR, IMAP_ERROR_PROTOCOL);           \
+#define PROTO_ERR(call)                                                                            \
+	do {                                                                                       \
+		g_autoptr(GError) e_ = NULL;                                                       \
+		g_assert_false((call) != 0);                                                       \
+		g_assert_error(e_, IMAP_ERROR, IMAP_ERROR_PROTOCOL);                               \
 	} while (0)
 
 static void
@@ -51,31 +51,31 @@ test_kind(void)
 		const char *in;
 		ImapUntaggedKind kind;
 	} cases[] = {
-		{ "* OK hi\r\n", IMAP_UNTAGGED_STATUS },
-		{ "* BYE x\r\n", IMAP_UNTAGGED_STATUS },
-		{ "* CAPABILITY IMAP4rev1\r\n", IMAP_UNTAGGED_CAPABILITY },
-		{ "* ENABLED\r\n", IMAP_UNTAGGED_ENABLED },
-		{ "* NAMESPACE NIL NIL NIL\r\n", IMAP_UNTAGGED_NAMESPACE },
-		{ "* list () \"/\" x\r\n", IMAP_UNTAGGED_LIST },
-		{ "* LSUB () \"/\" x\r\n", IMAP_UNTAGGED_LSUB },
-		{ "* STATUS x (MESSAGES 1)\r\n", IMAP_UNTAGGED_STATUS_DATA },
-		{ "* FLAGS ()\r\n", IMAP_UNTAGGED_FLAGS },
-		{ "* 3 EXISTS\r\n", IMAP_UNTAGGED_EXISTS },
-		{ "* 3 RECENT\r\n", IMAP_UNTAGGED_RECENT },
-		{ "* 3 EXPUNGE\r\n", IMAP_UNTAGGED_EXPUNGE },
-		{ "* 3 FETCH (UID 1)\r\n", IMAP_UNTAGGED_FETCH },
-		{ "* SEARCH\r\n", IMAP_UNTAGGED_SEARCH },
-		{ "* ESEARCH (TAG \"a\")\r\n", IMAP_UNTAGGED_ESEARCH },
-		{ "* VANISHED 1\r\n", IMAP_UNTAGGED_VANISHED },
-		{ "* QUOTA \"\" ()\r\n", IMAP_UNTAGGED_QUOTA },
-		{ "* QUOTAROOT INBOX\r\n", IMAP_UNTAGGED_QUOTAROOT },
-		{ "* ID NIL\r\n", IMAP_UNTAGGED_ID },
-		{ "* 3 FOO\r\n", IMAP_UNTAGGED_OTHER },
-		{ "* X-FOO 3\r\n", IMAP_UNTAGGED_OTHER },
-		{ "* EXISTS 3\r\n", IMAP_UNTAGGED_OTHER },
-		{ "* (x)\r\n", IMAP_UNTAGGED_OTHER },
-		{ "A1 OK x\r\n", IMAP_UNTAGGED_OTHER },
-		{ "+ x\r\n", IMAP_UNTAGGED_OTHER },
+		{"* OK hi\r\n", IMAP_UNTAGGED_STATUS},
+		{"* BYE x\r\n", IMAP_UNTAGGED_STATUS},
+		{"* CAPABILITY IMAP4rev1\r\n", IMAP_UNTAGGED_CAPABILITY},
+		{"* ENABLED\r\n", IMAP_UNTAGGED_ENABLED},
+		{"* NAMESPACE NIL NIL NIL\r\n", IMAP_UNTAGGED_NAMESPACE},
+		{"* list () \"/\" x\r\n", IMAP_UNTAGGED_LIST},
+		{"* LSUB () \"/\" x\r\n", IMAP_UNTAGGED_LSUB},
+		{"* STATUS x (MESSAGES 1)\r\n", IMAP_UNTAGGED_STATUS_DATA},
+		{"* FLAGS ()\r\n", IMAP_UNTAGGED_FLAGS},
+		{"* 3 EXISTS\r\n", IMAP_UNTAGGED_EXISTS},
+		{"* 3 RECENT\r\n", IMAP_UNTAGGED_RECENT},
+		{"* 3 EXPUNGE\r\n", IMAP_UNTAGGED_EXPUNGE},
+		{"* 3 FETCH (UID 1)\r\n", IMAP_UNTAGGED_FETCH},
+		{"* SEARCH\r\n", IMAP_UNTAGGED_SEARCH},
+		{"* ESEARCH (TAG \"a\")\r\n", IMAP_UNTAGGED_ESEARCH},
+		{"* VANISHED 1\r\n", IMAP_UNTAGGED_VANISHED},
+		{"* QUOTA \"\" ()\r\n", IMAP_UNTAGGED_QUOTA},
+		{"* QUOTAROOT INBOX\r\n", IMAP_UNTAGGED_QUOTAROOT},
+		{"* ID NIL\r\n", IMAP_UNTAGGED_ID},
+		{"* 3 FOO\r\n", IMAP_UNTAGGED_OTHER},
+		{"* X-FOO 3\r\n", IMAP_UNTAGGED_OTHER},
+		{"* EXISTS 3\r\n", IMAP_UNTAGGED_OTHER},
+		{"* (x)\r\n", IMAP_UNTAGGED_OTHER},
+		{"A1 OK x\r\n", IMAP_UNTAGGED_OTHER},
+		{"+ x\r\n", IMAP_UNTAGGED_OTHER},
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -97,9 +97,9 @@ test_capability(void)
 	g_auto(GStrv) c1 = imap_resp_capability(r, NULL);
 	g_auto(GStrv) c2 = imap_resp_capability(r2, NULL);
 	g_auto(GStrv) c3 = imap_resp_enabled(r3, NULL);
-	const char *e1[] = { "IMAP4REV1", "SASL-IR", "AUTH=PLAIN", "LITERAL+", NULL };
-	const char *e2[] = { "IMAP4REV1", "STARTTLS", "LOGINDISABLED", NULL };
-	const char *e3[] = { "CONDSTORE", "QRESYNC", NULL };
+	const char *e1[] = {"IMAP4REV1", "SASL-IR", "AUTH=PLAIN", "LITERAL+", NULL};
+	const char *e2[] = {"IMAP4REV1", "STARTTLS", "LOGINDISABLED", NULL};
+	const char *e3[] = {"CONDSTORE", "QRESYNC", NULL};
 
 	g_assert_true(g_strv_equal((const char *const *)c1, e1));
 	g_assert_true(g_strv_equal((const char *const *)c2, e2));
@@ -112,9 +112,9 @@ test_capability(void)
 static void
 test_namespace(void)
 {
-	g_autoptr(ImapResponse) r = parse(
-		"* NAMESPACE ((\"\" \"/\")(\"&AMQ-\" \".\")) ((\"~\" \"/\")) ((\"#shared/\" "
-		"\"/\" \"X-PARAM\" (\"FLAG1\" \"FLAG2\"))(\"#public\" NIL))\r\n");
+	g_autoptr(ImapResponse) r =
+		parse("* NAMESPACE ((\"\" \"/\")(\"&AMQ-\" \".\")) ((\"~\" \"/\")) ((\"#shared/\" "
+		      "\"/\" \"X-PARAM\" (\"FLAG1\" \"FLAG2\"))(\"#public\" NIL))\r\n");
 	g_autoptr(ImapResponse) r2 = parse("* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\n");
 	g_autoptr(ImapNamespaces) ns = imap_resp_namespace(r, FALSE, NULL);
 	g_autoptr(ImapNamespaces) ns2 = imap_resp_namespace(r2, FALSE, NULL);
@@ -171,34 +171,34 @@ test_list(void)
 		char delim;
 		guint attrs;
 	} cases[] = {
-		{ "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n", FALSE, "Sent", '/',
-		  IMAP_MBOX_HASNOCHILDREN | IMAP_MBOX_SENT },
-		{ "* LIST (\\HasNoChildren \\All) \"/\" \"[Gmail]/All Mail\"\r\n", FALSE,
-		  "[Gmail]/All Mail", '/', IMAP_MBOX_HASNOCHILDREN | IMAP_MBOX_ALL },
-		{ "* LIST (\\Noselect \\HasChildren) \"/\" \"[Gmail]\"\r\n", FALSE, "[Gmail]", '/',
-		  IMAP_MBOX_NOSELECT | IMAP_MBOX_HASCHILDREN },
-		{ "* LIST (\\Subscribed \\NonExistent) \"/\" \"Foo\" (\"CHILDINFO\" "
-		  "(\"SUBSCRIBED\"))\r\n",
-		  FALSE, "Foo", '/', IMAP_MBOX_SUBSCRIBED | IMAP_MBOX_NONEXISTENT },
-		{ "* LIST (\\Marked \\Unmarked \\Remote \\NoInferiors) NIL inbox\r\n", FALSE,
-		  "INBOX", 0,
-		  IMAP_MBOX_MARKED | IMAP_MBOX_UNMARKED | IMAP_MBOX_REMOTE | IMAP_MBOX_NOINFERIORS },
-		{ "* LIST (\\archive \\DRAFTS \\Flagged \\Junk \\Trash \\Important \\X-Unknown "
-		  "$Foo) \".\" INBOX.Archive\r\n",
-		  FALSE, "INBOX.Archive", '.',
-		  IMAP_MBOX_ARCHIVE | IMAP_MBOX_DRAFTS | IMAP_MBOX_FLAGGED | IMAP_MBOX_JUNK |
-			  IMAP_MBOX_TRASH | IMAP_MBOX_IMPORTANT },
-		{ "* LIST () \".\" INBOX.&ZeVnLIqe-\r\n", FALSE, "INBOX.\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
-		  '.', 0 },
-		{ "* LIST () \".\" INBOX.&ZeVnLIqe-\r\n", TRUE, "INBOX.&ZeVnLIqe-", '.', 0 },
+		{"* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n", FALSE, "Sent", '/',
+		 IMAP_MBOX_HASNOCHILDREN | IMAP_MBOX_SENT},
+		{"* LIST (\\HasNoChildren \\All) \"/\" \"[Gmail]/All Mail\"\r\n", FALSE,
+		 "[Gmail]/All Mail", '/', IMAP_MBOX_HASNOCHILDREN | IMAP_MBOX_ALL},
+		{"* LIST (\\Noselect \\HasChildren) \"/\" \"[Gmail]\"\r\n", FALSE, "[Gmail]", '/',
+		 IMAP_MBOX_NOSELECT | IMAP_MBOX_HASCHILDREN},
+		{"* LIST (\\Subscribed \\NonExistent) \"/\" \"Foo\" (\"CHILDINFO\" "
+		 "(\"SUBSCRIBED\"))\r\n",
+		 FALSE, "Foo", '/', IMAP_MBOX_SUBSCRIBED | IMAP_MBOX_NONEXISTENT},
+		{"* LIST (\\Marked \\Unmarked \\Remote \\NoInferiors) NIL inbox\r\n", FALSE,
+		 "INBOX", 0,
+		 IMAP_MBOX_MARKED | IMAP_MBOX_UNMARKED | IMAP_MBOX_REMOTE | IMAP_MBOX_NOINFERIORS},
+		{"* LIST (\\archive \\DRAFTS \\Flagged \\Junk \\Trash \\Important \\X-Unknown "
+		 "$Foo) \".\" INBOX.Archive\r\n",
+		 FALSE, "INBOX.Archive", '.',
+		 IMAP_MBOX_ARCHIVE | IMAP_MBOX_DRAFTS | IMAP_MBOX_FLAGGED | IMAP_MBOX_JUNK |
+			 IMAP_MBOX_TRASH | IMAP_MBOX_IMPORTANT},
+		{"* LIST () \".\" INBOX.&ZeVnLIqe-\r\n", FALSE,
+		 "INBOX.\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", '.', 0},
+		{"* LIST () \".\" INBOX.&ZeVnLIqe-\r\n", TRUE, "INBOX.&ZeVnLIqe-", '.', 0},
 		/* not valid modified UTF-7 but valid UTF-8: kept */
-		{ "* LIST () \"/\" \"caf\xc3\xa9 & co\"\r\n", FALSE, "caf\xc3\xa9 & co", '/', 0 },
-		{ "* LIST () \"/\" {7}\r\nfoo\"bar\r\n", FALSE, "foo\"bar", '/', 0 },
-		{ "* LIST () \"\\\\\" \"a\\\\b\"\r\n", FALSE, "a\\b", '\\', 0 },
-		{ "* LSUB () \".\" #news.comp.mail.misc\r\n", FALSE, "#news.comp.mail.misc", '.',
-		  IMAP_MBOX_SUBSCRIBED },
-		{ "* LIST (\\HasNoChildren) \"/\" \"Old\" (\"OLDNAME\" (\"Older\"))\r\n", FALSE,
-		  "Old", '/', IMAP_MBOX_HASNOCHILDREN },
+		{"* LIST () \"/\" \"caf\xc3\xa9 & co\"\r\n", FALSE, "caf\xc3\xa9 & co", '/', 0},
+		{"* LIST () \"/\" {7}\r\nfoo\"bar\r\n", FALSE, "foo\"bar", '/', 0},
+		{"* LIST () \"\\\\\" \"a\\\\b\"\r\n", FALSE, "a\\b", '\\', 0},
+		{"* LSUB () \".\" #news.comp.mail.misc\r\n", FALSE, "#news.comp.mail.misc", '.',
+		 IMAP_MBOX_SUBSCRIBED},
+		{"* LIST (\\HasNoChildren) \"/\" \"Old\" (\"OLDNAME\" (\"Older\"))\r\n", FALSE,
+		 "Old", '/', IMAP_MBOX_HASNOCHILDREN},
 	};
 	static const char *const bad[] = {
 		"* LIST \\Noselect \"/\" x\r\n",
@@ -294,9 +294,9 @@ test_flags_numbers(void)
 	g_autoptr(ImapResponse) extra = parse("* 3 EXISTS x\r\n");
 	g_auto(GStrv) f = imap_resp_flags(arg_nth_for_test(r, 1), NULL);
 	g_auto(GStrv) f2 = imap_resp_flags(g_ptr_array_index(pf->code_args, 0), NULL);
-	const char *e1[] = { "\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft",
-			     "$Forwarded", "Junk", NULL };
-	const char *e2[] = { "\\Deleted", "\\Seen", "\\*", NULL };
+	const char *e1[] = {"\\Answered", "\\Flagged",	"\\Deleted", "\\Seen",
+			    "\\Draft",	  "$Forwarded", "Junk",	     NULL};
+	const char *e2[] = {"\\Deleted", "\\Seen", "\\*", NULL};
 	guint32 n;
 
 	g_assert_true(g_strv_equal((const char *const *)f, e1));
@@ -343,7 +343,7 @@ test_fetch_rfc3501(void)
 	g_autoptr(GError) error = NULL;
 	guint32 seq = 0;
 	g_autoptr(ImapMessage) m = imap_resp_fetch(r, &seq, &error);
-	const char *flags[] = { "\\Seen", NULL };
+	const char *flags[] = {"\\Seen", NULL};
 	ImapEnvelope *e;
 
 	g_assert_no_error(error);
@@ -443,12 +443,29 @@ test_fetch_header_bodystructure(void)
 	g_assert_null(m->flags[0]);
 	/* the serialized BODYSTRUCTURE parses back to the same tree */
 	{
-		g_autofree char *line = g_strdup_printf("* 1 FETCH (BODYSTRUCTURE %s)\r\n",
-							m->bodystructure);
+		g_autofree char *line =
+			g_strdup_printf("* 1 FETCH (BODYSTRUCTURE %s)\r\n", m->bodystructure);
 		g_autoptr(ImapResponse) r2 = parse(line);
 		g_autoptr(ImapMessage) m2 = imap_resp_fetch(r2, NULL, NULL);
 
 		g_assert_cmpstr(m2->bodystructure, ==, m->bodystructure);
+	}
+	/* a literal with CRLF in BODYSTRUCTURE is written back as a literal */
+	{
+		g_autoptr(ImapResponse) r4 =
+			parse("* 1 FETCH (BODYSTRUCTURE (\"TEXT\" {4}\r\na\r\nb "
+			      "NIL))\r\n");
+		g_autoptr(ImapMessage) m4 = imap_resp_fetch(r4, NULL, NULL);
+
+		g_assert_cmpstr(m4->bodystructure, ==, "(\"TEXT\" {4}\r\na\r\nb NIL)");
+	}
+	/* the last of two headers wins */
+	{
+		g_autoptr(ImapResponse) r5 = parse("* 1 FETCH (BODY[HEADER] \"a\" RFC822.HEADER "
+						   "\"bc\")\r\n");
+		g_autoptr(ImapMessage) m5 = imap_resp_fetch(r5, NULL, NULL);
+
+		g_assert_cmpuint(g_bytes_get_size(m5->header), ==, 2);
 	}
 	/* NIL header */
 	{
@@ -458,6 +475,42 @@ test_fetch_header_bodystructure(void)
 		g_assert_true(m3->have & IMAP_FETCH_HEADER);
 		g_assert_cmpuint(g_bytes_get_size(m3->header), ==, 0);
 	}
+}
+
+static gboolean
+count_sink(const guint8 *data, gsize len, gpointer user_data)
+{
+	*(gsize *)user_data += len;
+	return TRUE;
+}
+
+static void
+test_fetch_streamed(void)
+{
+	/* literals that went to the sink: BODY[HEADER] is not decoded, BODY[] is reported */
+	ImapParserLimits lim = {1024, 8, 1 << 20, 4, 1 << 20};
+	g_autoptr(ImapParser) p = imap_parser_new(&lim);
+	static const char in[] = "* 1 FETCH (UID 9 BODY[HEADER] {5}\r\nabcde BODY[]<10> "
+				 "{6}\r\nfghijk)\r\n";
+	g_autoptr(ImapResponse) r = NULL;
+	g_autoptr(ImapMessage) m = NULL;
+	ImapFetchSection sec = {0};
+	gsize consumed, got = 0;
+
+	imap_parser_set_sink(p, count_sink, &got);
+	g_assert_cmpint(imap_parser_feed(p, (const guint8 *)in, sizeof(in) - 1, &consumed, NULL),
+			==, IMAP_PARSE_RESPONSE);
+	r = imap_parser_take(p);
+	g_assert_cmpuint(got, ==, 11);
+	m = imap_resp_fetch(r, NULL, NULL);
+	g_assert_cmphex(m->have, ==, IMAP_FETCH_UID);
+	g_assert_null(m->header);
+	g_assert_true(imap_resp_fetch_section(r, &sec, NULL));
+	g_assert_cmpstr(sec.section, ==, "");
+	g_assert_cmpint(sec.origin, ==, 10);
+	g_assert_true(sec.data->streamed);
+	g_assert_cmpuint(sec.data->len, ==, 6);
+	g_free(sec.section);
 }
 
 static void
@@ -492,6 +545,20 @@ test_fetch_bad(void)
 
 		PROTO_ERR(imap_resp_fetch(r, NULL, &e_));
 	}
+	/* regression (fuzz): a literal8 with a NUL in BODYSTRUCTURE was cut at the NUL, and
+	 * envelope strings were cut the same way */
+	{
+		static const char bs[] =
+			"* 1 FETCH (BODYSTRUCTURE (\"TEXT\" ~{3}\r\na\0b NIL))\r\n";
+		static const char env[] =
+			"* 1 FETCH (ENVELOPE (NIL {3}\r\na\0b NIL NIL NIL NIL NIL "
+			"NIL NIL NIL))\r\n";
+		g_autoptr(ImapResponse) r1 = parse_n(bs, sizeof(bs) - 1);
+		g_autoptr(ImapResponse) r2 = parse_n(env, sizeof(env) - 1);
+
+		PROTO_ERR(imap_resp_fetch(r1, NULL, &e_));
+		PROTO_ERR(imap_resp_fetch(r2, NULL, &e_));
+	}
 }
 
 static void
@@ -505,20 +572,20 @@ test_fetch_section(void)
 		ImapArgType type;
 		const char *data;
 	} cases[] = {
-		{ "* 7 FETCH (UID 3 BODY[]<0> {5}\r\nabcde)\r\n", TRUE, "", 0, IMAP_ARG_LITERAL,
-		  "abcde" },
-		{ "* 7 FETCH (BODY[] {3}\r\nxyz UID 3)\r\n", TRUE, "", -1, IMAP_ARG_LITERAL, "xyz" },
-		{ "* 7 FETCH (UID 3 BODY[1.2.MIME]<1024> NIL)\r\n", TRUE, "1.2.MIME", 1024,
-		  IMAP_ARG_NIL, NULL },
-		{ "* 7 FETCH (UID 3 body[header.fields (DATE FROM)] \"x\")\r\n", TRUE,
-		  "header.fields (DATE FROM)", -1, IMAP_ARG_QUOTED, "x" },
-		{ "* 7 FETCH (UID 3 BINARY[1] ~{2}\r\nab)\r\n", TRUE, "1", -1, IMAP_ARG_LITERAL,
-		  "ab" },
-		{ "* 7 FETCH (UID 3 BODY[HEADER] {2}\r\nab BODY[TEXT] \"t\")\r\n", TRUE, "TEXT",
-		  -1, IMAP_ARG_QUOTED, "t" },
-		{ "* 7 FETCH (UID 3 BODY[HEADER] {2}\r\nab)\r\n", FALSE, NULL, 0, 0, NULL },
-		{ "* 7 FETCH (UID 3 BINARY.SIZE[1] 4 FLAGS ())\r\n", FALSE, NULL, 0, 0, NULL },
-		{ "* 7 FETCH (UID 3)\r\n", FALSE, NULL, 0, 0, NULL },
+		{"* 7 FETCH (UID 3 BODY[]<0> {5}\r\nabcde)\r\n", TRUE, "", 0, IMAP_ARG_LITERAL,
+		 "abcde"},
+		{"* 7 FETCH (BODY[] {3}\r\nxyz UID 3)\r\n", TRUE, "", -1, IMAP_ARG_LITERAL, "xyz"},
+		{"* 7 FETCH (UID 3 BODY[1.2.MIME]<1024> NIL)\r\n", TRUE, "1.2.MIME", 1024,
+		 IMAP_ARG_NIL, NULL},
+		{"* 7 FETCH (UID 3 body[header.fields (DATE FROM)] \"x\")\r\n", TRUE,
+		 "header.fields (DATE FROM)", -1, IMAP_ARG_QUOTED, "x"},
+		{"* 7 FETCH (UID 3 BINARY[1] ~{2}\r\nab)\r\n", TRUE, "1", -1, IMAP_ARG_LITERAL,
+		 "ab"},
+		{"* 7 FETCH (UID 3 BODY[HEADER] {2}\r\nab BODY[TEXT] \"t\")\r\n", TRUE, "TEXT", -1,
+		 IMAP_ARG_QUOTED, "t"},
+		{"* 7 FETCH (UID 3 BODY[HEADER] {2}\r\nab)\r\n", FALSE, NULL, 0, 0, NULL},
+		{"* 7 FETCH (UID 3 BINARY.SIZE[1] 4 FLAGS ())\r\n", FALSE, NULL, 0, 0, NULL},
+		{"* 7 FETCH (UID 3)\r\n", FALSE, NULL, 0, 0, NULL},
 	};
 	static const char *const bad[] = {
 		"* 7 FETCH (BODY[] (x))\r\n",
@@ -530,7 +597,7 @@ test_fetch_section(void)
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(ImapResponse) r = parse(cases[i].in);
 		g_autoptr(GError) error = NULL;
-		ImapFetchSection s = { 0 };
+		ImapFetchSection s = {0};
 		gboolean found = imap_resp_fetch_section(r, &s, &error);
 
 		g_assert_no_error(error);
@@ -595,22 +662,18 @@ test_esearch(void)
 		const char *tag;
 		const char *set;
 	} cases[] = {
-		{ "* ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11\r\n", "A282", "2,10:11" },
-		{ "* ESEARCH (TAG \"A283\") UID COUNT 0\r\n", "A283", "" },
-		{ "* ESEARCH (TAG \"A284\") UID MIN 4 MAX 9\r\n", "A284", "4,9" },
-		{ "* ESEARCH UID ALL 1:3 MODSEQ 5\r\n", NULL, "1:3" },
-		{ "* ESEARCH (TAG \"a\" MAILBOX \"x\" UIDVALIDITY 3) UID ALL 7\r\n", "a", "7" },
-		{ "* ESEARCH\r\n", NULL, "" },
+		{"* ESEARCH (TAG \"A282\") UID MIN 2 COUNT 3 ALL 2,10:11\r\n", "A282", "2,10:11"},
+		{"* ESEARCH (TAG \"A283\") UID COUNT 0\r\n", "A283", ""},
+		{"* ESEARCH (TAG \"A284\") UID MIN 4 MAX 9\r\n", "A284", "4,9"},
+		{"* ESEARCH UID ALL 1:3 MODSEQ 5\r\n", NULL, "1:3"},
+		{"* ESEARCH (TAG \"a\" MAILBOX \"x\" UIDVALIDITY 3) UID ALL 7\r\n", "a", "7"},
+		{"* ESEARCH\r\n", NULL, ""},
 	};
 	static const char *const bad[] = {
-		"* ESEARCH (TAG) UID ALL 1\r\n",
-		"* ESEARCH (FOO \"a\") UID ALL 1\r\n",
-		"* ESEARCH UID ALL\r\n",
-		"* ESEARCH UID ALL x\r\n",
-		"* ESEARCH UID ALL \"1\"\r\n",
-		"* ESEARCH UID MIN 0\r\n",
-		"* ESEARCH UID COUNT x\r\n",
-		"* ESEARCH UID (x) 1\r\n",
+		"* ESEARCH (TAG) UID ALL 1\r\n", "* ESEARCH (FOO \"a\") UID ALL 1\r\n",
+		"* ESEARCH UID ALL\r\n",	 "* ESEARCH UID ALL x\r\n",
+		"* ESEARCH UID ALL \"1\"\r\n",	 "* ESEARCH UID MIN 0\r\n",
+		"* ESEARCH UID COUNT x\r\n",	 "* ESEARCH UID (x) 1\r\n",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -640,11 +703,8 @@ test_vanished(void)
 	g_autoptr(ImapUidSet) s = NULL, s2 = NULL;
 	gboolean earlier = FALSE;
 	static const char *const bad[] = {
-		"* VANISHED\r\n",
-		"* VANISHED (EARLIER)\r\n",
-		"* VANISHED (LATER) 1\r\n",
-		"* VANISHED 1 2\r\n",
-		"* VANISHED x\r\n",
+		"* VANISHED\r\n",     "* VANISHED (EARLIER)\r\n", "* VANISHED (LATER) 1\r\n",
+		"* VANISHED 1 2\r\n", "* VANISHED x\r\n",
 	};
 
 	s = imap_resp_vanished(r, &earlier, NULL);
@@ -671,12 +731,10 @@ test_quota(void)
 	g_autoptr(ImapResponse) qr2 = parse("* QUOTAROOT comp.mail.mime\r\n");
 	g_auto(GStrv) roots = NULL, roots2 = NULL;
 	ImapQuota q;
-	const char *e[] = { "", "User quota", NULL };
+	const char *e[] = {"", "User quota", NULL};
 	static const char *const bad[] = {
-		"* QUOTA \"\" (STORAGE 10)\r\n",
-		"* QUOTA \"\" (STORAGE x 5)\r\n",
-		"* QUOTA \"\" STORAGE 1 5\r\n",
-		"* QUOTA (STORAGE 1 5)\r\n",
+		"* QUOTA \"\" (STORAGE 10)\r\n",    "* QUOTA \"\" (STORAGE x 5)\r\n",
+		"* QUOTA \"\" STORAGE 1 5\r\n",	    "* QUOTA (STORAGE 1 5)\r\n",
 		"* QUOTA \"\" ((STORAGE) 1 5)\r\n",
 	};
 
@@ -750,16 +808,16 @@ test_error_code(void)
 		const char *in;
 		ImapErrorCode code;
 	} cases[] = {
-		{ "A1 NO [NONEXISTENT] Unknown Mailbox: Foo (Failure)\r\n", IMAP_ERROR_NONEXISTENT },
-		{ "A1 NO [ALREADYEXISTS] Mailbox exists\r\n", IMAP_ERROR_ALREADYEXISTS },
-		{ "A1 NO [OVERQUOTA] Quota exceeded\r\n", IMAP_ERROR_OVERQUOTA },
-		{ "A1 NO [TRYCREATE] No such mailbox\r\n", IMAP_ERROR_NONEXISTENT },
-		{ "A1 NO [EXPUNGEISSUED] gone\r\n", IMAP_ERROR_EXPUNGEISSUED },
-		{ "A1 BAD [CLIENTBUG] oops\r\n", IMAP_ERROR_FAILED },
-		{ "A1 NO [ALERT] oops\r\n", IMAP_ERROR_FAILED },
-		{ "A1 NO oops\r\n", IMAP_ERROR_FAILED },
-		{ "A1 OK [NONEXISTENT] hm\r\n", IMAP_ERROR_FAILED },
-		{ "* NO [UNAVAILABLE] later\r\n", IMAP_ERROR_UNAVAILABLE },
+		{"A1 NO [NONEXISTENT] Unknown Mailbox: Foo (Failure)\r\n", IMAP_ERROR_NONEXISTENT},
+		{"A1 NO [ALREADYEXISTS] Mailbox exists\r\n", IMAP_ERROR_ALREADYEXISTS},
+		{"A1 NO [OVERQUOTA] Quota exceeded\r\n", IMAP_ERROR_OVERQUOTA},
+		{"A1 NO [TRYCREATE] No such mailbox\r\n", IMAP_ERROR_NONEXISTENT},
+		{"A1 NO [EXPUNGEISSUED] gone\r\n", IMAP_ERROR_EXPUNGEISSUED},
+		{"A1 BAD [CLIENTBUG] oops\r\n", IMAP_ERROR_FAILED},
+		{"A1 NO [ALERT] oops\r\n", IMAP_ERROR_FAILED},
+		{"A1 NO oops\r\n", IMAP_ERROR_FAILED},
+		{"A1 OK [NONEXISTENT] hm\r\n", IMAP_ERROR_FAILED},
+		{"* NO [UNAVAILABLE] later\r\n", IMAP_ERROR_UNAVAILABLE},
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -778,20 +836,21 @@ test_datetime(void)
 		gint64 utc;
 		gint tz;
 	} cases[] = {
-		{ "17-Jul-1996 02:44:25 -0700", TRUE, 837596665, -420 },
-		{ " 1-Jan-1970 00:00:00 +0000", TRUE, 0, 0 },
-		{ "1-jan-1970 05:30:00 +0530", TRUE, 0, 330 },
-		{ "01-Feb-2024 23:59:59 +1400", TRUE, 1706831999 - 14 * 3600, 840 },
-		{ "29-Feb-2024 12:00:00 -0000", TRUE, 1709208000, 0 },
-		{ "29-Feb-2023 12:00:00 +0000", FALSE, 0, 0 },
-		{ "17-Jul-1996 02:44:25", FALSE, 0, 0 },
-		{ "17-Jux-1996 02:44:25 -0700", FALSE, 0, 0 },
-		{ "17-Jul-96 02:44:25 -0700", FALSE, 0, 0 },
-		{ "17-Jul-1996 24:00:00 -0700", FALSE, 0, 0 },
-		{ "17-Jul-1996 02:44:25 -0760", FALSE, 0, 0 },
-		{ "17-Jul-1996 02:44:25 -0700 ", FALSE, 0, 0 },
-		{ "", FALSE, 0, 0 },
-		{ "32-Jul-1996 02:44:25 -0700", FALSE, 0, 0 },
+		{"17-Jul-1996 02:44:25 -0700", TRUE, 837596665, -420},
+		{" 1-Jan-1970 00:00:00 +0000", TRUE, 0, 0},
+		{"1-jan-1970 05:30:00 +0530", TRUE, 0, 330},
+		{"01-Feb-2024 23:59:59 +1400", TRUE, 1706831999 - 14 * 3600, 840},
+		{"29-Feb-2024 12:00:00 -0000", TRUE, 1709208000, 0},
+		{"31-Dec-2016 23:59:60 +0000", TRUE, 1483228799, 0},
+		{"29-Feb-2023 12:00:00 +0000", FALSE, 0, 0},
+		{"17-Jul-1996 02:44:25", FALSE, 0, 0},
+		{"17-Jux-1996 02:44:25 -0700", FALSE, 0, 0},
+		{"17-Jul-96 02:44:25 -0700", FALSE, 0, 0},
+		{"17-Jul-1996 24:00:00 -0700", FALSE, 0, 0},
+		{"17-Jul-1996 02:44:25 -0760", FALSE, 0, 0},
+		{"17-Jul-1996 02:44:25 -0700 ", FALSE, 0, 0},
+		{"", FALSE, 0, 0},
+		{"32-Jul-1996 02:44:25 -0700", FALSE, 0, 0},
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -814,7 +873,7 @@ test_wrong_kind(void)
 	g_autoptr(ImapResponse) r = parse("* 3 FETCH (UID 1)\r\n");
 	g_autoptr(ImapResponse) t = parse("A1 OK done\r\n");
 	g_autoptr(ImapResponse) c = parse("+ go\r\n");
-	ImapResponse *all[] = { r, t, c };
+	ImapResponse *all[] = {r, t, c};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(all); i++) {
 		ImapResponse *x = all[i];
@@ -872,6 +931,7 @@ main(int argc, char **argv)
 	g_test_add_func("/resp/fetch/envelope-odd", test_fetch_envelope_odd);
 	g_test_add_func("/resp/fetch/header-bodystructure", test_fetch_header_bodystructure);
 	g_test_add_func("/resp/fetch/bad", test_fetch_bad);
+	g_test_add_func("/resp/fetch/streamed", test_fetch_streamed);
 	g_test_add_func("/resp/fetch/section", test_fetch_section);
 	g_test_add_func("/resp/search", test_search);
 	g_test_add_func("/resp/esearch", test_esearch);

@@ -1,0 +1,1547 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * hcache.c: the SQLite header cache (see hcache.h). Owns the database file, its schema
+ * and migrations, the directory lock, the flag ordering rule of STYLE.md §5 and the
+ * persistent inode numbers. Corruption is handled by moving the file aside and
+ * rebuilding: everything here can be fetched again from the server.
+ */
+#define G_LOG_DOMAIN "imapfs-store"
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <sqlite3.h>
+
+#include "hcache.h"
+
+#define DB_NAME "hcache.db"
+#define LOCK_NAME "lock"
+#define BUSY_TIMEOUT_MS 5000
+
+struct _Hcache {
+	GMutex lock;
+	char *dir;
+	char *db_path;
+	int lock_fd;
+	sqlite3 *db;
+	GHashTable *stmts; /* static SQL text -> sqlite3_stmt* */
+	guint64 gen;       /* last local write generation (flag ordering) */
+	guint rebuilds;
+};
+
+G_DEFINE_QUARK(hcache-error-quark, hcache_error)
+
+/* ---- schema ------------------------------------------------------------------------- */
+
+/* Version 1. A later version adds a case to migrate() that upgrades from the previous. */
+static const char schema_v1[] =
+	"CREATE TABLE mailbox("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE,"
+	" delim INTEGER NOT NULL DEFAULT 0,"
+	" attrs INTEGER NOT NULL DEFAULT 0,"
+	" special_use TEXT,"
+	" uidvalidity INTEGER NOT NULL DEFAULT 0,"
+	" uidnext INTEGER NOT NULL DEFAULT 0,"
+	" highestmodseq INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE message("
+	" mbox INTEGER NOT NULL,"
+	" uidvalidity INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" flags TEXT NOT NULL DEFAULT '',"
+	" modseq INTEGER NOT NULL DEFAULT 0,"
+	" lgen INTEGER NOT NULL DEFAULT 0,"
+	" size INTEGER NOT NULL DEFAULT 0,"
+	" true_size INTEGER NOT NULL DEFAULT 0,"
+	" idate INTEGER NOT NULL DEFAULT 0,"
+	" idate_tz INTEGER NOT NULL DEFAULT 0,"
+	" date TEXT, subject TEXT, from_ TEXT, to_ TEXT, message_id TEXT,"
+	" extra BLOB,"
+	" filename TEXT,"
+	" ino INTEGER,"
+	" PRIMARY KEY(mbox, uidvalidity, uid)) WITHOUT ROWID;"
+	"CREATE TABLE inode("
+	" ino INTEGER PRIMARY KEY,"
+	" key TEXT NOT NULL UNIQUE);"
+	"CREATE TRIGGER message_del AFTER DELETE ON message BEGIN"
+	" DELETE FROM inode WHERE ino = old.ino; END;";
+
+static gboolean
+migrate(sqlite3 *db, int from, GError **error)
+{
+	char *msg = NULL;
+	int rc = SQLITE_OK;
+
+	switch (from) {
+	case 0:
+		rc = sqlite3_exec(db, schema_v1, NULL, NULL, &msg);
+		break;
+	/* case 1: ALTER TABLE ... for version 2, and fall through to the next. */
+	default:
+		break;
+	}
+	if (rc != SQLITE_OK) {
+		g_set_error(error, HCACHE_ERROR,
+			    rc == SQLITE_FULL ? HCACHE_ERROR_FULL : HCACHE_ERROR_IO,
+			    "header cache: creating the schema: %s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ---- errors and statements -------------------------------------------------------- */
+
+static gboolean rebuild_locked(Hcache *hc, const char *why, GError **error);
+
+static gboolean
+is_corrupt(int rc)
+{
+	rc &= 0xff;
+	return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+/* Classifies a failed SQLite call, rolls back, rebuilds a corrupt database. */
+static gboolean
+sql_fail(Hcache *hc, int rc, const char *what, GError **error)
+{
+	const char *msg = hc->db ? sqlite3_errmsg(hc->db) : sqlite3_errstr(rc);
+	g_autofree char *text = g_strdup_printf("header cache: %s: %s", what, msg);
+
+	if (hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	if (is_corrupt(rc)) {
+		g_message("%s; rebuilding the cache", text);
+		rebuild_locked(hc, "corrupt", NULL);
+		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_CORRUPT, "%s (cache rebuilt)", text);
+	} else if ((rc & 0xff) == SQLITE_FULL) {
+		g_set_error_literal(error, HCACHE_ERROR, HCACHE_ERROR_FULL, text);
+	} else {
+		g_set_error_literal(error, HCACHE_ERROR, HCACHE_ERROR_IO, text);
+	}
+	return FALSE;
+}
+
+/* A prepared statement for the static string @sql, reset and unbound. */
+static sqlite3_stmt *
+stmt(Hcache *hc, const char *sql, GError **error)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (hc->db == NULL) {
+		g_set_error_literal(error, HCACHE_ERROR, HCACHE_ERROR_IO,
+				    "header cache: not available");
+		return NULL;
+	}
+	s = g_hash_table_lookup(hc->stmts, sql);
+	if (s != NULL) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		return s;
+	}
+	rc = sqlite3_prepare_v3(hc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+	if (rc != SQLITE_OK) {
+		sql_fail(hc, rc, "prepare", error);
+		return NULL;
+	}
+	g_hash_table_insert(hc->stmts, (gpointer)sql, s);
+	return s;
+}
+
+static gboolean
+exec(Hcache *hc, const char *sql, GError **error)
+{
+	int rc;
+
+	if (hc->db == NULL) {
+		g_set_error_literal(error, HCACHE_ERROR, HCACHE_ERROR_IO,
+				    "header cache: not available");
+		return FALSE;
+	}
+	rc = sqlite3_exec(hc->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(hc, rc, sql, error);
+	return TRUE;
+}
+
+/* Steps a statement that returns no row (or whose rows are ignored). */
+static gboolean
+run(Hcache *hc, sqlite3_stmt *s, GError **error)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(hc, rc, "write", error);
+	return TRUE;
+}
+
+static void
+finalize_all(Hcache *hc)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, hc->stmts);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		sqlite3_finalize(v);
+	g_hash_table_remove_all(hc->stmts);
+}
+
+/* ---- files and permissions --------------------------------------------------------- */
+
+static gboolean
+ensure_dir(const char *dir, GError **error)
+{
+	struct stat st;
+
+	if (g_mkdir_with_parents(dir, 0700) != 0) {
+		int e = errno;
+
+		g_set_error(error, HCACHE_ERROR, e == ENOSPC ? HCACHE_ERROR_FULL : HCACHE_ERROR_IO,
+			    "header cache: cannot create %s: %s", dir, g_strerror(e));
+		return FALSE;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO, "header cache: %s is not a directory",
+			    dir);
+		return FALSE;
+	}
+	if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) != 0) {
+		int e = errno;
+
+		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO, "header cache: chmod %s: %s", dir,
+			    g_strerror(e));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Creates @path 0600 if missing and tightens it if it exists (no symlinks followed). */
+static gboolean
+ensure_file(const char *path, gboolean create, GError **error)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+
+	if (fd < 0) {
+		int e = errno;
+
+		if (!create && e == ENOENT)
+			return TRUE;
+		g_set_error(error, HCACHE_ERROR, e == ENOSPC ? HCACHE_ERROR_FULL : HCACHE_ERROR_IO,
+			    "header cache: cannot open %s: %s", path, g_strerror(e));
+		return FALSE;
+	}
+	if (fchmod(fd, 0600) != 0) {
+		int e = errno;
+
+		close(fd);
+		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO, "header cache: chmod %s: %s", path,
+			    g_strerror(e));
+		return FALSE;
+	}
+	close(fd);
+	return TRUE;
+}
+
+static void
+tighten_sidecars(Hcache *hc)
+{
+	g_autofree char *wal = g_strconcat(hc->db_path, "-wal", NULL);
+	g_autofree char *shm = g_strconcat(hc->db_path, "-shm", NULL);
+
+	ensure_file(wal, FALSE, NULL);
+	ensure_file(shm, FALSE, NULL);
+}
+
+static int
+take_lock(const char *dir, GError **error)
+{
+	g_autofree char *path = g_build_filename(dir, LOCK_NAME, NULL);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	char buf[32];
+
+	if (fd < 0) {
+		int e = errno;
+
+		g_set_error(error, HCACHE_ERROR, e == ENOSPC ? HCACHE_ERROR_FULL : HCACHE_ERROR_IO,
+			    "header cache: cannot open %s: %s", path, g_strerror(e));
+		return -1;
+	}
+	fchmod(fd, 0600);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		long pid = 0;
+
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			pid = strtol(buf, NULL, 10);
+		}
+		if (e == EWOULDBLOCK)
+			g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IN_USE,
+				    "cache in use by another imapfs (pid %ld): %s", pid, dir);
+		else
+			g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO,
+				    "header cache: cannot lock %s: %s", path, g_strerror(e));
+		return -1;
+	}
+	g_snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, strlen(buf), 0) < 0)
+		g_debug("header cache: cannot write the pid to %s", path);
+	return fd;
+}
+
+/* ---- opening, checking, rebuilding ---------------------------------------------------- */
+
+static void
+close_db(Hcache *hc)
+{
+	finalize_all(hc);
+	if (hc->db != NULL)
+		sqlite3_close_v2(hc->db);
+	hc->db = NULL;
+}
+
+/* Moves the database (and its WAL) aside, keeping only the latest bad copy. */
+static void
+move_aside(Hcache *hc)
+{
+	static const char *const sfx[] = {"", "-wal", "-shm"};
+	g_autoptr(GDir) d = g_dir_open(hc->dir, 0, NULL);
+	const char *n;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+
+	while (d != NULL && (n = g_dir_read_name(d)) != NULL) {
+		if (g_str_has_prefix(n, DB_NAME ".bad-")) {
+			g_autofree char *p = g_build_filename(hc->dir, n, NULL);
+
+			g_unlink(p);
+		}
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(sfx); i++) {
+		g_autofree char *from = g_strconcat(hc->db_path, sfx[i], NULL);
+		g_autofree char *to = g_strdup_printf("%s.bad-%" G_GINT64_FORMAT "%s", hc->db_path,
+						      now, sfx[i]);
+
+		if (i == 2)
+			g_unlink(from); /* the shm index is rebuilt from the WAL */
+		else if (g_rename(from, to) != 0 && errno != ENOENT)
+			g_unlink(from);
+	}
+}
+
+static gint64
+query_int(sqlite3 *db, const char *sql, int *rc_out)
+{
+	sqlite3_stmt *s = NULL;
+	gint64 v = 0;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			v = sqlite3_column_int64(s, 0);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(s);
+	*rc_out = rc;
+	return v;
+}
+
+typedef enum { OPEN_OK, OPEN_BAD, OPEN_FAIL } OpenResult;
+
+static OpenResult
+try_open_db(Hcache *hc, GError **error)
+{
+	sqlite3_stmt *s = NULL;
+	gint64 version;
+	char *msg = NULL;
+	int rc;
+	gboolean ok;
+
+	if (!ensure_file(hc->db_path, TRUE, error))
+		return OPEN_FAIL;
+	tighten_sidecars(hc);
+	rc = sqlite3_open_v2(hc->db_path, &hc->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		goto sqlerr;
+	sqlite3_busy_timeout(hc->db, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(hc->db, 1);
+
+	version = query_int(hc->db, "PRAGMA user_version", &rc);
+	if (rc != SQLITE_OK)
+		goto sqlerr;
+	if (version > HCACHE_SCHEMA_VERSION || version < 0) {
+		g_message("header cache %s has schema version %" G_GINT64_FORMAT
+			  " (this imapfs knows %d): rebuilding it", hc->db_path, version,
+			  HCACHE_SCHEMA_VERSION);
+		return OPEN_BAD;
+	}
+	rc = sqlite3_exec(hc->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
+			  NULL, &msg);
+	sqlite3_free(msg);
+	if (rc != SQLITE_OK)
+		goto sqlerr;
+	tighten_sidecars(hc);
+
+	/* quick_check reads every page once: cheap next to refetching, and it catches a
+	 * truncated file before the tree is built from it. */
+	rc = sqlite3_prepare_v2(hc->db, "PRAGMA quick_check(1)", -1, &s, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	ok = rc == SQLITE_ROW && g_strcmp0((const char *)sqlite3_column_text(s, 0), "ok") == 0;
+	if (rc == SQLITE_ROW && !ok)
+		g_message("header cache %s failed its check (%s): rebuilding it", hc->db_path,
+			  (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW && !ok)
+		return OPEN_BAD;
+	if (rc != SQLITE_ROW)
+		goto sqlerr;
+
+	if (version < HCACHE_SCHEMA_VERSION) {
+		g_autofree char *set = g_strdup_printf("PRAGMA user_version=%d",
+						       HCACHE_SCHEMA_VERSION);
+
+		rc = sqlite3_exec(hc->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto sqlerr;
+		if (!migrate(hc->db, (int)version, error)) {
+			sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+			return OPEN_FAIL;
+		}
+		rc = sqlite3_exec(hc->db, set, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(hc->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+			goto sqlerr;
+		}
+	}
+	hc->gen = (guint64)query_int(hc->db, "SELECT max(lgen) FROM message", &rc);
+	if (rc != SQLITE_OK)
+		goto sqlerr;
+	return OPEN_OK;
+
+sqlerr:
+	if (is_corrupt(rc)) {
+		g_message("header cache %s is not a valid database (%s): rebuilding it",
+			  hc->db_path, sqlite3_errstr(rc));
+		return OPEN_BAD;
+	}
+	g_set_error(error, HCACHE_ERROR,
+		    (rc & 0xff) == SQLITE_FULL ? HCACHE_ERROR_FULL : HCACHE_ERROR_IO,
+		    "header cache %s: %s", hc->db_path,
+		    hc->db ? sqlite3_errmsg(hc->db) : sqlite3_errstr(rc));
+	return OPEN_FAIL;
+}
+
+static gboolean
+open_db_locked(Hcache *hc, GError **error)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		OpenResult r = try_open_db(hc, error);
+
+		if (r == OPEN_OK)
+			return TRUE;
+		close_db(hc);
+		if (r == OPEN_FAIL)
+			return FALSE;
+		move_aside(hc);
+		hc->rebuilds++;
+	}
+	g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO,
+		    "header cache %s: still unusable after a rebuild", hc->db_path);
+	return FALSE;
+}
+
+static gboolean
+rebuild_locked(Hcache *hc, const char *why, GError **error)
+{
+	g_debug("header cache: rebuilding (%s)", why);
+	close_db(hc);
+	move_aside(hc);
+	hc->rebuilds++;
+	hc->gen = 0;
+	return open_db_locked(hc, error);
+}
+
+Hcache *
+hcache_open(const char *dir, GError **error)
+{
+	g_autoptr(Hcache) hc = NULL;
+
+	g_return_val_if_fail(dir != NULL, NULL);
+	if (!ensure_dir(dir, error))
+		return NULL;
+	hc = g_new0(Hcache, 1);
+	g_mutex_init(&hc->lock);
+	hc->dir = g_strdup(dir);
+	hc->db_path = g_build_filename(dir, DB_NAME, NULL);
+	hc->stmts = g_hash_table_new(g_direct_hash, g_direct_equal);
+	hc->lock_fd = take_lock(dir, error);
+	if (hc->lock_fd < 0)
+		return NULL;
+	if (!open_db_locked(hc, error))
+		return NULL;
+	return g_steal_pointer(&hc);
+}
+
+void
+hcache_close(Hcache *hc)
+{
+	if (hc == NULL)
+		return;
+	close_db(hc);
+	if (hc->lock_fd >= 0)
+		close(hc->lock_fd); /* releases the flock; the file stays (no unlink race) */
+	g_hash_table_unref(hc->stmts);
+	g_mutex_clear(&hc->lock);
+	g_free(hc->db_path);
+	g_free(hc->dir);
+	g_free(hc);
+}
+
+const char *
+hcache_get_dir(Hcache *hc)
+{
+	return hc->dir;
+}
+
+guint
+hcache_get_rebuilds(Hcache *hc)
+{
+	guint n;
+
+	g_mutex_lock(&hc->lock);
+	n = hc->rebuilds;
+	g_mutex_unlock(&hc->lock);
+	return n;
+}
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static char *
+flags_join(const char *const *flags)
+{
+	return flags ? g_strjoinv(" ", (char **)flags) : g_strdup("");
+}
+
+static char **
+flags_split(const char *text)
+{
+	if (text == NULL || *text == '\0')
+		return g_new0(char *, 1);
+	return g_strsplit(text, " ", -1);
+}
+
+static char *
+col_str(sqlite3_stmt *s, int i)
+{
+	return g_strdup((const char *)sqlite3_column_text(s, i));
+}
+
+static void
+bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v == NULL)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static char *
+msg_key(gint64 mbox, guint32 uidvalidity, guint32 uid)
+{
+	return g_strdup_printf("m:%" G_GINT64_FORMAT ":%u:%u", mbox, uidvalidity, uid);
+}
+
+static gboolean
+begin(Hcache *hc, GError **error)
+{
+	return exec(hc, "BEGIN IMMEDIATE", error);
+}
+
+static gboolean
+commit(Hcache *hc, GError **error)
+{
+	return exec(hc, "COMMIT", error);
+}
+
+static void
+not_found(GError **error, const char *what)
+{
+	g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_NOT_FOUND, "header cache: no %s", what);
+}
+
+/* ---- mailboxes ---------------------------------------------------------------------- */
+
+void
+hcache_mailbox_clear(HcacheMailbox *mb)
+{
+	g_clear_pointer(&mb->name, g_free);
+	g_clear_pointer(&mb->special_use, g_free);
+}
+
+void
+hcache_mailbox_free(HcacheMailbox *mb)
+{
+	if (mb == NULL)
+		return;
+	hcache_mailbox_clear(mb);
+	g_free(mb);
+}
+
+#define MBOX_COLS "id, name, delim, attrs, special_use, uidvalidity, uidnext, highestmodseq"
+
+static void
+read_mailbox(sqlite3_stmt *s, HcacheMailbox *out)
+{
+	out->id = sqlite3_column_int64(s, 0);
+	out->name = col_str(s, 1);
+	out->delim = (char)sqlite3_column_int(s, 2);
+	out->attrs = (guint)sqlite3_column_int64(s, 3);
+	out->special_use = col_str(s, 4);
+	out->uidvalidity = (guint32)sqlite3_column_int64(s, 5);
+	out->uidnext = (guint32)sqlite3_column_int64(s, 6);
+	out->highestmodseq = (guint64)sqlite3_column_int64(s, 7);
+}
+
+static gint64
+mailbox_id_locked(Hcache *hc, const char *name, gboolean create, GError **error)
+{
+	sqlite3_stmt *s = stmt(hc, "SELECT id FROM mailbox WHERE name = ?", error);
+	gint64 id = 0;
+	int rc;
+
+	if (s == NULL)
+		return 0;
+	bind_str(s, 1, name);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sql_fail(hc, rc, "read mailbox", error);
+		return 0;
+	}
+	if (id != 0 || !create) {
+		if (id == 0)
+			not_found(error, "such mailbox");
+		return id;
+	}
+	s = stmt(hc, "INSERT INTO mailbox(name) VALUES(?)", error);
+	if (s == NULL)
+		return 0;
+	bind_str(s, 1, name);
+	if (!run(hc, s, error))
+		return 0;
+	return sqlite3_last_insert_rowid(hc->db);
+}
+
+gint64
+hcache_mailbox_ensure(Hcache *hc, const char *name, GError **error)
+{
+	gint64 id;
+
+	g_return_val_if_fail(name != NULL, 0);
+	g_mutex_lock(&hc->lock);
+	id = mailbox_id_locked(hc, name, TRUE, error);
+	g_mutex_unlock(&hc->lock);
+	return id;
+}
+
+gboolean
+hcache_mailbox_get(Hcache *hc, const char *name, HcacheMailbox *out, GError **error)
+{
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc, "SELECT " MBOX_COLS " FROM mailbox WHERE name = ?", error);
+	if (s != NULL) {
+		bind_str(s, 1, name);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			read_mailbox(s, out);
+			ok = TRUE;
+		}
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			not_found(error, "such mailbox");
+		else if (rc != SQLITE_ROW)
+			sql_fail(hc, rc, "read mailbox", error);
+	}
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+gboolean
+hcache_mailbox_put(Hcache *hc, HcacheMailbox *mb, GError **error)
+{
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+
+	g_return_val_if_fail(mb != NULL && mb->name != NULL, FALSE);
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc,
+		 "INSERT INTO mailbox(name, delim, attrs, special_use, uidvalidity, uidnext,"
+		 " highestmodseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+		 " ON CONFLICT(name) DO UPDATE SET delim = ?2, attrs = ?3, special_use = ?4,"
+		 " uidvalidity = CASE WHEN uidvalidity = 0 THEN ?5 ELSE uidvalidity END,"
+		 " uidnext = ?6, highestmodseq = ?7",
+		 error);
+	if (s != NULL) {
+		bind_str(s, 1, mb->name);
+		sqlite3_bind_int(s, 2, (unsigned char)mb->delim);
+		sqlite3_bind_int64(s, 3, mb->attrs);
+		bind_str(s, 4, mb->special_use);
+		sqlite3_bind_int64(s, 5, mb->uidvalidity);
+		sqlite3_bind_int64(s, 6, mb->uidnext);
+		sqlite3_bind_int64(s, 7, (gint64)mb->highestmodseq);
+		ok = run(hc, s, error);
+		if (ok)
+			mb->id = mailbox_id_locked(hc, mb->name, FALSE, error);
+		ok = ok && mb->id != 0;
+	}
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+/* Deletes the messages and every inode number of mailbox @mbox. */
+static gboolean
+drop_messages_locked(Hcache *hc, gint64 mbox, GError **error)
+{
+	sqlite3_stmt *s = stmt(hc, "DELETE FROM message WHERE mbox = ?", error);
+	g_autofree char *lo = g_strdup_printf("m:%" G_GINT64_FORMAT ":", mbox);
+	g_autofree char *hi = g_strdup_printf("m:%" G_GINT64_FORMAT ";", mbox);
+
+	if (s == NULL)
+		return FALSE;
+	sqlite3_bind_int64(s, 1, mbox);
+	if (!run(hc, s, error))
+		return FALSE;
+	s = stmt(hc, "DELETE FROM inode WHERE key >= ? AND key < ?", error);
+	if (s == NULL)
+		return FALSE;
+	bind_str(s, 1, lo);
+	bind_str(s, 2, hi);
+	return run(hc, s, error);
+}
+
+gboolean
+hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+			       gboolean *dropped, GError **error)
+{
+	sqlite3_stmt *s;
+	guint32 old = 0;
+	gboolean ok = FALSE, found = FALSE;
+	int rc;
+
+	if (dropped != NULL)
+		*dropped = FALSE;
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc, "SELECT uidvalidity FROM mailbox WHERE id = ?", error);
+	if (s == NULL)
+		goto out;
+	sqlite3_bind_int64(s, 1, mbox);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		found = TRUE;
+		old = (guint32)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sql_fail(hc, rc, "read mailbox", error);
+		goto out;
+	}
+	if (!found) {
+		not_found(error, "such mailbox");
+		goto out;
+	}
+	if (old == uidvalidity) {
+		ok = TRUE;
+		goto out;
+	}
+	if (!begin(hc, error))
+		goto out;
+	if (old != 0 && !drop_messages_locked(hc, mbox, error))
+		goto out;
+	s = stmt(hc, "UPDATE mailbox SET uidvalidity = ?, uidnext = 0, highestmodseq = 0"
+		 " WHERE id = ?", error);
+	if (s == NULL)
+		goto out;
+	sqlite3_bind_int64(s, 1, uidvalidity);
+	sqlite3_bind_int64(s, 2, mbox);
+	if (!run(hc, s, error) || !commit(hc, error))
+		goto out;
+	if (old != 0 && dropped != NULL)
+		*dropped = TRUE;
+	ok = TRUE;
+out:
+	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+GPtrArray *
+hcache_mailbox_list(Hcache *hc, GError **error)
+{
+	GPtrArray *out = NULL;
+	sqlite3_stmt *s;
+	int rc;
+
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc, "SELECT " MBOX_COLS " FROM mailbox ORDER BY name", error);
+	if (s != NULL) {
+		out = g_ptr_array_new_with_free_func((GDestroyNotify)hcache_mailbox_free);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			HcacheMailbox *mb = g_new0(HcacheMailbox, 1);
+
+			read_mailbox(s, mb);
+			g_ptr_array_add(out, mb);
+		}
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE) {
+			g_clear_pointer(&out, g_ptr_array_unref);
+			sql_fail(hc, rc, "list mailboxes", error);
+		}
+	}
+	g_mutex_unlock(&hc->lock);
+	return out;
+}
+
+gboolean
+hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim,
+		      GError **error)
+{
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+	gint64 id, other;
+
+	g_return_val_if_fail(from != NULL && to != NULL, FALSE);
+	if (strcmp(from, to) == 0)
+		return TRUE;
+	g_mutex_lock(&hc->lock);
+	if (!begin(hc, error))
+		goto out;
+	id = mailbox_id_locked(hc, from, FALSE, error);
+	if (id == 0)
+		goto out;
+	other = mailbox_id_locked(hc, to, FALSE, NULL);
+	if (other != 0) {
+		if (!drop_messages_locked(hc, other, error))
+			goto out;
+		s = stmt(hc, "DELETE FROM mailbox WHERE id = ?", error);
+		if (s == NULL)
+			goto out;
+		sqlite3_bind_int64(s, 1, other);
+		if (!run(hc, s, error))
+			goto out;
+	}
+	s = stmt(hc, "UPDATE mailbox SET name = ? WHERE id = ?", error);
+	if (s == NULL)
+		goto out;
+	bind_str(s, 1, to);
+	sqlite3_bind_int64(s, 2, id);
+	if (!run(hc, s, error))
+		goto out;
+	if (delim != 0) {
+		/* children: from<delim>x -> to<delim>x. substr() counts characters. */
+		g_autofree char *prefix = g_strdup_printf("%s%c", from, delim);
+
+		s = stmt(hc, "UPDATE OR REPLACE mailbox SET name = ?1 || substr(name, ?3)"
+			 " WHERE substr(name, 1, ?2) = ?4", error);
+		if (s == NULL)
+			goto out;
+		bind_str(s, 1, to);
+		sqlite3_bind_int64(s, 2, g_utf8_strlen(prefix, -1));
+		sqlite3_bind_int64(s, 3, g_utf8_strlen(from, -1) + 1);
+		bind_str(s, 4, prefix);
+		if (!run(hc, s, error))
+			goto out;
+	}
+	ok = commit(hc, error);
+out:
+	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+gboolean
+hcache_mailbox_delete(Hcache *hc, const char *name, GError **error)
+{
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+	gint64 id;
+
+	g_mutex_lock(&hc->lock);
+	id = mailbox_id_locked(hc, name, FALSE, error);
+	if (id == 0 || !begin(hc, error))
+		goto out;
+	if (!drop_messages_locked(hc, id, error))
+		goto out;
+	s = stmt(hc, "DELETE FROM mailbox WHERE id = ?", error);
+	if (s == NULL)
+		goto out;
+	sqlite3_bind_int64(s, 1, id);
+	ok = run(hc, s, error) && commit(hc, error);
+out:
+	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+/* ---- inode numbers -------------------------------------------------------------------- */
+
+static guint64
+fnv(guint64 h, const void *data, gsize n)
+{
+	const guchar *p = data;
+
+	for (gsize i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= G_GUINT64_CONSTANT(0x100000001b3);
+	}
+	return h;
+}
+
+static guint64
+mix(guint64 z)
+{
+	z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+guint64
+hcache_hash_dir(const char *path)
+{
+	guint64 h = G_GUINT64_CONSTANT(0xcbf29ce484222325);
+
+	h = fnv(h, "d", 2);
+	return mix(fnv(h, path, strlen(path)));
+}
+
+guint64
+hcache_hash_message(const char *mailbox, guint32 uidvalidity, guint32 uid)
+{
+	guint64 h = G_GUINT64_CONSTANT(0xcbf29ce484222325);
+	guint32 v[2] = {uidvalidity, uid};
+
+	h = fnv(h, "m", 2);
+	h = fnv(h, mailbox, strlen(mailbox) + 1);
+	return mix(fnv(h, v, sizeof(v)));
+}
+
+/* The number stored for @key, or a new one starting at @candidate. 0 on error. */
+static guint64
+inode_locked(Hcache *hc, const char *key, guint64 candidate, GError **error)
+{
+	sqlite3_stmt *s = stmt(hc, "SELECT ino FROM inode WHERE key = ?", error);
+	guint64 ino = 0;
+	int rc;
+
+	if (s == NULL)
+		return 0;
+	bind_str(s, 1, key);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		ino = (guint64)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return ino;
+	if (rc != SQLITE_DONE) {
+		sql_fail(hc, rc, "read inode", error);
+		return 0;
+	}
+	s = stmt(hc, "INSERT OR IGNORE INTO inode(ino, key) VALUES(?, ?)", error);
+	if (s == NULL)
+		return 0;
+	for (ino = candidate;; ino++) {
+		if (ino <= 1) /* 0 and FUSE_ROOT_ID */
+			continue;
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, (gint64)ino);
+		bind_str(s, 2, key);
+		if (!run(hc, s, error))
+			return 0;
+		if (sqlite3_changes(hc->db) == 1)
+			return ino;
+	}
+}
+
+guint64
+hcache_inode_dir(Hcache *hc, const char *path, GError **error)
+{
+	g_autofree char *key = g_strconcat("d:", path, NULL);
+	guint64 ino;
+
+	g_mutex_lock(&hc->lock);
+	ino = inode_locked(hc, key, hcache_hash_dir(path), error);
+	g_mutex_unlock(&hc->lock);
+	return ino;
+}
+
+static char *
+mailbox_name_locked(Hcache *hc, gint64 mbox, GError **error)
+{
+	sqlite3_stmt *s = stmt(hc, "SELECT name FROM mailbox WHERE id = ?", error);
+	char *name = NULL;
+	int rc;
+
+	if (s == NULL)
+		return NULL;
+	sqlite3_bind_int64(s, 1, mbox);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		name = col_str(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		not_found(error, "such mailbox");
+	else if (rc != SQLITE_ROW)
+		sql_fail(hc, rc, "read mailbox", error);
+	return name;
+}
+
+guint64
+hcache_inode_message(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+		     GError **error)
+{
+	g_autofree char *key = msg_key(mbox, uidvalidity, uid);
+	g_autofree char *name = NULL;
+	guint64 ino = 0;
+
+	g_mutex_lock(&hc->lock);
+	name = mailbox_name_locked(hc, mbox, error);
+	if (name != NULL)
+		ino = inode_locked(hc, key, hcache_hash_message(name, uidvalidity, uid), error);
+	g_mutex_unlock(&hc->lock);
+	return ino;
+}
+
+/* ---- messages ------------------------------------------------------------------------- */
+
+HcacheMessage *
+hcache_message_new(void)
+{
+	return g_new0(HcacheMessage, 1);
+}
+
+void
+hcache_message_free(HcacheMessage *msg)
+{
+	if (msg == NULL)
+		return;
+	g_strfreev(msg->flags);
+	g_free(msg->date);
+	g_free(msg->subject);
+	g_free(msg->from);
+	g_free(msg->to);
+	g_free(msg->message_id);
+	g_clear_pointer(&msg->extra, g_bytes_unref);
+	g_free(msg->filename);
+	g_free(msg);
+}
+
+guint64
+hcache_ticket(Hcache *hc)
+{
+	guint64 t;
+
+	g_mutex_lock(&hc->lock);
+	t = hc->gen;
+	g_mutex_unlock(&hc->lock);
+	return t;
+}
+
+/* The ordering rule in SQL: :T is the ticket (-1 = force), :M the new modseq; "modseq"
+ * and "lgen" are the row's current values. */
+#define APPLY_RULE \
+	"(:T < 0 OR CASE WHEN :M <> 0 AND modseq <> 0 AND :M <> modseq THEN :M > modseq" \
+	" ELSE :T >= lgen END)"
+
+static void
+bind_ticket(sqlite3_stmt *s, guint64 ticket)
+{
+	int i = sqlite3_bind_parameter_index(s, ":T");
+
+	sqlite3_bind_int64(s, i, ticket == HCACHE_TICKET_FORCE ? -1 : (gint64)ticket);
+}
+
+gboolean
+hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+		    HcacheMessage *const *msgs, guint n, guint64 ticket, GError **error)
+{
+	sqlite3_stmt *s;
+	g_autofree char *name = NULL;
+	gboolean ok = FALSE;
+	int iM, iI;
+
+	g_mutex_lock(&hc->lock);
+	name = mailbox_name_locked(hc, mbox, error);
+	if (name == NULL || !begin(hc, error))
+		goto out;
+	s = stmt(hc,
+		 "INSERT INTO message(mbox, uidvalidity, uid, flags, modseq, size, true_size,"
+		 " idate, idate_tz, date, subject, from_, to_, message_id, extra, filename, ino)"
+		 " VALUES(?1, ?2, ?3, ?4, :M, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, :I)"
+		 " ON CONFLICT DO UPDATE SET"
+		 " flags = CASE WHEN " APPLY_RULE " THEN ?4 ELSE flags END,"
+		 " modseq = CASE WHEN " APPLY_RULE " AND :M <> 0 THEN :M ELSE modseq END,"
+		 " size = ?6,"
+		 " true_size = CASE WHEN ?7 <> 0 THEN ?7 ELSE true_size END,"
+		 " idate = ?8, idate_tz = ?9, date = ?10, subject = ?11, from_ = ?12,"
+		 " to_ = ?13, message_id = ?14, extra = ?15,"
+		 " filename = coalesce(?16, filename), ino = :I",
+		 error);
+	if (s == NULL)
+		goto out;
+	iM = sqlite3_bind_parameter_index(s, ":M");
+	iI = sqlite3_bind_parameter_index(s, ":I");
+	for (guint i = 0; i < n; i++) {
+		HcacheMessage *m = msgs[i];
+		g_autofree char *flags = flags_join((const char *const *)m->flags);
+		g_autofree char *key = msg_key(mbox, uidvalidity, m->uid);
+		gint64 ino;
+
+		/* the number first (usually just a lookup), so the row is written once */
+		ino = (gint64)inode_locked(hc, key, hcache_hash_message(name, uidvalidity, m->uid),
+					   error);
+		if (ino == 0)
+			goto out;
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		sqlite3_bind_int64(s, 1, mbox);
+		sqlite3_bind_int64(s, 2, uidvalidity);
+		sqlite3_bind_int64(s, 3, m->uid);
+		bind_str(s, 4, flags);
+		sqlite3_bind_int64(s, iM, (gint64)m->modseq);
+		bind_ticket(s, ticket);
+		sqlite3_bind_int64(s, 6, (gint64)m->size);
+		sqlite3_bind_int64(s, 7, (gint64)m->true_size);
+		sqlite3_bind_int64(s, 8, m->internaldate);
+		sqlite3_bind_int(s, 9, m->internaldate_tz);
+		bind_str(s, 10, m->date);
+		bind_str(s, 11, m->subject);
+		bind_str(s, 12, m->from);
+		bind_str(s, 13, m->to);
+		bind_str(s, 14, m->message_id);
+		if (m->extra != NULL) {
+			gsize len;
+			const void *p = g_bytes_get_data(m->extra, &len);
+
+			sqlite3_bind_blob64(s, 15, p ? p : "", len, SQLITE_TRANSIENT);
+		}
+		bind_str(s, 16, m->filename);
+		sqlite3_bind_int64(s, iI, ino);
+		if (!run(hc, s, error))
+			goto out;
+		m->ino = (guint64)ino;
+	}
+	ok = commit(hc, error);
+out:
+	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+gboolean
+hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+		   const HcacheFlagUpdate *updates, guint n, guint64 ticket, guint *applied,
+		   GError **error)
+{
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+	guint count = 0;
+	int iM;
+
+	g_mutex_lock(&hc->lock);
+	if (!begin(hc, error))
+		goto out;
+	s = stmt(hc,
+		 "UPDATE message SET flags = ?4,"
+		 " modseq = CASE WHEN :M <> 0 THEN :M ELSE modseq END"
+		 " WHERE mbox = ?1 AND uidvalidity = ?2 AND uid = ?3 AND " APPLY_RULE,
+		 error);
+	if (s == NULL)
+		goto out;
+	iM = sqlite3_bind_parameter_index(s, ":M");
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *flags = flags_join(updates[i].flags);
+
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, mbox);
+		sqlite3_bind_int64(s, 2, uidvalidity);
+		sqlite3_bind_int64(s, 3, updates[i].uid);
+		bind_str(s, 4, flags);
+		sqlite3_bind_int64(s, iM, (gint64)updates[i].modseq);
+		bind_ticket(s, ticket);
+		if (!run(hc, s, error))
+			goto out;
+		count += sqlite3_changes(hc->db);
+	}
+	ok = commit(hc, error);
+out:
+	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	g_mutex_unlock(&hc->lock);
+	if (applied != NULL)
+		*applied = ok ? count : 0;
+	return ok;
+}
+
+gboolean
+hcache_flags_local(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+		   const char *const *flags, guint64 modseq, GError **error)
+{
+	g_autofree char *text = flags_join(flags);
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc,
+		 "UPDATE message SET flags = ?1, lgen = ?2,"
+		 " modseq = CASE WHEN ?3 <> 0 THEN ?3 ELSE modseq END"
+		 " WHERE mbox = ?4 AND uidvalidity = ?5 AND uid = ?6",
+		 error);
+	if (s != NULL) {
+		bind_str(s, 1, text);
+		sqlite3_bind_int64(s, 2, (gint64)(hc->gen + 1));
+		sqlite3_bind_int64(s, 3, (gint64)modseq);
+		sqlite3_bind_int64(s, 4, mbox);
+		sqlite3_bind_int64(s, 5, uidvalidity);
+		sqlite3_bind_int64(s, 6, uid);
+		ok = run(hc, s, error);
+		if (ok && sqlite3_changes(hc->db) == 0) {
+			not_found(error, "such message");
+			ok = FALSE;
+		}
+		if (ok)
+			hc->gen++;
+	}
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+static gboolean
+update_one(Hcache *hc, const char *sql, gint64 mbox, guint32 uidvalidity, guint32 uid,
+	   gint64 ival, const char *sval, GError **error)
+{
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc, sql, error);
+	if (s != NULL) {
+		if (sval != NULL)
+			bind_str(s, 1, sval);
+		else
+			sqlite3_bind_int64(s, 1, ival);
+		sqlite3_bind_int64(s, 2, mbox);
+		sqlite3_bind_int64(s, 3, uidvalidity);
+		sqlite3_bind_int64(s, 4, uid);
+		ok = run(hc, s, error);
+		if (ok && sqlite3_changes(hc->db) == 0) {
+			not_found(error, "such message");
+			ok = FALSE;
+		}
+	}
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+gboolean
+hcache_message_set_true_size(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+			     guint64 size, GError **error)
+{
+	return update_one(hc, "UPDATE message SET true_size = ? WHERE mbox = ? AND"
+			  " uidvalidity = ? AND uid = ?", mbox, uidvalidity, uid, (gint64)size,
+			  NULL, error);
+}
+
+gboolean
+hcache_message_set_filename(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+			    const char *filename, GError **error)
+{
+	g_return_val_if_fail(filename != NULL, FALSE);
+	return update_one(hc, "UPDATE message SET filename = ? WHERE mbox = ? AND"
+			  " uidvalidity = ? AND uid = ?", mbox, uidvalidity, uid, 0, filename,
+			  error);
+}
+
+#define MSG_COLS \
+	"uid, flags, modseq, size, true_size, idate, idate_tz, date, subject, from_, to_," \
+	" message_id, extra, filename, ino"
+
+static void
+read_message(sqlite3_stmt *s, HcacheMessage *m)
+{
+	const void *blob;
+
+	m->uid = (guint32)sqlite3_column_int64(s, 0);
+	m->flags = flags_split((const char *)sqlite3_column_text(s, 1));
+	m->modseq = (guint64)sqlite3_column_int64(s, 2);
+	m->size = (guint64)sqlite3_column_int64(s, 3);
+	m->true_size = (guint64)sqlite3_column_int64(s, 4);
+	m->internaldate = sqlite3_column_int64(s, 5);
+	m->internaldate_tz = sqlite3_column_int(s, 6);
+	m->date = col_str(s, 7);
+	m->subject = col_str(s, 8);
+	m->from = col_str(s, 9);
+	m->to = col_str(s, 10);
+	m->message_id = col_str(s, 11);
+	blob = sqlite3_column_blob(s, 12);
+	if (sqlite3_column_type(s, 12) != SQLITE_NULL)
+		m->extra = g_bytes_new(blob, sqlite3_column_bytes(s, 12));
+	m->filename = col_str(s, 13);
+	m->ino = (guint64)sqlite3_column_int64(s, 14);
+}
+
+HcacheMessage *
+hcache_message_get(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+		   GError **error)
+{
+	HcacheMessage *m = NULL;
+	sqlite3_stmt *s;
+	int rc;
+
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc, "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
+		 " AND uid = ?", error);
+	if (s != NULL) {
+		sqlite3_bind_int64(s, 1, mbox);
+		sqlite3_bind_int64(s, 2, uidvalidity);
+		sqlite3_bind_int64(s, 3, uid);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			m = hcache_message_new();
+			read_message(s, m);
+		}
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			not_found(error, "such message");
+		else if (rc != SQLITE_ROW)
+			sql_fail(hc, rc, "read message", error);
+	}
+	g_mutex_unlock(&hc->lock);
+	return m;
+}
+
+gboolean
+hcache_messages_foreach(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessageFn fn,
+			gpointer user_data, GError **error)
+{
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+	int rc;
+
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc, "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
+		 " ORDER BY uid", error);
+	if (s != NULL) {
+		sqlite3_bind_int64(s, 1, mbox);
+		sqlite3_bind_int64(s, 2, uidvalidity);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			g_autoptr(HcacheMessage) m = hcache_message_new();
+
+			read_message(s, m);
+			fn(m, user_data);
+		}
+		sqlite3_reset(s);
+		ok = rc == SQLITE_DONE;
+		if (!ok)
+			sql_fail(hc, rc, "load messages", error);
+	}
+	g_mutex_unlock(&hc->lock);
+	return ok;
+}
+
+static void
+steal_cb(HcacheMessage *msg, gpointer user_data)
+{
+	HcacheMessage *copy = g_memdup2(msg, sizeof(*msg));
+
+	memset(msg, 0, sizeof(*msg));
+	g_ptr_array_add(user_data, copy);
+}
+
+GPtrArray *
+hcache_messages_load(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **error)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hcache_message_free);
+
+	if (!hcache_messages_foreach(hc, mbox, uidvalidity, steal_cb, out, error))
+		g_clear_pointer(&out, g_ptr_array_unref);
+	return out;
+}
+
+ImapUidSet *
+hcache_messages_uids(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint64 *max_modseq,
+		     GError **error)
+{
+	ImapUidSet *set = NULL;
+	sqlite3_stmt *s;
+	guint64 maxm = 0;
+	int rc;
+
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc, "SELECT uid, modseq FROM message WHERE mbox = ? AND uidvalidity = ?"
+		 " ORDER BY uid", error);
+	if (s != NULL) {
+		guint32 first = 0, last = 0;
+
+		set = imap_uidset_new();
+		sqlite3_bind_int64(s, 1, mbox);
+		sqlite3_bind_int64(s, 2, uidvalidity);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			guint32 uid = (guint32)sqlite3_column_int64(s, 0);
+			guint64 m = (guint64)sqlite3_column_int64(s, 1);
+
+			maxm = MAX(maxm, m);
+			if (first != 0 && uid == last + 1) {
+				last = uid;
+				continue;
+			}
+			if (first != 0)
+				imap_uidset_add_range(set, first, last);
+			first = last = uid;
+		}
+		if (first != 0)
+			imap_uidset_add_range(set, first, last);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE) {
+			g_clear_pointer(&set, imap_uidset_free);
+			sql_fail(hc, rc, "load uids", error);
+		}
+	}
+	g_mutex_unlock(&hc->lock);
+	if (max_modseq != NULL)
+		*max_modseq = maxm;
+	return set;
+}
+
+guint
+hcache_messages_count(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **error)
+{
+	sqlite3_stmt *s;
+	guint n = 0;
+	int rc;
+
+	g_mutex_lock(&hc->lock);
+	s = stmt(hc, "SELECT count(*) FROM message WHERE mbox = ? AND uidvalidity = ?", error);
+	if (s != NULL) {
+		sqlite3_bind_int64(s, 1, mbox);
+		sqlite3_bind_int64(s, 2, uidvalidity);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			n = (guint)sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		if (rc != SQLITE_ROW)
+			sql_fail(hc, rc, "count messages", error);
+	}
+	g_mutex_unlock(&hc->lock);
+	return n;
+}
+
+gboolean
+hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint32 *uids,
+		       guint n, guint *deleted, GError **error)
+{
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+	guint count = 0;
+
+	g_mutex_lock(&hc->lock);
+	if (!begin(hc, error))
+		goto out;
+	s = stmt(hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND uid = ?",
+		 error);
+	if (s == NULL)
+		goto out;
+	for (guint i = 0; i < n; i++) {
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, mbox);
+		sqlite3_bind_int64(s, 2, uidvalidity);
+		sqlite3_bind_int64(s, 3, uids[i]);
+		if (!run(hc, s, error))
+			goto out;
+		count += sqlite3_changes(hc->db);
+	}
+	ok = commit(hc, error);
+out:
+	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	g_mutex_unlock(&hc->lock);
+	if (deleted != NULL)
+		*deleted = ok ? count : 0;
+	return ok;
+}
+
+/* Deletes range by range (a VANISHED (EARLIER) set may span billions of UIDs). */
+gboolean
+hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+			   const ImapUidSet *uids, guint *deleted, GError **error)
+{
+	g_autofree char *text = imap_uidset_to_string(uids);
+	g_auto(GStrv) parts = g_strsplit(text ? text : "", ",", -1);
+	sqlite3_stmt *s;
+	gboolean ok = FALSE;
+	guint count = 0;
+
+	g_mutex_lock(&hc->lock);
+	if (!begin(hc, error))
+		goto out;
+	s = stmt(hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND"
+		 " uid BETWEEN ? AND ?", error);
+	if (s == NULL)
+		goto out;
+	for (guint i = 0; parts[i] != NULL; i++) {
+		char *colon = strchr(parts[i], ':');
+		guint64 a, b;
+
+		if (parts[i][0] == '\0')
+			continue;
+		a = parts[i][0] == '*' ? G_MAXUINT32 : g_ascii_strtoull(parts[i], NULL, 10);
+		b = colon == NULL ? a
+		    : colon[1] == '*' ? G_MAXUINT32 : g_ascii_strtoull(colon + 1, NULL, 10);
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, mbox);
+		sqlite3_bind_int64(s, 2, uidvalidity);
+		sqlite3_bind_int64(s, 3, (gint64)MIN(a, b));
+		sqlite3_bind_int64(s, 4, (gint64)MAX(a, b));
+		if (!run(hc, s, error))
+			goto out;
+		count += sqlite3_changes(hc->db);
+	}
+	ok = commit(hc, error);
+out:
+	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	g_mutex_unlock(&hc->lock);
+	if (deleted != NULL)
+		*deleted = ok ? count : 0;
+	return ok;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * hcache.h: the on-disk header cache of one account (SQLite, WAL). It remembers mailbox
+ * state (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ), every message's flags, sizes, dates and
+ * envelope fields, the file name chosen for it and persistent inode numbers, so that a
+ * remount lists folders without refetching headers. No FUSE, no network.
+ *
+ * Identity is (mailbox, UIDVALIDITY, UID). Mailboxes get a persistent 64-bit id (rowid)
+ * that survives renames; messages are keyed by (mailbox id, uidvalidity, uid).
+ *
+ * Threads: every function is thread-safe (one mutex per Hcache). No function waits on
+ * the network; all may do local disk I/O. Errors are HCACHE_ERROR; a caller that gets
+ * one keeps working without the cache for that operation (everything cached can be
+ * fetched again). A corrupt database is moved aside and rebuilt empty, by hcache_open()
+ * or by the first operation that hits the corruption (that operation fails with
+ * HCACHE_ERROR_CORRUPT, later ones work on the new, empty cache).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "imap.h"
+
+G_BEGIN_DECLS
+
+#define HCACHE_ERROR (hcache_error_quark())
+GQuark hcache_error_quark(void);
+
+typedef enum {
+	HCACHE_ERROR_IN_USE,    /* another imapfs process holds the cache directory */
+	HCACHE_ERROR_IO,        /* local I/O or SQLite failure */
+	HCACHE_ERROR_FULL,      /* disk full (SQLITE_FULL, ENOSPC) */
+	HCACHE_ERROR_CORRUPT,   /* the database was corrupt; it has been rebuilt empty */
+	HCACHE_ERROR_NOT_FOUND, /* no such mailbox or message */
+	HCACHE_ERROR_INVALID,   /* bad argument */
+} HcacheErrorCode;
+
+/* The schema version this code writes (PRAGMA user_version). */
+#define HCACHE_SCHEMA_VERSION 1
+
+typedef struct _Hcache Hcache;
+
+/* Opens (creating) the cache in @dir: mkdir -p, mode 0700 (tightened if looser), files
+ * 0600, whatever the umask. Takes an exclusive flock on @dir/lock: a second open of the
+ * same directory, by this or another process, fails with HCACHE_ERROR_IN_USE and the
+ * message "cache in use by another imapfs (pid N)". A database from a newer schema or a
+ * corrupt one is moved aside (hcache.db.bad-<time>) and rebuilt, with a g_message. */
+Hcache *hcache_open(const char *dir, GError **error);
+void hcache_close(Hcache *hc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Hcache, hcache_close)
+
+const char *hcache_get_dir(Hcache *hc);
+/* How many times the database was moved aside and rebuilt since open (tests, logs). */
+guint hcache_get_rebuilds(Hcache *hc);
+
+/* ---- mailboxes -------------------------------------------------------------------- */
+
+typedef struct {
+	gint64 id;            /* persistent id, > 0; set by put/get */
+	char *name;           /* server name, UTF-8 */
+	char delim;           /* 0 for NIL */
+	guint attrs;          /* ImapMailboxAttrs (includes the SPECIAL-USE bits) */
+	char *special_use;    /* "\\Sent" etc., or NULL */
+	guint32 uidvalidity;  /* 0: never selected */
+	guint32 uidnext;
+	guint64 highestmodseq; /* 0: unknown / no CONDSTORE */
+} HcacheMailbox;
+void hcache_mailbox_clear(HcacheMailbox *mb);
+void hcache_mailbox_free(HcacheMailbox *mb);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HcacheMailbox, hcache_mailbox_free)
+
+/* The id of @name, creating an empty row (uidvalidity 0) if needed. 0 on error. */
+gint64 hcache_mailbox_ensure(Hcache *hc, const char *name, GError **error);
+/* Fills @out (clear it with hcache_mailbox_clear). HCACHE_ERROR_NOT_FOUND if unknown. */
+gboolean hcache_mailbox_get(Hcache *hc, const char *name, HcacheMailbox *out,
+			    GError **error);
+/* Inserts or updates the row of @mb->name: delim, attrs, special_use, uidnext and
+ * highestmodseq. The UIDVALIDITY is NOT changed here when the row already has a
+ * different non-zero one: use hcache_mailbox_set_uidvalidity() first. Sets @mb->id. */
+gboolean hcache_mailbox_put(Hcache *hc, HcacheMailbox *mb, GError **error);
+/* Records the server's UIDVALIDITY. If the cache had another non-zero value, deletes
+ * every message row (and its inode number) of the mailbox, resets UIDNEXT and
+ * HIGHESTMODSEQ to 0 and sets *@dropped: the caller must then drop the mailbox's
+ * bodies (bodycache_drop_mailbox) and invalidate its inodes. */
+gboolean hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+					gboolean *dropped, GError **error);
+/* Every known mailbox, ordered by name (owning array of HcacheMailbox*). */
+GPtrArray *hcache_mailbox_list(Hcache *hc, GError **error);
+/* Renames @from and, when @delim is not 0, every mailbox below it (from + delim + ...),
+ * like IMAP RENAME. Ids, messages and message inode numbers are kept. An existing row
+ * named @to is replaced. HCACHE_ERROR_NOT_FOUND if @from is unknown. */
+gboolean hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim,
+			       GError **error);
+/* Forgets the mailbox and its messages (after DELETE or when LIST no longer has it). */
+gboolean hcache_mailbox_delete(Hcache *hc, const char *name, GError **error);
+
+/* ---- messages --------------------------------------------------------------------- */
+
+typedef struct {
+	guint32 uid;
+	char **flags;          /* flags and keywords, NULL-terminated; NULL means none */
+	guint64 modseq;        /* 0: unknown */
+	guint64 size;          /* RFC822.SIZE */
+	guint64 true_size;     /* exact byte count once the body was fetched, else 0 */
+	gint64 internaldate;   /* seconds since the epoch, UTC */
+	gint internaldate_tz;  /* minutes east of UTC */
+	char *date;            /* envelope fields as the store keeps them (decoded UTF-8) */
+	char *subject;
+	char *from;
+	char *to;
+	char *message_id;
+	GBytes *extra;         /* opaque blob for the caller (e.g. a serialized envelope) */
+	char *filename;        /* the file name chosen for it, or NULL (keeps the stored one) */
+	guint64 ino;           /* out: persistent inode number (set by load/get/put) */
+} HcacheMessage;
+HcacheMessage *hcache_message_new(void);
+void hcache_message_free(HcacheMessage *msg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HcacheMessage, hcache_message_free)
+
+/*
+ * Flag ordering (STYLE.md §5): a FETCH that started before a local STORE must not
+ * overwrite the newer flags. Take a ticket with hcache_ticket() BEFORE sending a FETCH
+ * (or EXAMINE) whose flags you will apply; record local STOREs with
+ * hcache_flags_local(). When the result is applied, an update is ignored for a message
+ * when its MODSEQ is lower than the cached one, or, when the MODSEQs are equal or
+ * unknown, when the message had a local write after the ticket was taken.
+ * HCACHE_TICKET_FORCE applies unconditionally.
+ */
+#define HCACHE_TICKET_FORCE G_MAXUINT64
+guint64 hcache_ticket(Hcache *hc);
+
+/* Upserts @n messages in one transaction (10,000 rows take a few tens of ms). Envelope
+ * fields, sizes and dates are always written; flags and modseq follow the ordering rule
+ * for @ticket; a NULL filename keeps the stored one; true_size 0 keeps the stored one.
+ * Allocates each new message's inode number and stores it in msgs[i]->ino. */
+gboolean hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+			     HcacheMessage *const *msgs, guint n, guint64 ticket,
+			     GError **error);
+
+typedef struct {
+	guint32 uid;
+	const char *const *flags; /* NULL-terminated; NULL means none */
+	guint64 modseq;           /* 0: unknown */
+} HcacheFlagUpdate;
+/* Applies FETCH FLAGS results (QRESYNC changed list, CHANGEDSINCE fetch, IDLE FETCH)
+ * in one transaction. Unknown UIDs are skipped. *@applied (may be NULL) gets the count
+ * of rows actually changed. */
+gboolean hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+			    const HcacheFlagUpdate *updates, guint n, guint64 ticket,
+			    guint *applied, GError **error);
+/* Records flags set by a local STORE (the server's answer): always written, and makes
+ * every ticket taken before it stale for this message. @modseq 0 if not known. */
+gboolean hcache_flags_local(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+			    const char *const *flags, guint64 modseq, GError **error);
+
+/* Sets the exact size (after a body fetch) / the chosen file name of one message. */
+gboolean hcache_message_set_true_size(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+				      guint32 uid, guint64 size, GError **error);
+gboolean hcache_message_set_filename(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+				     guint32 uid, const char *filename, GError **error);
+
+/* One message, or NULL with HCACHE_ERROR_NOT_FOUND. */
+HcacheMessage *hcache_message_get(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+				  GError **error);
+
+/* Every message of (@mbox, @uidvalidity) in UID order. The callback form does not hold
+ * a copy of all rows; @msg is borrowed (steal fields if wanted, set them to NULL). The
+ * callback runs with the cache lock held: do not call hcache functions from it. */
+typedef void (*HcacheMessageFn)(HcacheMessage *msg, gpointer user_data);
+gboolean hcache_messages_foreach(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+				 HcacheMessageFn fn, gpointer user_data, GError **error);
+/* Same, as an owning array of HcacheMessage*. */
+GPtrArray *hcache_messages_load(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+				GError **error);
+/* The cached UIDs (for QRESYNC known-uids and the CONDSTORE expunge diff), and the
+ * highest cached MODSEQ. Returns NULL on error; an empty set for an empty mailbox. */
+ImapUidSet *hcache_messages_uids(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+				 guint64 *max_modseq, GError **error);
+guint hcache_messages_count(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **error);
+
+/* Deletes messages (VANISHED / expunge diff), with their inode numbers. *@deleted (may
+ * be NULL) gets how many rows existed. */
+gboolean hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+				const guint32 *uids, guint n, guint *deleted, GError **error);
+gboolean hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity,
+				    const ImapUidSet *uids, guint *deleted, GError **error);
+
+/* ---- stable inode numbers ---------------------------------------------------------- */
+
+/* The hash fs/inode.c uses (FNV-1a + splitmix64 of "d"+path / "m"+mailbox+uv+uid): the
+ * first candidate for a new inode number, so numbers match the cache-less scheme. */
+guint64 hcache_hash_dir(const char *path);
+guint64 hcache_hash_message(const char *mailbox, guint32 uidvalidity, guint32 uid);
+
+/* The persistent inode number of a directory (its path in the tree) or a message,
+ * allocated on first use (hash, then probing past collisions and past 0/1) and stored, so
+ * it is the same on every mount and unique among everything the cache knows. 0 on
+ * error (then fall back to the hash). A message's number dies with its row. */
+guint64 hcache_inode_dir(Hcache *hc, const char *path, GError **error);
+guint64 hcache_inode_message(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+			     GError **error);
+
+G_END_DECLS
