@@ -94,6 +94,8 @@ typedef struct {
 	FsNode *tree_root;    /* the account's top; protected by lock */
 	FsNode *root;         /* the node shown as the mount's root (FUSE_ROOT_ID) */
 	GPtrArray *namespaces; /* StoreNamespace*, immutable after start-up */
+	gint64 tree_time;      /* when the folder list was last fetched; protected by lock */
+	gboolean tree_refreshing; /* protected by lock */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
@@ -103,6 +105,8 @@ Fs *fs_new(FsOptions *opts, Store *store);
 void fs_free(Fs *fs);
 /* Lists the account and builds the directory tree; selects the mount root (opts->root). */
 gboolean fs_tree_build_sync(Fs *fs, GError **error);
+/* Adds folders created on the server since the last LIST older than @max_age_us. */
+gboolean fs_tree_refresh_sync(Fs *fs, gint64 max_age_us, GCancellable *cancel, GError **error);
 /* The node of @ino, or NULL. Nodes stay valid for the life of @fs. */
 FsNode *fs_node_lookup(Fs *fs, fuse_ino_t ino);
 /* The child @name of directory @dir, or NULL. Touches the network only when @name could be

@@ -149,13 +149,13 @@ add_folder_locked(Fs *fs, StoreFolder *folder)
 		FsNode *next = g_hash_table_lookup(cur->subdirs, path[i]);
 		g_autofree char *name = g_strdup(path[i]);
 
-		if (i == n - 1 && next != NULL && next->folder != NULL) {
+		if (i == n - 1 && next != NULL && next->folder != NULL && next->folder != folder) {
 			/* two mailboxes map to one name: the later one gets a suffix */
-			for (int k = 2; next != NULL; k++) {
+			for (int k = 2;; k++) {
 				g_free(name);
 				name = g_strdup_printf("%s~%d", path[i], k);
 				next = g_hash_table_lookup(cur->subdirs, name);
-				if (next != NULL && next->folder == NULL)
+				if (next == NULL || next->folder == NULL || next->folder == folder)
 					break;
 			}
 		}
@@ -236,8 +236,36 @@ fs_tree_build_sync(Fs *fs, GError **error)
 	root->ino = FUSE_ROOT_ID;
 	g_hash_table_insert(fs->inodes, &root->ino, root);
 	fs->root = root;
+	fs->tree_time = g_get_monotonic_time();
 	g_mutex_unlock(&fs->lock);
 	return TRUE;
+}
+
+gboolean
+fs_tree_refresh_sync(Fs *fs, gint64 max_age_us, GCancellable *cancel, GError **error)
+{
+	g_autoptr(GPtrArray) folders = NULL;
+
+	g_mutex_lock(&fs->lock);
+	if (fs->tree_refreshing || g_get_monotonic_time() - fs->tree_time < max_age_us) {
+		g_mutex_unlock(&fs->lock);
+		return TRUE;
+	}
+	fs->tree_refreshing = TRUE;
+	g_mutex_unlock(&fs->lock);
+
+	folders = store_list_folders_sync(fs->store, NULL, cancel, error);
+
+	g_mutex_lock(&fs->lock);
+	fs->tree_refreshing = FALSE;
+	if (folders != NULL) {
+		/* new folders appear; vanished ones stay until remount (their listing fails) */
+		for (guint i = 0; i < folders->len; i++)
+			add_folder_locked(fs, g_ptr_array_index(folders, i));
+		fs->tree_time = g_get_monotonic_time();
+	}
+	g_mutex_unlock(&fs->lock);
+	return folders != NULL;
 }
 
 FsNode *

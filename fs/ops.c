@@ -19,7 +19,8 @@
 #include "fs.h"
 
 #define READDIR_MAX_AGE (10 * G_USEC_PER_SEC) /* re-list a folder on opendir after this */
-#define NEG_TIMEOUT_PROBE 60.0                /* names that can never be messages */
+#define TREE_MAX_AGE (30 * G_USEC_PER_SEC)   /* re-LIST folders on opendir after this */
+#define NEG_TIMEOUT_PROBE 10.0                /* names that can never be messages */
 #define NEG_TIMEOUT_MSG 1.0
 
 static Fs *
@@ -167,6 +168,11 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	cancel = req_begin(req);
+	if (!fs_tree_refresh_sync(fs, TREE_MAX_AGE, cancel, &error)) {
+		/* the folder's own listing below reports a dead server */
+		g_debug("LIST failed: %s", error->message);
+		g_clear_error(&error);
+	}
 	ok = fs_dir_refresh_sync(fs, n, READDIR_MAX_AGE, cancel, &error);
 	req_end(req, cancel);
 	if (!ok) {
@@ -242,6 +248,10 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	Fs *fs = fs_of(req);
 	FsNode *n = fs_node_lookup(fs, ino);
+	g_autoptr(GError) error = NULL;
+	gboolean size_changed = FALSE, ok;
+	GCancellable *cancel;
+	StoreBody *body;
 
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
@@ -255,10 +265,29 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)store_body_open(fs->store, n->msg);
-	fi->keep_cache = 1; /* a message's bytes never change */
+	body = store_body_open(fs->store, n->msg);
+	cancel = req_begin(req);
+	ok = store_body_verify_size_sync(fs->store, body, &size_changed, cancel, &error);
+	req_end(req, cancel);
+	if (!ok) {
+		store_body_unref(body);
+		fuse_reply_err(req, fs_errno_from_error(error));
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)body;
 	fi->noflush = 1;
+	if (size_changed) {
+		/* The kernel still has RFC822.SIZE as i_size: this handle bypasses the page
+		 * cache (so its reads are not cut at the stale size), and the inode is
+		 * invalidated so that the next stat sees the true size. */
+		fi->direct_io = 1;
+		fi->keep_cache = 0;
+	} else {
+		fi->keep_cache = 1; /* a message's bytes never change */
+	}
 	fuse_reply_open(req, fi);
+	if (size_changed)
+		fs_notify_inval_inode(fs->notify, ino);
 }
 
 static void

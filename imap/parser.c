@@ -184,7 +184,11 @@ arg_new(ImapArgType type, const char *data, gsize len)
 
 /* fail() and fail_limit() record the error in p->dead (imap_parser_feed() hands out a
  * copy) and return FALSE for the caller to pass up. */
-static gboolean G_GNUC_PRINTF(3, 4) fail(ImapParser *p, GError **error, const char *fmt, ...)
+static gboolean fail(ImapParser *p, GError **error, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static gboolean fail_limit(ImapParser *p, GError **error, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static gboolean
+fail(ImapParser *p, GError **error, const char *fmt, ...)
 {
 	va_list ap;
 	g_autofree char *msg = NULL;
@@ -197,7 +201,8 @@ static gboolean G_GNUC_PRINTF(3, 4) fail(ImapParser *p, GError **error, const ch
 	return FALSE;
 }
 
-static gboolean G_GNUC_PRINTF(3, 4) fail_limit(ImapParser *p, GError **error, const char *fmt, ...)
+static gboolean
+fail_limit(ImapParser *p, GError **error, const char *fmt, ...)
 {
 	va_list ap;
 	g_autofree char *msg = NULL;
@@ -593,7 +598,7 @@ step(ImapParser *p, const guint8 *data, gsize len, gsize *pos, GError **error)
 			if (--p->section_depth == 0)
 				p->state = S_ATOM_AFTER_SECTION;
 		} else {
-			return fail(p, error, "unterminated section in '%.40s'", p->tok->str);
+			return fail(p, error, "unterminated [section] in a FETCH item");
 		}
 		g_string_append_c(p->tok, (char)c);
 		i++;
@@ -619,7 +624,7 @@ step(ImapParser *p, const guint8 *data, gsize len, gsize *pos, GError **error)
 				return FALSE;
 			break;
 		} else {
-			return fail(p, error, "bad origin in '%.40s'", p->tok->str);
+			return fail(p, error, "bad <origin> in a FETCH item");
 		}
 		g_string_append_c(p->tok, (char)c);
 		i++;

@@ -109,7 +109,10 @@ imap_select_info_free(ImapSelectInfo *info)
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static gboolean G_GNUC_PRINTF(2, 3) proto(GError **error, const char *fmt, ...)
+static gboolean proto(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static gboolean
+proto(GError **error, const char *fmt, ...)
 {
 	va_list ap;
 	g_autofree char *msg = NULL;

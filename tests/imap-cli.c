@@ -66,7 +66,7 @@ usage(const char *msg)
 		"  body MBOX UID [OFFSET LEN] [--mem]  store MBOX UIDSET +|-|= [FLAG...]\n"
 		"  move|copy MBOX UIDSET DEST  expunge MBOX UIDSET  append MBOX FILE [FLAG...]\n"
 		"  create|delete MBOX  rename A B  quota MBOX  search MBOX [KEY [VALUE]]...\n"
-		"  idle MBOX SECONDS  stats  parallel MBOX THREADS ROUNDS\n");
+		"  idle MBOX SECONDS  stats  parallel[-mix] MBOX THREADS ROUNDS\n");
 	exit(2);
 }
 
@@ -280,7 +280,15 @@ typedef struct {
 	GMutex lock;
 	char *first_error;
 	GHashTable *sizes; /* uid -> size of the first fetch (checks every fetch agrees) */
+	gboolean mix;      /* parallel-mix: bodies to fd, STATUS, FETCH FLAGS, SEARCH too */
+	int null_fd;
 } ParData;
+
+static void
+count_msg(ImapMessage *m, gpointer data)
+{
+	(*(guint *)data)++;
+}
 
 static void
 collect_uid(ImapMessage *m, gpointer data)
@@ -303,7 +311,46 @@ par_worker(gpointer data)
 		if ((guint)i >= d->uids->len * d->rounds)
 			break;
 		uid = g_array_index(d->uids, guint32, (guint)i % d->uids->len);
-		n = imap_fetch_body_sync(d->pool, d->mailbox, 0, uid, 0, 0, -1, &b, NULL, &error);
+		if (d->mix && i % 5 == 1) {
+			/* streamed to an fd: an EXCLUSIVE command with a sink */
+			n = imap_fetch_body_sync(d->pool, d->mailbox, 0, uid, 0, 0, d->null_fd, NULL,
+						 NULL, &error);
+		} else if (d->mix && i % 5 == 2) {
+			ImapStatus st;
+
+			n = imap_status_sync(d->pool, d->mailbox, IMAP_STATUS_MESSAGES, &st, NULL,
+					     &error) ? 0 : -1;
+			if (n == 0)
+				continue;
+		} else if (d->mix && i % 5 == 3) {
+			g_autoptr(ImapUidSet) one = imap_uidset_new();
+			guint count = 0;
+
+			imap_uidset_add(one, uid);
+			n = imap_fetch_sync(d->pool, d->mailbox, 0, one,
+					    IMAP_FETCH_FLAGS | IMAP_FETCH_SIZE, 0, count_msg, &count,
+					    NULL, &error) ? 0 : -1;
+			if (n == 0 && count == 1)
+				continue;
+			if (n == 0) {
+				n = -1;
+				g_set_error(&error, IMAP_ERROR, IMAP_ERROR_FAILED,
+					    "UID %u: %u FETCH responses", uid, count);
+			}
+		} else if (d->mix && i % 5 == 4) {
+			ImapSearchTerm t = { IMAP_SEARCH_ALL, NULL };
+			g_autoptr(ImapUidSet) r = imap_search_sync(d->pool, d->mailbox, 0, &t, 1, NULL,
+								   &error);
+
+			n = r && imap_uidset_contains(r, uid) ? 0 : -1;
+			if (n == 0)
+				continue;
+			if (r)
+				g_set_error(&error, IMAP_ERROR, IMAP_ERROR_FAILED, "SEARCH lost %u", uid);
+		} else {
+			n = imap_fetch_body_sync(d->pool, d->mailbox, 0, uid, 0, 0, -1, &b, NULL,
+						 &error);
+		}
 		g_mutex_lock(&d->lock);
 		if (n < 0) {
 			g_atomic_int_inc(&d->failed);
@@ -328,7 +375,8 @@ par_worker(gpointer data)
 }
 
 static int
-run_parallel(ImapPool *pool, const char *mailbox, guint threads, guint rounds, GError **error)
+run_parallel(ImapPool *pool, const char *mailbox, guint threads, guint rounds, gboolean mix,
+	     GError **error)
 {
 	ParData d = { pool, mailbox, g_array_new(FALSE, FALSE, sizeof(guint32)), 0, rounds };
 	g_autoptr(ImapUidSet) all = imap_uidset_new();
@@ -337,6 +385,8 @@ run_parallel(ImapPool *pool, const char *mailbox, guint threads, guint rounds, G
 	int rc = 0;
 
 	imap_uidset_add_range(all, 1, G_MAXUINT32);
+	d.mix = mix;
+	d.null_fd = mix ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
 	g_mutex_init(&d.lock);
 	d.sizes = g_hash_table_new(NULL, NULL);
 	if (!imap_fetch_sync(pool, mailbox, 0, all, IMAP_FETCH_UID, 0, collect_uid, d.uids, NULL,
@@ -358,6 +408,8 @@ run_parallel(ImapPool *pool, const char *mailbox, guint threads, guint rounds, G
 		rc = 1;
 	}
 out:
+	if (d.null_fd >= 0)
+		close(d.null_fd);
 	g_free(d.first_error);
 	g_hash_table_unref(d.sizes);
 	g_array_unref(d.uids);
@@ -679,10 +731,10 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 			return 1;
 		s = imap_uidset_to_string(res);
 		printf("%s\n", s ? s : "");
-	} else if (strcmp(cmd, "parallel") == 0) {
+	} else if (strcmp(cmd, "parallel") == 0 || strcmp(cmd, "parallel-mix") == 0) {
 		need_args(argc, 4);
 		return run_parallel(pool, argv[1], (guint)parse_u64(argv[2], "threads"),
-				    (guint)parse_u64(argv[3], "rounds"), error);
+				    (guint)parse_u64(argv[3], "rounds"), cmd[8] == '-', error);
 	} else if (strcmp(cmd, "idle") == 0) {
 		ImapIdle *idle;
 		guint64 secs;

@@ -830,6 +830,58 @@ hcache_mailbox_list(Hcache *hc, GError **error)
 	return out;
 }
 
+/* from<delim>x -> to<delim>x for every child; a row already named like a target is
+ * replaced (its messages go with it). */
+static gboolean
+rename_children_locked(Hcache *hc, const char *from, const char *to, char delim,
+		       GError **error)
+{
+	g_autofree char *prefix = g_strdup_printf("%s%c", from, delim);
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	sqlite3_stmt *s = stmt(hc, "SELECT id, name FROM mailbox WHERE substr(name, 1, ?) = ?",
+			       error);
+	int rc;
+
+	if (s == NULL)
+		return FALSE;
+	sqlite3_bind_int64(s, 1, g_utf8_strlen(prefix, -1)); /* substr() counts characters */
+	bind_str(s, 2, prefix);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		gint64 id = sqlite3_column_int64(s, 0);
+
+		g_array_append_val(ids, id);
+		g_ptr_array_add(names, g_strconcat(to, (const char *)sqlite3_column_text(s, 1) +
+						   strlen(from), NULL));
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(hc, rc, "rename", error);
+	for (guint i = 0; i < ids->len; i++) {
+		const char *name = g_ptr_array_index(names, i);
+		gint64 other = mailbox_id_locked(hc, name, FALSE, NULL);
+
+		if (other != 0) {
+			if (!drop_messages_locked(hc, other, error))
+				return FALSE;
+			s = stmt(hc, "DELETE FROM mailbox WHERE id = ?", error);
+			if (s == NULL)
+				return FALSE;
+			sqlite3_bind_int64(s, 1, other);
+			if (!run(hc, s, error))
+				return FALSE;
+		}
+		s = stmt(hc, "UPDATE mailbox SET name = ? WHERE id = ?", error);
+		if (s == NULL)
+			return FALSE;
+		bind_str(s, 1, name);
+		sqlite3_bind_int64(s, 2, g_array_index(ids, gint64, i));
+		if (!run(hc, s, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 gboolean
 hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim,
 		      GError **error)
@@ -865,21 +917,8 @@ hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim,
 	sqlite3_bind_int64(s, 2, id);
 	if (!run(hc, s, error))
 		goto out;
-	if (delim != 0) {
-		/* children: from<delim>x -> to<delim>x. substr() counts characters. */
-		g_autofree char *prefix = g_strdup_printf("%s%c", from, delim);
-
-		s = stmt(hc, "UPDATE OR REPLACE mailbox SET name = ?1 || substr(name, ?3)"
-			 " WHERE substr(name, 1, ?2) = ?4", error);
-		if (s == NULL)
-			goto out;
-		bind_str(s, 1, to);
-		sqlite3_bind_int64(s, 2, g_utf8_strlen(prefix, -1));
-		sqlite3_bind_int64(s, 3, g_utf8_strlen(from, -1) + 1);
-		bind_str(s, 4, prefix);
-		if (!run(hc, s, error))
-			goto out;
-	}
+	if (delim != 0 && !rename_children_locked(hc, from, to, delim, error))
+		goto out;
 	ok = commit(hc, error);
 out:
 	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))

@@ -98,7 +98,8 @@ gboolean hcache_mailbox_delete(Hcache *hc, const char *name, GError **error);
 
 typedef struct {
 	guint32 uid;
-	char **flags;          /* flags and keywords, NULL-terminated; NULL means none */
+	char **flags;          /* flags and keywords, NULL-terminated; NULL means none on
+				* input, loaded messages always have an array (maybe empty) */
 	guint64 modseq;        /* 0: unknown */
 	guint64 size;          /* RFC822.SIZE */
 	guint64 true_size;     /* exact byte count once the body was fetched, else 0 */

@@ -300,7 +300,7 @@ class _Session:
 	async def play(self, st):
 		k = st.kind
 		if k == "send":
-			data = st.data
+			data = st.data.replace(b"{tag}", self.tag)  # before any chunking
 			if st.chunk:
 				for i in range(0, len(data), st.chunk):
 					await self.write(data[i:i + st.chunk])

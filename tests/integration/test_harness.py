@@ -268,3 +268,16 @@ def test_imapfs_help(imapfs_bin):
 	out = r.stdout.decode(errors="replace")
 	assert r.returncode == 0, out
 	assert "usage" in out.lower() and "imapfs" in out.lower()
+
+
+def test_start_refuses_other_layout(dovecot_dot):
+	r = subprocess.run([tl.PYTHON, tl.script("dovecot"), "start", dovecot_dot.dir, "--layout",
+			    "slash"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+	# already running: start is a no-op that reports the running instance
+	assert r.returncode == 0 and b"layout=dot" in r.stdout
+
+
+def test_corpus_refuses_second_run(dovecot_slash):
+	r = subprocess.run([tl.PYTHON, tl.script("corpus"), dovecot_slash.dir, "5"],
+			   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+	assert r.returncode != 0 and b"already has a corpus" in r.stderr
