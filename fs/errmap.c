@@ -82,7 +82,8 @@ fs_describe_startup_error(const FsOptions *opts, const GError *error)
 	if (error != NULL && error->domain == IMAP_ERROR) {
 		switch ((ImapErrorCode)error->code) {
 		case IMAP_ERROR_CONNECT:
-			return g_strdup_printf("cannot connect to %s:%u: %s", c->host, c->port, msg);
+			return g_strdup_printf("cannot connect to %s:%u: %s", c->host, c->port,
+					       msg);
 		case IMAP_ERROR_TIMEOUT:
 			return g_strdup_printf("%s:%u did not answer in time: %s", c->host, c->port,
 					       msg);
@@ -95,8 +96,9 @@ fs_describe_startup_error(const FsOptions *opts, const GError *error)
 			return g_strdup_printf("login as %s at %s failed: %s", c->user, c->host,
 					       msg);
 		case IMAP_ERROR_INSECURE:
-			return g_strdup_printf("refusing to send the password in cleartext to %s: %s",
-					       c->host, msg);
+			return g_strdup_printf(
+				"refusing to send the password in cleartext to %s: %s", c->host,
+				msg);
 		case IMAP_ERROR_DISCONNECTED:
 			return g_strdup_printf("%s:%u closed the connection: %s", c->host, c->port,
 					       msg);

@@ -23,9 +23,9 @@
 
 typedef struct {
 	char *url;
-	char *mountpoint;       /* absolute (realpath) */
-	char *root;             /* "/root" subtree from the URL, decoded, or NULL */
-	ImapConfig imap;        /* host, port, tls, user, password, ... */
+	char *mountpoint; /* absolute (realpath) */
+	char *root;	  /* "/root" subtree from the URL, decoded, or NULL */
+	ImapConfig imap;  /* host, port, tls, user, password, ... */
 	NamingMode names;
 	gboolean foreground;
 	gboolean debug_fuse;
@@ -38,12 +38,12 @@ typedef struct {
 	char *tls;
 	char *names_opt;
 	int max_conns;
-	int timeout;            /* seconds */
+	int timeout; /* seconds */
 	int mark_seen;
 	int allow_insecure_auth;
 	int show_help;
 	int show_version;
-	int extra_args;         /* non-option arguments beyond the two */
+	int extra_args;		    /* non-option arguments beyond the two */
 	struct fuse_args fuse_args; /* what remains for libfuse */
 } FsOptions;
 
@@ -65,18 +65,18 @@ typedef enum {
 
 typedef struct _FsNode FsNode;
 struct _FsNode {
-	fuse_ino_t ino;     /* immutable */
-	FsNodeKind kind;    /* immutable */
-	FsNode *parent;     /* immutable; NULL for the tree root */
-	char *name;         /* immutable */
+	fuse_ino_t ino;	 /* immutable */
+	FsNodeKind kind; /* immutable */
+	FsNode *parent;	 /* immutable; NULL for the tree root */
+	char *name;	 /* immutable */
 	/* directories: */
-	StoreFolder *folder; /* immutable; NULL for a directory no mailbox backs */
-	GHashTable *subdirs; /* name -> FsNode*; protected by fs->lock */
-	GHashTable *msgs;    /* name -> FsNode*, NULL until listed; protected by fs->lock */
+	StoreFolder *folder;  /* immutable; NULL for a directory no mailbox backs */
+	GHashTable *subdirs;  /* name -> FsNode*; protected by fs->lock */
+	GHashTable *msgs;     /* name -> FsNode*, NULL until listed; protected by fs->lock */
 	GPtrArray *msg_order; /* FsNode* by UID; protected by fs->lock */
 	/* messages: */
-	StoreMessage *msg;   /* immutable ref */
-	gboolean gone;       /* expunged; protected by fs->lock */
+	StoreMessage *msg; /* immutable ref */
+	gboolean gone;	   /* expunged; protected by fs->lock */
 };
 
 /* Nodes are never freed while the filesystem is mounted (they are small); forget() is a
@@ -85,16 +85,16 @@ struct _FsNode {
 typedef struct _FsNotify FsNotify;
 
 typedef struct {
-	FsOptions *opts;      /* immutable after start-up */
+	FsOptions *opts; /* immutable after start-up */
 	Store *store;
 	struct fuse_session *se;
 	FsNotify *notify;
 	GMutex lock;
-	GHashTable *inodes;   /* &ino -> FsNode*; protected by lock */
-	FsNode *tree_root;    /* the account's top; protected by lock */
-	FsNode *root;         /* the node shown as the mount's root (FUSE_ROOT_ID) */
-	GPtrArray *namespaces; /* StoreNamespace*, immutable after start-up */
-	gint64 tree_time;      /* when the folder list was last fetched; protected by lock */
+	GHashTable *inodes;	  /* &ino -> FsNode*; protected by lock */
+	FsNode *tree_root;	  /* the account's top; protected by lock */
+	FsNode *root;		  /* the node shown as the mount's root (FUSE_ROOT_ID) */
+	GPtrArray *namespaces;	  /* StoreNamespace*, immutable after start-up */
+	gint64 tree_time;	  /* when the folder list was last fetched; protected by lock */
 	gboolean tree_refreshing; /* protected by lock */
 	time_t mount_time;
 	uid_t uid;

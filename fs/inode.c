@@ -115,8 +115,8 @@ fs_new(FsOptions *opts, Store *store)
 	fs->opts = opts;
 	fs->store = store;
 	g_mutex_init(&fs->lock);
-	fs->inodes = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
-					   (GDestroyNotify)node_free);
+	fs->inodes =
+		g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, (GDestroyNotify)node_free);
 	fs->mount_time = time(NULL);
 	fs->uid = getuid();
 	fs->gid = getgid();
@@ -345,8 +345,7 @@ merge_locked(Fs *fs, FsNode *dir, GPtrArray *msgs, GPtrArray *gone_names)
 }
 
 gboolean
-fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GCancellable *cancel,
-		    GError **error)
+fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GCancellable *cancel, GError **error)
 {
 	g_autoptr(GPtrArray) msgs = NULL;
 	g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
@@ -356,8 +355,8 @@ fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GCancellable *cancel
 	if (dir->kind != FS_NODE_DIR || dir->folder == NULL ||
 	    !store_folder_is_selectable(dir->folder))
 		return TRUE;
-	msgs = store_folder_list_messages_sync(fs->store, dir->folder, max_age_us, &changed,
-					       cancel, error);
+	msgs = store_folder_list_messages_sync(fs->store, dir->folder, max_age_us, &changed, cancel,
+					       error);
 	if (msgs == NULL)
 		return FALSE;
 	g_mutex_lock(&fs->lock);

@@ -15,7 +15,7 @@
 
 #include "naming.h"
 
-#define NAME_MAX_BYTES 255
+#define NAME_MAX_BYTES	  255
 #define SUBJECT_MAX_BYTES 120
 
 char *
@@ -57,7 +57,8 @@ has_prefix(const char *name, const char *prefix)
 	gsize n = strlen(prefix);
 
 	if (n >= 5 && !g_ascii_strncasecmp(prefix, "INBOX", 5))
-		return !g_ascii_strncasecmp(name, prefix, 5) && !strncmp(name + 5, prefix + 5, n - 5);
+		return !g_ascii_strncasecmp(name, prefix, 5) &&
+		       !strncmp(name + 5, prefix + 5, n - 5);
 	return !strncmp(name, prefix, n);
 }
 
@@ -92,9 +93,10 @@ add_ns_dir(GPtrArray *out, const StoreNamespace *ns)
 	if (n > 0 && ns->delim && p[n - 1] == ns->delim)
 		p[--n] = '\0';
 	if (n == 0) {
-		g_ptr_array_add(out, g_strdup(ns->kind == STORE_NS_SHARED  ? NAMING_NS_SHARED_EMPTY
-					      : ns->kind == STORE_NS_OTHER ? NAMING_NS_OTHER_EMPTY
-									   : NAMING_NS_PERSONAL_EMPTY));
+		g_ptr_array_add(out,
+				g_strdup(ns->kind == STORE_NS_SHARED  ? NAMING_NS_SHARED_EMPTY
+					 : ns->kind == STORE_NS_OTHER ? NAMING_NS_OTHER_EMPTY
+								      : NAMING_NS_PERSONAL_EMPTY));
 		return;
 	}
 	add_split(out, p, ns->delim);

@@ -16,7 +16,7 @@
 
 struct _FsNotify {
 	struct fuse_session *se; /* immutable */
-	GThreadPool *pool;       /* one thread; owns the queued jobs */
+	GThreadPool *pool;	 /* one thread; owns the queued jobs */
 };
 
 typedef struct {
@@ -32,8 +32,7 @@ run(gpointer data, gpointer user_data)
 	int r;
 
 	if (job->name != NULL)
-		r = fuse_lowlevel_notify_inval_entry(n->se, job->ino, job->name,
-						     strlen(job->name));
+		r = fuse_lowlevel_notify_inval_entry(n->se, job->ino, job->name, strlen(job->name));
 	else
 		r = fuse_lowlevel_notify_inval_inode(n->se, job->ino, 0, 0);
 	/* -ENOENT: the kernel did not know it, nothing to drop */

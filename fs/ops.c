@@ -18,10 +18,10 @@
 
 #include "fs.h"
 
-#define READDIR_MAX_AGE (10 * G_USEC_PER_SEC) /* re-list a folder on opendir after this */
-#define TREE_MAX_AGE (30 * G_USEC_PER_SEC)   /* re-LIST folders on opendir after this */
-#define NEG_TIMEOUT_PROBE 10.0                /* names that can never be messages */
-#define NEG_TIMEOUT_MSG 1.0
+#define READDIR_MAX_AGE	  (10 * G_USEC_PER_SEC) /* re-list a folder on opendir after this */
+#define TREE_MAX_AGE	  (30 * G_USEC_PER_SEC) /* re-LIST folders on opendir after this */
+#define NEG_TIMEOUT_PROBE 10.0			/* names that can never be messages */
+#define NEG_TIMEOUT_MSG	  1.0
 
 static Fs *
 fs_of(fuse_req_t req)
@@ -144,8 +144,7 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 static void
-op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-	   struct fuse_file_info *fi)
+op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	fuse_reply_err(req, EROFS);
 }
@@ -230,8 +229,7 @@ op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 }
 
 static void
-op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-	       struct fuse_file_info *fi)
+op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, TRUE);
 }
@@ -350,9 +348,8 @@ op_statfs(fuse_req_t req, fuse_ino_t ino)
 	}
 	if (q.messages_limit != 0 && q.messages_limit != G_MAXUINT64) {
 		sv.f_files = q.messages_limit;
-		sv.f_ffree = sv.f_favail = q.messages_limit > q.messages_used
-						   ? q.messages_limit - q.messages_used
-						   : 0;
+		sv.f_ffree = sv.f_favail =
+			q.messages_limit > q.messages_used ? q.messages_limit - q.messages_used : 0;
 	}
 	g_free(q.root);
 	fuse_reply_statfs(req, &sv);

@@ -20,7 +20,9 @@
 
 #include "fs.h"
 
+/* clang-format off */
 #define OPT(t, field) {t, offsetof(FsOptions, field), 1}
+/* clang-format on */
 
 static const struct fuse_opt opt_spec[] = {
 	OPT("password_command=%s", password_command),
@@ -114,8 +116,10 @@ parse_url(FsOptions *o)
 		default_port = 143;
 		auth = u + 7;
 	} else {
-		fprintf(stderr, "imapfs: bad URL '%s': expected imaps://[user@]host[:port][/root] "
-				"or imap://...\n", u);
+		fprintf(stderr,
+			"imapfs: bad URL '%s': expected imaps://[user@]host[:port][/root] "
+			"or imap://...\n",
+			u);
 		return FALSE;
 	}
 	slash = strchr(auth, '/');
@@ -216,13 +220,16 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 		return FALSE;
 	if (o->tls != NULL) {
 		if (strcmp(o->tls, "none") != 0) {
-			fprintf(stderr, "imapfs: unknown tls=%s (only tls=none; TLS is the "
-					"default)\n", o->tls);
+			fprintf(stderr,
+				"imapfs: unknown tls=%s (only tls=none; TLS is the "
+				"default)\n",
+				o->tls);
 			return FALSE;
 		}
 		if (!is_loopback(o->imap.host) && !o->allow_insecure_auth) {
-			fprintf(stderr, "imapfs: tls=none is refused for %s (not a loopback "
-					"address) unless -o allow_insecure_auth is given\n",
+			fprintf(stderr,
+				"imapfs: tls=none is refused for %s (not a loopback "
+				"address) unless -o allow_insecure_auth is given\n",
 				o->imap.host);
 			return FALSE;
 		}
@@ -268,8 +275,8 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 	o->imap.max_conns = o->max_conns;
 	o->imap.mark_seen = o->mark_seen;
 	if (o->trace_file != NULL) {
-		o->imap.trace_fd = open(o->trace_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-					0600);
+		o->imap.trace_fd =
+			open(o->trace_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (o->imap.trace_fd < 0) {
 			fprintf(stderr, "imapfs: trace_file %s: %s\n", o->trace_file,
 				g_strerror(errno));
@@ -300,8 +307,8 @@ from_command(const char *cmd)
 	int status = 0;
 	char *line;
 
-	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL,
-			  &out, NULL, &status, &error)) {
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL, &out,
+			  NULL, &status, &error)) {
 		fprintf(stderr, "imapfs: password_command: %s\n", error->message);
 		return NULL;
 	}
@@ -338,8 +345,10 @@ from_file(const char *path)
 		return NULL;
 	}
 	if (st.st_mode & 077) {
-		fprintf(stderr, "imapfs: password_file %s is accessible by others (mode %04o); "
-				"chmod 600 it\n", path, (unsigned)(st.st_mode & 07777));
+		fprintf(stderr,
+			"imapfs: password_file %s is accessible by others (mode %04o); "
+			"chmod 600 it\n",
+			path, (unsigned)(st.st_mode & 07777));
 		return NULL;
 	}
 	if (!g_file_get_contents(path, &data, &len, &error)) {

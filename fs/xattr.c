@@ -17,14 +17,14 @@
 #define STATS_XATTR "user.imapfs.stats"
 
 static const char *const msg_names[] = {
-	"user.imap.flags",   "user.xdg.tags",     "user.imap.uid",    "user.imap.internaldate",
-	"user.imap.modseq",  "user.mail.subject", "user.mail.from",   "user.mail.to",
-	"user.mail.date",    "user.mail.message_id",
+	"user.imap.flags",  "user.xdg.tags",	    "user.imap.uid",  "user.imap.internaldate",
+	"user.imap.modseq", "user.mail.subject",    "user.mail.from", "user.mail.to",
+	"user.mail.date",   "user.mail.message_id",
 };
 
 static const char *const dir_names[] = {
-	"user.imap.mailbox",     "user.imap.delimiter", "user.imap.special_use",
-	"user.imap.uidvalidity", "user.imap.messages",  "user.imap.unseen",
+	"user.imap.mailbox",	 "user.imap.delimiter", "user.imap.special_use",
+	"user.imap.uidvalidity", "user.imap.messages",	"user.imap.unseen",
 };
 
 static GBytes *
@@ -177,8 +177,7 @@ dir_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellable *ca
 }
 
 int
-fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value,
-	     GCancellable *cancel)
+fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellable *cancel)
 {
 	*value = NULL;
 	if (node == fs->root && !strcmp(name, STATS_XATTR)) {

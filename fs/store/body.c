@@ -23,20 +23,20 @@
 
 #include "store-private.h"
 
-#define ALIGN (16 * 1024)               /* range fetches are aligned to this */
-#define SMALL_WHOLE (256 * 1024)        /* bodies up to this are fetched whole at once */
-#define CACHE_MAX_BYTES (256ULL << 20)  /* LRU cap of kept bodies */
-#define CACHE_MAX_COUNT 128             /* and of their file descriptors */
+#define ALIGN		(16 * 1024)    /* range fetches are aligned to this */
+#define SMALL_WHOLE	(256 * 1024)   /* bodies up to this are fetched whole at once */
+#define CACHE_MAX_BYTES (256ULL << 20) /* LRU cap of kept bodies */
+#define CACHE_MAX_COUNT 128	       /* and of their file descriptors */
 
 struct _StoreBody {
 	Store *store;
 	StoreMessage *msg; /* ref */
 	char *key;
 	/* protected by store->lock: */
-	int refs;          /* the cache holds one */
-	GList *lru;        /* link in store->body_lru while only the cache holds it */
-	int fd;            /* temp file, -1 until the first prefix fetch */
-	guint64 have;      /* valid prefix length in fd */
+	int refs;	   /* the cache holds one */
+	GList *lru;	   /* link in store->body_lru while only the cache holds it */
+	int fd;		   /* temp file, -1 until the first prefix fetch */
+	guint64 have;	   /* valid prefix length in fd */
 	gboolean complete; /* have == exact size */
 	gboolean fetching;
 };
@@ -256,8 +256,8 @@ store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size, 
 
 /* @stream: the size must be learnt by streaming the whole body. */
 static gssize
-read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
-	  gboolean stream, gboolean *size_changed, GCancellable *cancel, GError **error)
+read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, gboolean stream,
+	  gboolean *size_changed, GCancellable *cancel, GError **error)
 {
 	StoreMessage *msg = body->msg;
 	const StoreMessageInfo *info = &msg->info;

@@ -55,7 +55,7 @@ static void
 set_errno_error(GError **error, int e, const char *what, const char *path)
 {
 	g_set_error(error, BODYCACHE_ERROR,
-		    e == ENOSPC || e == EDQUOT ? BODYCACHE_ERROR_FULL : BODYCACHE_ERROR_IO,
+		    e == ENOSPC || e == EDQUOT || e == EFBIG ? BODYCACHE_ERROR_FULL : BODYCACHE_ERROR_IO,
 		    "body cache: %s %s: %s", what, path, g_strerror(e));
 }
 

@@ -24,7 +24,7 @@ GQuark bodycache_error_quark(void);
 
 typedef enum {
 	BODYCACHE_ERROR_IO,     /* local I/O failure */
-	BODYCACHE_ERROR_FULL,   /* ENOSPC / EDQUOT: caller keeps working uncached */
+	BODYCACHE_ERROR_FULL,   /* ENOSPC, EDQUOT, EFBIG: caller keeps working uncached */
 	BODYCACHE_ERROR_IN_USE, /* another process owns the directory */
 } BodycacheErrorCode;
 

@@ -113,7 +113,12 @@ static gboolean
 sql_fail(Hcache *hc, int rc, const char *what, GError **error)
 {
 	const char *msg = hc->db ? sqlite3_errmsg(hc->db) : sqlite3_errstr(rc);
-	g_autofree char *text = g_strdup_printf("header cache: %s: %s", what, msg);
+	int sys = hc->db ? sqlite3_system_errno(hc->db) : 0;
+	g_autofree char *text = g_strdup_printf("header cache: %s: %s%s%s", what, msg,
+						sys ? ": " : "", sys ? g_strerror(sys) : "");
+	gboolean full = (rc & 0xff) == SQLITE_FULL ||
+			((rc & 0xff) == SQLITE_IOERR &&
+			 (sys == ENOSPC || sys == EDQUOT || sys == EFBIG));
 
 	if (hc->db != NULL && !sqlite3_get_autocommit(hc->db))
 		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
@@ -121,7 +126,7 @@ sql_fail(Hcache *hc, int rc, const char *what, GError **error)
 		g_message("%s; rebuilding the cache", text);
 		rebuild_locked(hc, "corrupt", NULL);
 		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_CORRUPT, "%s (cache rebuilt)", text);
-	} else if ((rc & 0xff) == SQLITE_FULL) {
+	} else if (full) {
 		g_set_error_literal(error, HCACHE_ERROR, HCACHE_ERROR_FULL, text);
 	} else {
 		g_set_error_literal(error, HCACHE_ERROR, HCACHE_ERROR_IO, text);

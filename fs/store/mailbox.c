@@ -17,7 +17,7 @@
 typedef struct {
 	const char *mailbox;
 	guint32 uidvalidity;
-	gboolean full;    /* full items: StoreMessage*; else ImapMessage* copies (flags) */
+	gboolean full;	  /* full items: StoreMessage*; else ImapMessage* copies (flags) */
 	GPtrArray *items; /* owning */
 } Collect;
 
@@ -30,8 +30,8 @@ collect_cb(ImapMessage *m, gpointer user_data)
 	if (m->uid == 0)
 		return;
 	if (c->full) {
-		g_ptr_array_add(c->items, store_message_new_from_imap(c->mailbox,
-								       c->uidvalidity, m));
+		g_ptr_array_add(c->items,
+				store_message_new_from_imap(c->mailbox, c->uidvalidity, m));
 	} else {
 		ImapMessage *copy = g_new0(ImapMessage, 1);
 
@@ -123,7 +123,7 @@ typedef struct {
 	ImapSelectInfo *sel;
 	GPtrArray *full;  /* StoreMessage* of fetched messages (new ones or all) */
 	GPtrArray *flags; /* ImapMessage* flag updates of the known ones, or NULL */
-	gboolean reset;   /* @full is the complete listing */
+	gboolean reset;	  /* @full is the complete listing */
 	gboolean unchanged;
 } Load;
 
@@ -137,8 +137,8 @@ load_clear(Load *l)
 
 static gboolean
 load(Store *store, StoreFolder *f, gboolean was_loaded, guint32 old_uidvalidity,
-     guint32 old_uidnext, guint32 old_exists, guint64 old_modseq, Load *l,
-     GCancellable *cancel, GError **error)
+     guint32 old_uidnext, guint32 old_exists, guint64 old_modseq, Load *l, GCancellable *cancel,
+     GError **error)
 {
 	ImapSelectInfo *sel;
 
@@ -153,16 +153,16 @@ load(Store *store, StoreFolder *f, gboolean was_loaded, guint32 old_uidvalidity,
 	if (!was_loaded || sel->uidvalidity != old_uidvalidity) {
 		l->reset = TRUE;
 		if (sel->exists == 0) {
-			l->full = g_ptr_array_new_with_free_func(
-				(GDestroyNotify)store_message_unref);
+			l->full =
+				g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
 			return TRUE;
 		}
 		return fetch(store, f, sel->uidvalidity, 1, TRUE, &l->full, cancel, error);
 	}
 	/* Same UIDVALIDITY: new UIDs in full, then flags (and the UID list) of all. */
 	if (sel->uidnext == 0 || sel->uidnext > old_uidnext || old_uidnext == 0) {
-		if (!fetch(store, f, sel->uidvalidity, MAX(old_uidnext, 1), TRUE, &l->full,
-			   cancel, error))
+		if (!fetch(store, f, sel->uidvalidity, MAX(old_uidnext, 1), TRUE, &l->full, cancel,
+			   error))
 			return FALSE;
 	} else {
 		l->full = g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
@@ -233,8 +233,7 @@ merge_locked(Store *store, StoreFolder *f, Load *l)
 		}
 		for (guint i = 0; i < l->flags->len; i++) {
 			ImapMessage *im = g_ptr_array_index(l->flags, i);
-			StoreMessage *m = g_hash_table_lookup(f->by_uid,
-							      GUINT_TO_POINTER(im->uid));
+			StoreMessage *m = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(im->uid));
 
 			g_hash_table_add(seen, GUINT_TO_POINTER(im->uid));
 			if (m != NULL)
@@ -265,14 +264,13 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	if (changed != NULL)
 		*changed = FALSE;
 	if (!store_folder_is_selectable(folder)) {
-		g_set_error(error, STORE_ERROR, STORE_ERROR_NOT_FOUND,
-			    "%s cannot hold messages", folder->name);
+		g_set_error(error, STORE_ERROR, STORE_ERROR_NOT_FOUND, "%s cannot hold messages",
+			    folder->name);
 		return NULL;
 	}
 	g_mutex_lock(&store->lock);
 	for (;;) {
-		if (folder->loaded &&
-		    g_get_monotonic_time() - folder->loaded_at <= max_age_us) {
+		if (folder->loaded && g_get_monotonic_time() - folder->loaded_at <= max_age_us) {
 			out = snapshot_locked(folder);
 			g_mutex_unlock(&store->lock);
 			return out;

@@ -118,8 +118,7 @@ store_mime_format_addresses(GPtrArray *addrs)
 			g_string_append_printf(out, "%s <%s@%s>", name,
 					       a->mailbox ? a->mailbox : "", a->host);
 		else
-			g_string_append_printf(out, "%s@%s", a->mailbox ? a->mailbox : "",
-					       a->host);
+			g_string_append_printf(out, "%s@%s", a->mailbox ? a->mailbox : "", a->host);
 	}
 	if (out->len == 0) {
 		g_string_free(out, TRUE);

@@ -13,37 +13,37 @@
 #include "store.h"
 
 struct _Store {
-	ImapPool *pool;    /* immutable after store_new */
+	ImapPool *pool;	    /* immutable after store_new */
 	gboolean condstore; /* immutable after connect */
 	GMutex lock;
-	GCond cond;        /* signalled when a folder load or a body fetch ends */
+	GCond cond;	     /* signalled when a folder load or a body fetch ends */
 	GHashTable *folders; /* server name -> StoreFolder* (owning); protected by lock */
 	/* body cache: key "mailbox\n uidvalidity uid" -> StoreBody* (owning) */
-	GHashTable *bodies;  /* protected by lock */
-	GQueue body_lru;     /* StoreBody* with refcount 1 (cache only), oldest first */
-	guint64 body_bytes;  /* bytes of complete bodies in temp files; protected by lock */
+	GHashTable *bodies; /* protected by lock */
+	GQueue body_lru;    /* StoreBody* with refcount 1 (cache only), oldest first */
+	guint64 body_bytes; /* bytes of complete bodies in temp files; protected by lock */
 	gboolean quota_valid;
 	gint64 quota_time;
-	ImapQuota quota;     /* protected by lock */
+	ImapQuota quota; /* protected by lock */
 };
 
 struct _StoreFolder {
-	gint ref;          /* atomic */
-	char *name;        /* immutable */
-	char delim;        /* immutable */
-	guint attrs;       /* immutable */
+	gint ref;    /* atomic */
+	char *name;  /* immutable */
+	char delim;  /* immutable */
+	guint attrs; /* immutable */
 	/* protected by store->lock: */
-	gboolean loading;  /* a thread is fetching the listing */
+	gboolean loading; /* a thread is fetching the listing */
 	gboolean loaded;
-	gint64 loaded_at;  /* monotonic us */
+	gint64 loaded_at; /* monotonic us */
 	guint32 uidvalidity, uidnext, exists;
 	guint64 highestmodseq;
-	GHashTable *by_uid;   /* guint32 uid -> StoreMessage* (owning) */
-	GPtrArray *sorted;    /* StoreMessage* refs ordered by UID */
+	GHashTable *by_uid; /* guint32 uid -> StoreMessage* (owning) */
+	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
 };
 
 struct _StoreMessage {
-	gint ref;              /* atomic */
+	gint ref;	       /* atomic */
 	StoreMessageInfo info; /* immutable; strings owned */
 	/* protected by store->lock: */
 	guint64 size;

@@ -12,7 +12,7 @@
 
 #include "store-private.h"
 
-G_DEFINE_QUARK(store-error-quark, store_error)
+G_DEFINE_QUARK(store - error - quark, store_error)
 
 void
 store_namespace_free(StoreNamespace *ns)
@@ -111,12 +111,11 @@ add_namespaces(GPtrArray *out, GPtrArray *list, StoreNsKind kind)
 }
 
 GPtrArray *
-store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel,
-			GError **error)
+store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
 {
 	g_autoptr(GPtrArray) infos = NULL;
-	g_autoptr(GPtrArray) nss = g_ptr_array_new_with_free_func(
-		(GDestroyNotify)store_namespace_free);
+	g_autoptr(GPtrArray) nss =
+		g_ptr_array_new_with_free_func((GDestroyNotify)store_namespace_free);
 	g_autoptr(ImapNamespaces) ins = NULL;
 	g_autoptr(GError) ns_error = NULL;
 	GPtrArray *out;
@@ -140,8 +139,8 @@ store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *canc
 		add_namespaces(nss, ins->other, STORE_NS_OTHER);
 		add_namespaces(nss, ins->shared, STORE_NS_SHARED);
 	}
-	if (nss->len == 0 || ((StoreNamespace *)g_ptr_array_index(nss, 0))->kind !=
-				     STORE_NS_PERSONAL) {
+	if (nss->len == 0 ||
+	    ((StoreNamespace *)g_ptr_array_index(nss, 0))->kind != STORE_NS_PERSONAL) {
 		StoreNamespace *ns = g_new0(StoreNamespace, 1);
 
 		ns->kind = STORE_NS_PERSONAL;
@@ -247,10 +246,10 @@ store_folder_get_special_use(StoreFolder *folder)
 		guint bit;
 		const char *name;
 	} uses[] = {
-		{IMAP_MBOX_ALL, "\\All"},       {IMAP_MBOX_ARCHIVE, "\\Archive"},
+		{IMAP_MBOX_ALL, "\\All"},	{IMAP_MBOX_ARCHIVE, "\\Archive"},
 		{IMAP_MBOX_DRAFTS, "\\Drafts"}, {IMAP_MBOX_FLAGGED, "\\Flagged"},
-		{IMAP_MBOX_JUNK, "\\Junk"},     {IMAP_MBOX_SENT, "\\Sent"},
-		{IMAP_MBOX_TRASH, "\\Trash"},   {IMAP_MBOX_IMPORTANT, "\\Important"},
+		{IMAP_MBOX_JUNK, "\\Junk"},	{IMAP_MBOX_SENT, "\\Sent"},
+		{IMAP_MBOX_TRASH, "\\Trash"},	{IMAP_MBOX_IMPORTANT, "\\Important"},
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(uses); i++)
@@ -260,15 +259,15 @@ store_folder_get_special_use(StoreFolder *folder)
 }
 
 gboolean
-store_folder_status_sync(Store *store, StoreFolder *folder, ImapStatus *out,
-			 GCancellable *cancel, GError **error)
+store_folder_status_sync(Store *store, StoreFolder *folder, ImapStatus *out, GCancellable *cancel,
+			 GError **error)
 {
 	guint items = IMAP_STATUS_MESSAGES | IMAP_STATUS_UNSEEN | IMAP_STATUS_UIDVALIDITY |
 		      IMAP_STATUS_UIDNEXT;
 
 	if (!store_folder_is_selectable(folder)) {
-		g_set_error(error, STORE_ERROR, STORE_ERROR_NOT_FOUND,
-			    "%s cannot hold messages", folder->name);
+		g_set_error(error, STORE_ERROR, STORE_ERROR_NOT_FOUND, "%s cannot hold messages",
+			    folder->name);
 		return FALSE;
 	}
 	if (store->condstore)

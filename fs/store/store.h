@@ -27,7 +27,7 @@ GQuark store_error_quark(void);
 
 typedef enum {
 	STORE_ERROR_NOT_FOUND, /* no such folder or message */
-	STORE_ERROR_IO,        /* local I/O (temp files) */
+	STORE_ERROR_IO,	       /* local I/O (temp files) */
 	STORE_ERROR_INVALID,   /* bad argument */
 } StoreErrorCode;
 
@@ -49,7 +49,7 @@ void store_namespace_free(StoreNamespace *ns);
 typedef struct _Store Store;
 typedef struct _StoreFolder StoreFolder;   /* refcounted, one per server mailbox */
 typedef struct _StoreMessage StoreMessage; /* refcounted, one per (folder, UIDVALIDITY, UID) */
-typedef struct _StoreBody StoreBody;       /* refcounted, the content of one message */
+typedef struct _StoreBody StoreBody;	   /* refcounted, the content of one message */
 
 /* ---- the account ---------------------------------------------------------------- */
 
@@ -81,7 +81,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreFolder, store_folder_unref)
 
 const char *store_folder_get_name(StoreFolder *folder); /* server name, UTF-8, immutable */
 char store_folder_get_delim(StoreFolder *folder);
-guint store_folder_get_attrs(StoreFolder *folder);      /* ImapMailboxAttrs */
+guint store_folder_get_attrs(StoreFolder *folder); /* ImapMailboxAttrs */
 gboolean store_folder_is_selectable(StoreFolder *folder);
 /* "\Sent" style name of the first SPECIAL-USE attribute, or NULL. Static string. */
 const char *store_folder_get_special_use(StoreFolder *folder);
@@ -90,9 +90,8 @@ const char *store_folder_get_special_use(StoreFolder *folder);
  * and fetches when the folder was never loaded or its listing is older than @max_age_us;
  * otherwise no I/O. *@changed (may be NULL) tells whether the set of messages differs
  * from the previous listing (UIDVALIDITY change, new or expunged mail). */
-GPtrArray *store_folder_list_messages_sync(Store *store, StoreFolder *folder,
-					   gint64 max_age_us, gboolean *changed,
-					   GCancellable *cancel, GError **error);
+GPtrArray *store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_age_us,
+					   gboolean *changed, GCancellable *cancel, GError **error);
 /* TRUE once a listing exists (then list_messages with a large max_age does no I/O). */
 gboolean store_folder_is_loaded(Store *store, StoreFolder *folder);
 
@@ -117,17 +116,17 @@ typedef struct {
 	const char *subject;  /* RFC 2047-decoded */
 	const char *from;     /* "Name <a@b>, ..." decoded */
 	const char *to;
-	const char *date;     /* the Date: header text */
+	const char *date; /* the Date: header text */
 	const char *message_id;
 } StoreMessageInfo;
 const StoreMessageInfo *store_message_get_info(StoreMessage *msg);
 
 /* The mutable part, copied under the store lock. */
 typedef struct {
-	guint64 size;     /* exact byte count once the body was fetched, else RFC822.SIZE */
+	guint64 size; /* exact byte count once the body was fetched, else RFC822.SIZE */
 	gboolean size_exact;
-	guint64 modseq;   /* 0 when unknown (no CONDSTORE) */
-	char **flags;     /* owned copy, NULL-terminated, never NULL */
+	guint64 modseq; /* 0 when unknown (no CONDSTORE) */
+	char **flags;	/* owned copy, NULL-terminated, never NULL */
 } StoreMessageState;
 void store_message_get_state(Store *store, StoreMessage *msg, StoreMessageState *out);
 void store_message_state_clear(StoreMessageState *state);
@@ -147,9 +146,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreBody, store_body_unref)
  * the reader is sequential from the start, in which case the rest of the body is
  * streamed once to a temp file. *@size_changed is set when the server's bytes showed that
  * RFC822.SIZE was wrong (the message state now has the exact size). */
-gssize store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size,
-			    char *buf, gboolean *size_changed, GCancellable *cancel,
-			    GError **error);
+gssize store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
+			    gboolean *size_changed, GCancellable *cancel, GError **error);
 
 /* Makes sure the message's size is exact before a reader relies on it: a small body is
  * fetched whole (the reader wants it anyway), a large one gets a 2-byte probe at

@@ -487,6 +487,15 @@ def test_parallel_workers_share_the_pool(srv):
 	assert out["failed"] == "0" and out["fetches"] == "20"
 
 
+@pytest.mark.parametrize("conns", [1, 3])
+def test_parallel_mixed_commands_pipeline_correctly(srv, conns):
+	"""16 threads mixing streamed and in-memory bodies, STATUS, FETCH and SEARCH over one
+	pool: every answer reaches the command that asked for it."""
+	out = kv(ok(run(srv, "parallel-mix", srv.pfx + "Lib", 16, 20,
+			opts=["--max-conns", str(conns)])))
+	assert out["failed"] == "0" and out["fetches"] == "100"
+
+
 # ---- writing: checked by effect ------------------------------------------------------
 
 def test_append(srv, tmp_path):

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -550,7 +551,7 @@ test_rename_delete(Fixture *fx, gconstpointer data)
 	Hcache *hc = hcache_open(fx->dir, &error);
 	g_autoptr(GPtrArray) boxes = NULL;
 	HcacheMailbox mb = {0};
-	gint64 a, child, unrelated;
+	gint64 a, child, unrelated, stale;
 	guint64 ino;
 
 	(void)data;
@@ -560,6 +561,9 @@ test_rename_delete(Fixture *fx, gconstpointer data)
 	unrelated = setup_mailbox(hc, "Workshop", 5);
 	put_one(hc, a, 3, make_msg(1, NULL, 0), HCACHE_TICKET_FORCE);
 	ino = hcache_inode_message(hc, a, 3, 1, &error);
+	/* a stale row where a child lands is replaced, with its messages */
+	stale = setup_mailbox(hc, "Job/2024", 9);
+	put_one(hc, stale, 9, make_msg(1, NULL, 0), HCACHE_TICKET_FORCE);
 	g_assert_true(hcache_mailbox_rename(hc, "Work", "Job", '/', &error));
 	g_assert_no_error(error);
 	g_assert_true(hcache_mailbox_get(hc, "Job", &mb, &error));
@@ -573,6 +577,7 @@ test_rename_delete(Fixture *fx, gconstpointer data)
 	hcache_mailbox_clear(&mb);
 	g_assert_cmpuint(hcache_messages_count(hc, a, 3, &error), ==, 1);
 	g_assert_cmpuint(hcache_inode_message(hc, a, 3, 1, &error), ==, ino);
+	g_assert_cmpuint(hcache_messages_count(hc, stale, 9, &error), ==, 0);
 	g_assert_false(hcache_mailbox_rename(hc, "Nope", "X", '/', &error));
 	g_assert_error(error, HCACHE_ERROR, HCACHE_ERROR_NOT_FOUND);
 	g_clear_error(&error);
@@ -750,6 +755,58 @@ test_corrupt_runtime(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(hcache_messages_count(hc, id, 1, &error), ==, 1);
 	g_assert_no_error(error);
 	hcache_close(hc);
+}
+
+/* A full disk (simulated with RLIMIT_FSIZE in a child): a big put fails with an error,
+ * rolls back, and the cache keeps answering. */
+static int
+full_disk_child(Fixture *fx)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) msgs = g_ptr_array_new_with_free_func(
+		(GDestroyNotify)hcache_message_free);
+	Hcache *hc = hcache_open(fx->dir, &error);
+	struct rlimit rl = {256 * 1024, 256 * 1024};
+	gint64 id;
+
+	if (hc == NULL)
+		return 10;
+	id = setup_mailbox(hc, "INBOX", 1);
+	put_one(hc, id, 1, make_msg(1, NULL, 0), HCACHE_TICKET_FORCE);
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		return 11;
+	for (guint32 uid = 2; uid <= 20000; uid++)
+		g_ptr_array_add(msgs, make_msg(uid, "\\Seen", uid));
+	if (hcache_messages_put(hc, id, 1, (HcacheMessage *const *)msgs->pdata, msgs->len,
+				HCACHE_TICKET_FORCE, &error))
+		return 12;
+	if (!g_error_matches(error, HCACHE_ERROR, HCACHE_ERROR_FULL))
+		return 13;
+	if (g_getenv("HCACHE_TEST_VERBOSE") != NULL)
+		g_printerr("disk full: %s (code %d)\n", error->message, error->code);
+	g_clear_error(&error);
+	/* rolled back, still usable */
+	if (hcache_messages_count(hc, id, 1, &error) != 1 || error != NULL)
+		return 14;
+	hcache_close(hc);
+	return 0;
+}
+
+static void
+test_disk_full(Fixture *fx, gconstpointer data)
+{
+	int status = 0;
+	pid_t pid;
+
+	(void)data;
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0)
+		_exit(full_disk_child(fx));
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 }
 
 static void
@@ -977,6 +1034,7 @@ main(int argc, char **argv)
 	ADD("corrupt-pages", test_corrupt_pages);
 	ADD("future-version", test_future_version);
 	ADD("corrupt-runtime", test_corrupt_runtime);
+	ADD("disk-full", test_disk_full);
 	ADD("in-use", test_in_use);
 	ADD("in-use-other-process", test_in_use_other_process);
 	ADD("threads", test_threads);

@@ -20,7 +20,8 @@ test_decode(void)
 {
 	check_decode(NULL, NULL);
 	check_decode("plain", "plain");
-	check_decode("=?UTF-8?Q?Gr=C3=BC=C3=9Fe?=", "Gr\xc3\xbc\xc3\x9f" "e");
+	check_decode("=?UTF-8?Q?Gr=C3=BC=C3=9Fe?=", "Gr\xc3\xbc\xc3\x9f"
+						    "e");
 	check_decode("=?ISO-8859-1?Q?caf=E9?= au lait", "caf\xc3\xa9 au lait");
 	check_decode("=?utf-8?B?w6TDtsO8?=", "\xc3\xa4\xc3\xb6\xc3\xbc");
 	check_decode("=?UTF-8?Q?a?=\r\n =?UTF-8?Q?b?=", "ab");

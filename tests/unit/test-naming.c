@@ -26,7 +26,7 @@ make_ns(const char *spec[][3], guint n)
 	for (guint i = 0; i < n; i++) {
 		StoreNamespace *ns = g_new0(StoreNamespace, 1);
 
-		ns->kind = spec[i][0][0] == 'p' ? STORE_NS_PERSONAL
+		ns->kind = spec[i][0][0] == 'p'	  ? STORE_NS_PERSONAL
 			   : spec[i][0][0] == 'o' ? STORE_NS_OTHER
 						  : STORE_NS_SHARED;
 		ns->index = idx[ns->kind]++;
@@ -59,7 +59,11 @@ test_slash_layout(void)
 	check_path("user/bob/work", '/', ns, "user|bob|work");
 	check_path("user", '/', ns, "user");
 	check_path("shared/team", '/', ns, "shared|team");
-	check_path("Gr\xc3\xbc\xc3\x9f" "e", '/', ns, "Gr\xc3\xbc\xc3\x9f" "e");
+	check_path("Gr\xc3\xbc\xc3\x9f"
+		   "e",
+		   '/', ns,
+		   "Gr\xc3\xbc\xc3\x9f"
+		   "e");
 }
 
 static void
@@ -84,7 +88,9 @@ test_nil_delim(void)
 	const char *spec[][3] = {{"p", "", ""}};
 	g_autoptr(GPtrArray) ns = make_ns(spec, 1);
 
-	check_path("a/b.c", 0, ns, "a\xe2\x88\x95" "b.c");
+	check_path("a/b.c", 0, ns,
+		   "a\xe2\x88\x95"
+		   "b.c");
 	check_path("..", 0, ns, "\xef\xbc\x8e\xef\xbc\x8e");
 }
 
@@ -108,7 +114,9 @@ test_message_names(void)
 	g_autofree char *b = naming_message_name(NAMING_READABLE, 7, 1700000000, NULL);
 	g_autofree char *c = naming_message_name(NAMING_UID, 42, 1700000000, "x");
 	g_autofree char *d = naming_message_name(NAMING_READABLE, 3, 1700000000,
-						 "\xe2\x80\xae" "evil\xe2\x80\xac" "bidi");
+						 "\xe2\x80\xae"
+						 "evil\xe2\x80\xac"
+						 "bidi");
 
 	g_assert_cmpstr(a, ==, "2023-11-14_2213_Re:_Hello_\xe2\x88\x95_\"world\"_again_42.eml");
 	g_assert_cmpstr(b, ==, "2023-11-14_2213_no_subject_7.eml");
@@ -147,8 +155,8 @@ test_order(void)
 static void
 test_probes(void)
 {
-	const char *no[] = {".git", "desktop.ini", ".hidden", "Autorun.inf", "._1.eml",
-			    ".eml", "HEAD", "x.eml", "1.EML", "libc.so.6", NULL};
+	const char *no[] = {".git", "desktop.ini", ".hidden", "Autorun.inf", "._1.eml", ".eml",
+			    "HEAD", "x.eml",	   "1.EML",   "libc.so.6",   NULL};
 
 	for (int i = 0; no[i]; i++) {
 		g_assert_false(naming_could_be_message(NAMING_READABLE, no[i]));
