@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +81,18 @@ detach_stdio(void)
 		close(null);
 }
 
+/* The body cache keeps a descriptor per message: use what the hard limit allows. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = MIN(rl.rlim_max, 65536);
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static char *
 fsname_option(const FsOptions *o)
 {
@@ -111,11 +124,13 @@ main(int argc, char **argv)
 	setlocale(LC_ALL, "");
 	/* a server closing the socket under a write must be an error, not a death */
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	if (!fs_options_parse(&o, argc, argv))
 		goto out;
 	if (o.show_version) {
 		printf("imapfs %s\n", IMAPFS_VERSION);
 		printf("FUSE library version %s\n", fuse_pkgversion());
+		fflush(stdout); /* fuse_lowlevel_version() runs fusermount3 */
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out;
@@ -154,7 +169,10 @@ main(int argc, char **argv)
 	if (!fs_tree_build_sync(fs, &error)) {
 		g_autofree char *line = fs_describe_startup_error(&o, error);
 
-		fprintf(stderr, "imapfs: listing the account failed: %s\n", line);
+		if (g_error_matches(error, STORE_ERROR, STORE_ERROR_NOT_FOUND))
+			fprintf(stderr, "imapfs: %s\n", error->message);
+		else
+			fprintf(stderr, "imapfs: listing the account failed: %s\n", line);
 		goto out;
 	}
 	if (fuse_set_signal_handlers(se) != 0) {

@@ -88,6 +88,7 @@ fs_options_print_help(const char *progname)
 	       "\n"
 	       "FUSE options:\n",
 	       progname);
+	fflush(stdout);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }

@@ -14,7 +14,8 @@
 
 #include "fs.h"
 
-#define STATS_XATTR "user.imapfs.stats"
+#define STATS_XATTR   "user.imapfs.stats"
+#define FLAGS_MAX_AGE (10 * G_USEC_PER_SEC)
 
 static const char *const msg_names[] = {
 	"user.imap.flags",  "user.xdg.tags",	    "user.imap.uid",  "user.imap.internaldate",
@@ -191,8 +192,20 @@ fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellabl
 			s.bytes_in, s.bytes_out, s.commands, s.body_bytes, s.reconnects));
 		return 0;
 	}
-	if (node->kind == FS_NODE_MSG)
+	if (node->kind == FS_NODE_MSG) {
+		if (!strcmp(name, "user.imap.flags") || !strcmp(name, "user.xdg.tags") ||
+		    !strcmp(name, "user.imap.modseq")) {
+			g_autoptr(GError) error = NULL;
+
+			/* Flags change on the server: re-check a listing older than
+			 * FLAGS_MAX_AGE (one EXAMINE with CONDSTORE, for the whole folder).
+			 * Without the server, the last known flags are the answer. */
+			if (!fs_dir_refresh_sync(fs, node->parent, FLAGS_MAX_AGE, cancel, &error))
+				g_debug("flags of %s not refreshed: %s", node->name,
+					error->message);
+		}
 		return msg_get(fs, node, name, value);
+	}
 	return dir_get(fs, node, name, value, cancel);
 }
 

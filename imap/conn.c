@@ -1028,7 +1028,7 @@ static gpointer
 io_thread(gpointer data)
 {
 	ImapConn *c = data;
-	gboolean write_wants_read = FALSE, read_wants_write = FALSE;
+	gboolean read_wants_write = FALSE;
 	sigset_t set;
 
 	sigemptyset(&set);
@@ -1060,15 +1060,14 @@ io_thread(gpointer data)
 			ImapIoStatus st = raw_write(c, c->out->data + c->out_pos,
 						    c->out->len - c->out_pos, &n, &err);
 
-			write_wants_read = FALSE;
 			if (st == IMAP_IO_OK) {
 				c->out_pos += n;
 				progress = TRUE;
 				continue;
 			}
 			if (st == IMAP_IO_WANT_WRITE || st == IMAP_IO_WANT_READ) {
+				/* WANT_READ: POLLIN is always polled for */
 				write_blocked = st == IMAP_IO_WANT_WRITE;
-				write_wants_read = st == IMAP_IO_WANT_READ;
 				break;
 			}
 			g_mutex_lock(&c->lock);
@@ -1131,7 +1130,6 @@ io_thread(gpointer data)
 		pfd[0].events = POLLIN;
 		if (write_blocked || read_wants_write)
 			pfd[0].events |= POLLOUT;
-		(void)write_wants_read;
 		pfd[0].revents = 0;
 		pfd[1].fd = c->wake[0];
 		pfd[1].events = POLLIN;

@@ -522,6 +522,13 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 				need_select = TRUE;
 				break;
 			}
+			if (!same && !sel && pc->users == 0 && mailbox && pc->mailbox &&
+			    strcmp(pc->mailbox, mailbox) == 0) {
+				/* EXAMINEd here, SELECT needed: upgrade in place */
+				pick = pc;
+				need_select = TRUE;
+				break;
+			}
 			if (same && !sel && (!same_busy || pc->users < same_busy->users))
 				same_busy = pc;
 			if (pc->users == 0) {

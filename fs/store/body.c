@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "store-private.h"
@@ -26,7 +27,6 @@
 #define ALIGN		(16 * 1024)    /* range fetches are aligned to this */
 #define SMALL_WHOLE	(256 * 1024)   /* bodies up to this are fetched whole at once */
 #define CACHE_MAX_BYTES (256ULL << 20) /* LRU cap of kept bodies */
-#define CACHE_MAX_COUNT 128	       /* and of their file descriptors */
 
 struct _StoreBody {
 	Store *store;
@@ -57,24 +57,52 @@ body_free(StoreBody *b)
 	g_free(b);
 }
 
-static guint64
-kept_bytes_locked(Store *store)
+/* How many bodies (one file descriptor each) the cache keeps: a quarter of the descriptor
+ * limit, between 64 and 1024. The kernel's page cache is the first cache; this one
+ * answers when the kernel dropped pages, without a new download. */
+static guint
+cache_max_count(void)
 {
-	guint64 n = 0;
+	static gsize once;
+	static guint count;
 
-	for (GList *l = store->body_lru.head; l; l = l->next)
-		n += ((StoreBody *)l->data)->have;
-	return n;
+	if (g_once_init_enter(&once)) {
+		struct rlimit rl;
+
+		count = 64;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+			count = CLAMP(rl.rlim_cur / 4, 64, 1024);
+		else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+			count = 1024;
+		g_once_init_leave(&once, 1);
+	}
+	return count;
+}
+
+static void
+lru_push_locked(Store *store, StoreBody *b)
+{
+	g_queue_push_tail(&store->body_lru, b);
+	b->lru = store->body_lru.tail;
+	store->body_bytes += b->have;
+}
+
+static void
+lru_remove_locked(Store *store, StoreBody *b)
+{
+	g_queue_delete_link(&store->body_lru, b->lru);
+	b->lru = NULL;
+	store->body_bytes -= b->have;
 }
 
 static void
 evict_locked(Store *store)
 {
-	while (store->body_lru.length > CACHE_MAX_COUNT ||
-	       (store->body_lru.length > 0 && kept_bytes_locked(store) > CACHE_MAX_BYTES)) {
-		StoreBody *b = g_queue_pop_head(&store->body_lru);
+	while (store->body_lru.length > cache_max_count() ||
+	       (store->body_lru.length > 0 && store->body_bytes > CACHE_MAX_BYTES)) {
+		StoreBody *b = store->body_lru.head->data;
 
-		b->lru = NULL;
+		lru_remove_locked(store, b);
 		g_hash_table_remove(store->bodies, b->key);
 		body_free(b);
 	}
@@ -97,10 +125,8 @@ store_body_open(Store *store, StoreMessage *msg)
 		b->refs = 1;
 		g_hash_table_insert(store->bodies, g_strdup(b->key), b);
 	}
-	if (b->lru != NULL) {
-		g_queue_delete_link(&store->body_lru, b->lru);
-		b->lru = NULL;
-	}
+	if (b->lru != NULL)
+		lru_remove_locked(store, b);
 	b->refs++;
 	g_mutex_unlock(&store->lock);
 	return b;
@@ -115,9 +141,8 @@ store_body_unref(StoreBody *body)
 		return;
 	store = body->store;
 	g_mutex_lock(&store->lock);
-	if (--body->refs == 1 && !body->fetching) {
-		g_queue_push_tail(&store->body_lru, body);
-		body->lru = store->body_lru.tail;
+	if (--body->refs == 1) {
+		lru_push_locked(store, body);
 		evict_locked(store);
 	} else if (body->refs == 0) {
 		body_free(body);
@@ -137,8 +162,7 @@ store_body_cache_clear(Store *store)
 		StoreBody *b = v;
 
 		if (b->lru != NULL)
-			g_queue_delete_link(&store->body_lru, b->lru);
-		b->lru = NULL;
+			lru_remove_locked(store, b);
 		g_hash_table_iter_remove(&it);
 		if (--b->refs == 0)
 			body_free(b);
@@ -358,12 +382,8 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 						*size_changed = TRUE;
 				}
 			}
+			/* our caller holds a reference, so the body is not in the LRU */
 			g_cond_broadcast(&store->cond);
-			if (body->refs == 1 && body->lru == NULL) {
-				/* every reader left while we fetched */
-				g_queue_push_tail(&store->body_lru, body);
-				body->lru = store->body_lru.tail;
-			}
 			g_mutex_unlock(&store->lock);
 			if (!ok) {
 				g_propagate_error(error, local);

@@ -21,7 +21,7 @@ struct _Store {
 	/* body cache: key "mailbox\n uidvalidity uid" -> StoreBody* (owning) */
 	GHashTable *bodies; /* protected by lock */
 	GQueue body_lru;    /* StoreBody* with refcount 1 (cache only), oldest first */
-	guint64 body_bytes; /* bytes of complete bodies in temp files; protected by lock */
+	guint64 body_bytes; /* bytes kept by the bodies in body_lru; protected by lock */
 	gboolean quota_valid;
 	gint64 quota_time;
 	ImapQuota quota; /* protected by lock */

@@ -110,19 +110,15 @@ add_namespaces(GPtrArray *out, GPtrArray *list, StoreNsKind kind)
 	}
 }
 
-GPtrArray *
-store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
+/* The account's namespaces (NAMESPACE, or one personal namespace guessed from LIST). */
+static GPtrArray *
+get_namespaces(Store *store, GPtrArray *infos, GCancellable *cancel, GError **error)
 {
-	g_autoptr(GPtrArray) infos = NULL;
 	g_autoptr(GPtrArray) nss =
 		g_ptr_array_new_with_free_func((GDestroyNotify)store_namespace_free);
 	g_autoptr(ImapNamespaces) ins = NULL;
 	g_autoptr(GError) ns_error = NULL;
-	GPtrArray *out;
 
-	infos = imap_list_all_sync(store->pool, FALSE, cancel, error);
-	if (infos == NULL)
-		return NULL;
 	if (imap_pool_has_capability(store->pool, "NAMESPACE")) {
 		if (!imap_namespace_sync(store->pool, &ins, cancel, &ns_error)) {
 			if (g_error_matches(ns_error, IMAP_ERROR, IMAP_ERROR_DISCONNECTED) ||
@@ -156,7 +152,24 @@ store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *canc
 		}
 		g_ptr_array_insert(nss, 0, ns);
 	}
+	return g_steal_pointer(&nss);
+}
 
+GPtrArray *
+store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
+{
+	g_autoptr(GPtrArray) infos = NULL;
+	g_autoptr(GPtrArray) nss = NULL;
+	GPtrArray *out;
+
+	infos = imap_list_all_sync(store->pool, FALSE, cancel, error);
+	if (infos == NULL)
+		return NULL;
+	if (namespaces != NULL) {
+		nss = get_namespaces(store, infos, cancel, error);
+		if (nss == NULL)
+			return NULL;
+	}
 	out = g_ptr_array_new_with_free_func((GDestroyNotify)store_folder_unref);
 	g_mutex_lock(&store->lock);
 	for (guint i = 0; i < infos->len; i++) {

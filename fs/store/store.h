@@ -63,7 +63,8 @@ gboolean store_connect_sync(Store *store, GCancellable *cancel, GError **error);
 
 /* Namespaces and every folder of every namespace. @namespaces (out, owning array of
  * StoreNamespace*) is never empty on success: a server without NAMESPACE gets one
- * personal namespace with an empty prefix. Returns owning array of StoreFolder* refs. */
+ * personal namespace with an empty prefix; NULL asks for the folders only (no
+ * NAMESPACE sent). Returns owning array of StoreFolder* refs. */
 GPtrArray *store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel,
 				   GError **error);
 

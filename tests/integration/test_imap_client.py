@@ -1057,3 +1057,42 @@ def test_tls_peer_gone_during_big_write_is_no_sigpipe(srv, tmp_path):
 			   timeout=30)
 	assert r.returncode == 1, (r.returncode, r.stderr)
 	assert b"IMAP_ERROR_DISCONNECTED" in r.stderr, r.stderr
+
+
+def test_idle_falls_back_to_noop_polling():
+	"""Without IDLE the change watcher polls with NOOP and reports what NOOP brings."""
+	lsock = socket.socket()
+	lsock.bind(("127.0.0.1", 0))
+	lsock.listen(4)
+	seen = []
+
+	def serve():
+		lsock.settimeout(10)
+		try:
+			for i in range(2):
+				c, _ = lsock.accept()
+				f = c.makefile("rb")
+				_greet_login(c, f, b"IMAP4rev1 AUTH=PLAIN SASL-IR")
+				if i == 0:
+					threading.Thread(target=lambda c=c: (time.sleep(3), c.close()),
+							 daemon=True).start()
+					continue
+				tag = f.readline().split()[0]  # EXAMINE
+				c.sendall(b"* 3 EXISTS\r\n* OK [UIDVALIDITY 9] x\r\n" + tag +
+					  b" OK [READ-ONLY] ok\r\n")
+				line = f.readline()
+				seen.append(line)
+				c.sendall(b"* 4 EXISTS\r\n* 2 FETCH (UID 8 FLAGS (\\Answered))\r\n" +
+					  line.split()[0] + b" OK noop\r\n")
+				f.readline()
+				c.close()
+		except OSError:
+			pass
+
+	t = threading.Thread(target=serve, daemon=True)
+	t.start()
+	r = _cli_raw(lsock.getsockname()[1], "idle", "INBOX", "1", timeout_ms=3000)
+	lsock.close()
+	assert r.returncode == 0, r.stderr
+	assert seen and seen[0].split()[1] == b"NOOP"
+	assert r.stdout.decode().splitlines()[:3] == ["idling", "exists 4", "flags 8 \\Answered"]
