@@ -45,6 +45,7 @@
 #include <sys/socket.h>
 
 #include "auth.h"
+#include "resolve.h"
 #include "resp.h"
 #include "tls.h"
 #include "trace.h"
@@ -607,22 +608,17 @@ is_loopback(const struct sockaddr *sa)
 static int
 tcp_connect(ImapConn *c, GError **error)
 {
-	struct addrinfo hints = { 0 }, *res = NULL, *ai;
+	struct addrinfo *res = NULL, *ai;
 	char port[8];
-	int r, fd = -1;
+	int fd = -1;
 	g_autofree char *last_err = NULL;
 
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
 	g_snprintf(port, sizeof(port), "%u", c->cfg->port ? c->cfg->port :
 			 c->cfg->tls == IMAP_TLS_IMPLICIT ? 993 : 143);
-	r = getaddrinfo(c->cfg->host, port, &hints, &res);
-	if (r != 0) {
-		g_set_error(error, IMAP_ERROR, IMAP_ERROR_CONNECT, "cannot resolve %s: %s",
-			    c->cfg->host, gai_strerror(r));
+	res = imap_resolve_sync(c->cfg->host, port, c->setup_deadline, c->setup_cancel_fd,
+				error);
+	if (!res)
 		return -1;
-	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		int one = 1, soerr = 0;
 		socklen_t sl = sizeof(soerr);
