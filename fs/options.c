@@ -368,19 +368,23 @@ from_tty(const FsOptions *o)
 	char buf[1024];
 	FILE *tty = fopen("/dev/tty", "r+");
 	char *line = NULL;
+	gboolean restore = FALSE;
 
 	if (tty == NULL)
 		return NULL;
-	fprintf(tty, "Password for %s@%s: ", o->imap.user, o->imap.host);
-	fflush(tty);
+	/* echo off first, then the prompt: what is typed after the prompt is kept */
 	if (tcgetattr(fileno(tty), &old) == 0) {
+		restore = TRUE;
 		noecho = old;
 		noecho.c_lflag &= ~ECHO;
 		tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
 	}
+	fprintf(tty, "Password for %s@%s: ", o->imap.user, o->imap.host);
+	fflush(tty);
 	if (fgets(buf, sizeof(buf), tty) != NULL)
 		line = first_line(buf, strlen(buf));
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	if (restore)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
 	fprintf(tty, "\n");
 	fclose(tty);
 	explicit_bzero(buf, sizeof(buf));

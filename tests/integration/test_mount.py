@@ -13,6 +13,7 @@ import calendar
 import errno
 import os
 import re
+import select
 import signal
 import sys
 import stat
@@ -762,3 +763,33 @@ def test_interrupted_read_returns_promptly(tmp_path, mount):
 		if m is not None:
 			m.stop()
 		srv.stop()
+
+
+def test_password_prompt_on_tty_without_echo(fresh_dovecot, tmp_path):
+	dv = fresh_dovecot("slash")
+	mnt = str(tmp_path / "mnt")
+	os.makedirs(mnt)
+	env = dict(os.environ)
+	env.pop("IMAPFS_PASSWORD", None)
+	cmd = "'%s' -o cafile='%s' '%s' '%s'" % (tl.imapfs_bin(), dv.ca, dv.url("alice"), mnt)
+	try:
+		# script(1) gives imapfs a terminal; the password is typed into it
+		p = subprocess.Popen(["script", "-qec", cmd, "/dev/null"], stdin=subprocess.PIPE,
+				     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+		seen = b""
+		deadline = time.time() + 30
+		while b"Password for" not in seen and time.time() < deadline:
+			r, _, _ = select.select([p.stdout], [], [], 1.0)
+			if r:
+				seen += os.read(p.stdout.fileno(), 4096)
+		p.stdin.write((dv.users["alice"] + "\n").encode())
+		p.stdin.flush()
+		out, _ = p.communicate(timeout=60)
+		text = (seen + out).decode(errors="replace")
+		assert p.returncode == 0, text
+		assert "Password for alice@127.0.0.1:" in text
+		assert dv.users["alice"] not in text  # not echoed
+		assert "INBOX" in os.listdir(mnt)
+	finally:
+		if _mounted(mnt):
+			subprocess.run(["fusermount3", "-u", mnt], timeout=30)

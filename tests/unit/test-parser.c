@@ -383,6 +383,28 @@ static const Case good_cases[] = {
 	{IN("* OK bare\n"), "* OK |bare|\n"},
 	{IN("* 3 FETCH (FLAGS ())\r\n"), "* 3 FETCH (FLAGS ())\n"},
 	{IN("* X ((()))\r\n"), "* X ((()))\n"},
+	/* Gmail */
+	{IN("* 1 FETCH (X-GM-THRID 1278455344230334865 X-GM-MSGID 1278455344230334865 "
+	    "X-GM-LABELS (\\Important \\Sent \"Muy Importante\" \"\\\\Starred\") UID 4 "
+	    "MODSEQ (1234) FLAGS (\\Seen))\r\n"),
+	 "* 1 FETCH (X-GM-THRID 1278455344230334865 X-GM-MSGID 1278455344230334865 X-GM-LABELS "
+	 "(\\x5cImportant \\x5cSent \"Muy Importante\" \"\\x5cStarred\") UID 4 MODSEQ (1234) "
+	 "FLAGS (\\x5cSeen))\n"},
+	/* Exchange-style BODYSTRUCTURE with extension data */
+	{IN("* 3 FETCH (UID 7 BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL "
+	    "NIL \"quoted-printable\" 1234 40 NIL NIL NIL NIL)(\"application\" \"pdf\" "
+	    "(\"name\" \"a b.pdf\") NIL NIL \"base64\" 88000 NIL (\"attachment\" "
+	    "(\"filename\" \"a b.pdf\" \"size\" \"64000\")) NIL NIL) \"mixed\" (\"boundary\" "
+	    "\"_002_\") NIL \"en-US\"))\r\n"),
+	 "* 3 FETCH (UID 7 BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL "
+	 "\"quoted-printable\" 1234 40 NIL NIL NIL NIL) (\"application\" \"pdf\" (\"name\" "
+	 "\"a b.pdf\") NIL NIL \"base64\" 88000 NIL (\"attachment\" (\"filename\" \"a b.pdf\" "
+	 "\"size\" \"64000\")) NIL NIL) \"mixed\" (\"boundary\" \"_002_\") NIL \"en-US\"))\n"},
+	/* Dovecot, header fields */
+	{IN("* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: hello "
+	    "world\r\n\r\n)\r\n"),
+	 "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {24}Subject: hello "
+	 "world\\x0d\\x0a\\x0d\\x0a)\n"},
 	{IN("* 1 X {3}\nabc\r\n"), "* 1 X {3}abc\n"},
 	{IN("* 1 FETCH (BODY[a[b]c] NIL)\r\n"), "* 1 FETCH (BODY[a[b]c] NIL)\n"},
 };

@@ -514,6 +514,36 @@ test_fetch_streamed(void)
 }
 
 static void
+test_fetch_gmail_exchange(void)
+{
+	g_autoptr(ImapResponse) g = parse(
+		"* 1 FETCH (X-GM-THRID 1278455344230334865 X-GM-MSGID 1278455344230334865 "
+		"X-GM-LABELS (\\Important \\Sent \"Muy Importante\") UID 4 MODSEQ (1234) FLAGS "
+		"(\\Seen))\r\n");
+	g_autoptr(ImapResponse) x = parse(
+		"* 3 FETCH (UID 7 BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL "
+		"NIL \"quoted-printable\" 1234 40 NIL NIL NIL NIL)(\"application\" \"pdf\" "
+		"(\"name\" \"a b.pdf\") NIL NIL \"base64\" 88000 NIL (\"attachment\" "
+		"(\"filename\" \"a b.pdf\")) NIL NIL) \"mixed\" (\"boundary\" \"_002_\") NIL "
+		"\"en-US\"))\r\n");
+	g_autoptr(ImapMessage) gm = imap_resp_fetch(g, NULL, NULL);
+	g_autoptr(ImapMessage) xm = imap_resp_fetch(x, NULL, NULL);
+	const char *flags[] = {"\\Seen", NULL};
+
+	g_assert_cmphex(gm->have, ==, IMAP_FETCH_UID | IMAP_FETCH_MODSEQ | IMAP_FETCH_FLAGS);
+	g_assert_cmpuint(gm->uid, ==, 4);
+	g_assert_cmpuint(gm->modseq, ==, 1234);
+	g_assert_true(g_strv_equal((const char *const *)gm->flags, flags));
+	g_assert_cmphex(xm->have, ==, IMAP_FETCH_UID | IMAP_FETCH_BODYSTRUCTURE);
+	g_assert_cmpstr(
+		xm->bodystructure, ==,
+		"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" "
+		"1234 40 NIL NIL NIL NIL) (\"application\" \"pdf\" (\"name\" \"a b.pdf\") NIL "
+		"NIL \"base64\" 88000 NIL (\"attachment\" (\"filename\" \"a b.pdf\")) NIL NIL) "
+		"\"mixed\" (\"boundary\" \"_002_\") NIL \"en-US\")");
+}
+
+static void
 test_fetch_bad(void)
 {
 	static const char *const bad[] = {
@@ -930,6 +960,7 @@ main(int argc, char **argv)
 	g_test_add_func("/resp/fetch/rfc3501", test_fetch_rfc3501);
 	g_test_add_func("/resp/fetch/envelope-odd", test_fetch_envelope_odd);
 	g_test_add_func("/resp/fetch/header-bodystructure", test_fetch_header_bodystructure);
+	g_test_add_func("/resp/fetch/gmail-exchange", test_fetch_gmail_exchange);
 	g_test_add_func("/resp/fetch/bad", test_fetch_bad);
 	g_test_add_func("/resp/fetch/streamed", test_fetch_streamed);
 	g_test_add_func("/resp/fetch/section", test_fetch_section);
