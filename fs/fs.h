@@ -41,6 +41,11 @@ typedef struct {
 	int timeout; /* seconds */
 	int mark_seen;
 	int allow_insecure_auth;
+	char *cache_dir;      /* -o cache_dir= (as given) */
+	char *cache_size_opt; /* -o cache_size= */
+	guint64 cache_size;   /* bytes, 0 = default */
+	int no_cache;
+	int offline;
 	int show_help;
 	int show_version;
 	int extra_args;		    /* non-option arguments beyond the two */

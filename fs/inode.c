@@ -5,10 +5,12 @@
  * directory. Calls the store (never libfuse, except notify through notify.c).
  *
  * Design:
- * - Inode numbers are a 64-bit hash of the identity: a directory's path in the tree, a
- *   message's (mailbox, UIDVALIDITY, UID). They are therefore the same on every mount of
- *   an unchanged account. A collision (never seen in practice with 64 bits) is resolved
- *   by probing the next free number; 0 and FUSE_ROOT_ID are never handed out by hash.
+ * - Inode numbers are a 64-bit hash of the identity (store_hash_dir/_message): a
+ *   directory's path in the tree, a message's (mailbox, UIDVALIDITY, UID); with the cache
+ *   on, a message takes the number the header cache stored for it (the same hash unless
+ *   it collided). They are therefore the same on every mount of an unchanged account. A
+ *   collision in memory is resolved by probing the next free number; 0 and FUSE_ROOT_ID
+ *   are never handed out.
  * - Nodes are created under fs->lock and never freed while mounted, so a node pointer
  *   obtained from the table stays valid without a reference count. An expunged message
  *   leaves the name table but keeps its node (an open file can still be read or stat'ed).
@@ -28,49 +30,6 @@
 #define DIR_TIMEOUT 10.0
 #define MSG_TIMEOUT 60.0
 
-/* ---- hashing ------------------------------------------------------------------------ */
-
-static guint64
-fnv(guint64 h, const void *data, gsize n)
-{
-	const guchar *p = data;
-
-	for (gsize i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= G_GUINT64_CONSTANT(0x100000001b3);
-	}
-	return h;
-}
-
-static guint64
-mix(guint64 z)
-{
-	/* splitmix64 finalizer: spreads FNV's low-entropy high bits */
-	z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static guint64
-hash_dir(const char *path)
-{
-	guint64 h = G_GUINT64_CONSTANT(0xcbf29ce484222325);
-
-	h = fnv(h, "d", 2);
-	return mix(fnv(h, path, strlen(path)));
-}
-
-static guint64
-hash_msg(const StoreMessageInfo *i)
-{
-	guint64 h = G_GUINT64_CONSTANT(0xcbf29ce484222325);
-	guint32 v[2] = {i->uidvalidity, i->uid};
-
-	h = fnv(h, "m", 2);
-	h = fnv(h, i->mailbox, strlen(i->mailbox) + 1);
-	return mix(fnv(h, v, sizeof(v)));
-}
-
 static void
 insert_locked(Fs *fs, FsNode *node, guint64 h)
 {
@@ -89,7 +48,7 @@ dir_new_locked(Fs *fs, FsNode *parent, const char *name, const char *path)
 	n->parent = parent;
 	n->name = g_strdup(name);
 	n->subdirs = g_hash_table_new(g_str_hash, g_str_equal);
-	insert_locked(fs, n, hash_dir(path));
+	insert_locked(fs, n, store_hash_dir(path));
 	if (parent != NULL)
 		g_hash_table_insert(parent->subdirs, n->name, n);
 	return n;
@@ -315,7 +274,10 @@ merge_locked(Fs *fs, FsNode *dir, GPtrArray *msgs, GPtrArray *gone_names)
 			node->parent = dir;
 			node->name = g_strdup(name);
 			node->msg = store_message_ref(m);
-			insert_locked(fs, node, hash_msg(store_message_get_info(m)));
+			guint64 ino = store_message_get_ino(m);
+
+			insert_locked(fs, node,
+				      ino ? ino : store_hash_message(store_message_get_info(m)));
 		}
 		if (g_hash_table_contains(table, name)) {
 			g_free(name); /* cannot happen: the UID is part of the name */

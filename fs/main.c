@@ -2,7 +2,9 @@
 /*
  * main.c: start-up and shut-down of the daemon. Parses the command line, gets the password,
  * forks into the background *before* any thread exists (the parent waits on a pipe for
- * the child's verdict), connects and logs in, lists the account, mounts, and only then
+ * the child's verdict), opens the on-disk cache (refusing one that another imapfs holds),
+ * connects and logs in (or runs offline from the cache: -o offline, or a server that
+ * cannot be reached while the cache knows the account), lists the account, mounts, and only then
  * lets the parent exit 0; any failure before that is one "imapfs: ..." line on the
  * terminal and a non-zero exit. Then it runs fuse_session_loop_mt() until unmounted.
  */
@@ -160,11 +162,44 @@ main(int argc, char **argv)
 	store = store_new(&o.imap);
 	explicit_bzero(o.imap.password, strlen(o.imap.password));
 	fs->store = store;
-	if (!store_connect_sync(store, NULL, &error)) {
-		g_autofree char *line = fs_describe_startup_error(&o, error);
+	if (!o.no_cache) {
+		g_autofree char *dir = o.cache_dir
+					       ? g_strdup(o.cache_dir)
+					       : store_default_cache_dir(o.imap.user, o.imap.host,
+									 o.imap.port, o.root);
 
-		fprintf(stderr, "imapfs: %s\n", line);
-		goto out;
+		if (!store_open_cache(store, dir, o.cache_size, &error)) {
+			if (g_error_matches(error, STORE_ERROR, STORE_ERROR_CACHE_IN_USE))
+				fprintf(stderr, "imapfs: %s; use -o cache_dir= or -o no_cache\n",
+					error->message);
+			else
+				fprintf(stderr, "imapfs: %s (use -o no_cache to run without)\n",
+					error->message);
+			goto out;
+		}
+	}
+	if (o.offline) {
+		if (!store_cache_has_data(store)) {
+			fprintf(stderr,
+				"imapfs: offline: the cache knows nothing of this account\n");
+			goto out;
+		}
+		store_go_offline(store, FALSE);
+		fprintf(stderr, "imapfs: offline: serving the cached tree and bodies only\n");
+	} else if (!store_connect_sync(store, NULL, &error)) {
+		g_autofree char *line = fs_describe_startup_error(&o, error);
+		gboolean unreachable = g_error_matches(error, IMAP_ERROR, IMAP_ERROR_CONNECT) ||
+				       g_error_matches(error, IMAP_ERROR, IMAP_ERROR_TIMEOUT) ||
+				       g_error_matches(error, IMAP_ERROR, IMAP_ERROR_DISCONNECTED);
+
+		if (!unreachable || !store_cache_has_data(store)) {
+			fprintf(stderr, "imapfs: %s\n", line);
+			goto out;
+		}
+		store_go_offline(store, TRUE);
+		fprintf(stderr, "imapfs: %s; offline: serving the cached tree and bodies only\n",
+			line);
+		g_clear_error(&error);
 	}
 	if (!fs_tree_build_sync(fs, &error)) {
 		g_autofree char *line = fs_describe_startup_error(&o, error);

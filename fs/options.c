@@ -37,6 +37,10 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("mark_seen", mark_seen),
 	OPT("debug_imap", debug_imap),
 	OPT("trace_file=%s", trace_file),
+	OPT("cache_dir=%s", cache_dir),
+	OPT("cache_size=%s", cache_size_opt),
+	OPT("no_cache", no_cache),
+	OPT("offline", offline),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -83,6 +87,11 @@ fs_options_print_help(const char *progname)
 	       "    -o mark_seen             reading a message sets \\Seen (default: off)\n"
 	       "    -o debug_imap            protocol trace (secrets redacted) to stderr\n"
 	       "    -o trace_file=PATH       protocol trace to PATH instead\n"
+	       "    -o cache_dir=PATH        header and body cache (default:\n"
+	       "                             $XDG_CACHE_HOME/imapfs/USER@HOST:PORT)\n"
+	       "    -o cache_size=BYTES      body cache cap, K/M/G suffixes (default: 1G)\n"
+	       "    -o no_cache              no on-disk cache\n"
+	       "    -o offline               no network: serve what the cache holds\n"
 	       "    -h, --help               this help\n"
 	       "    -V, --version            the version\n"
 	       "\n"
@@ -181,6 +190,30 @@ parse_url(FsOptions *o)
 	return TRUE;
 }
 
+/* "512M", "1G", "1048576" -> bytes; FALSE when malformed or zero. */
+static gboolean
+parse_size(const char *s, guint64 *out)
+{
+	const char *units = "KMGT", *u;
+	char *end;
+	guint64 v, mult = 1;
+
+	if (!g_ascii_isdigit(*s))
+		return FALSE;
+	v = g_ascii_strtoull(s, &end, 10);
+	u = *end ? strchr(units, g_ascii_toupper(*end)) : NULL;
+	if (u != NULL) {
+		mult = 1ULL << (10 * (u - units + 1));
+		end++;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0' || v == 0 || v > G_MAXUINT64 / mult)
+		return FALSE;
+	*out = v * mult;
+	return TRUE;
+}
+
 gboolean
 fs_options_parse(FsOptions *o, int argc, char **argv)
 {
@@ -253,6 +286,23 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 	if (o->timeout < 1 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: timeout must be between 1 and 3600 seconds\n");
 		return FALSE;
+	}
+	if (o->cache_size_opt != NULL && !parse_size(o->cache_size_opt, &o->cache_size)) {
+		fprintf(stderr, "imapfs: bad cache_size=%s (bytes, with K, M or G suffix)\n",
+			o->cache_size_opt);
+		return FALSE;
+	}
+	if (o->no_cache && o->offline) {
+		fprintf(stderr, "imapfs: offline needs the cache (drop no_cache)\n");
+		return FALSE;
+	}
+	if (o->cache_dir != NULL) {
+		/* the daemon runs in "/" */
+		char *abs = g_canonicalize_filename(o->cache_dir, NULL);
+
+		free(o->cache_dir);
+		o->cache_dir = strdup(abs);
+		g_free(abs);
 	}
 	if (stat(o->mountpoint, &st) != 0) {
 		fprintf(stderr, "imapfs: mountpoint %s: %s\n", o->mountpoint, g_strerror(errno));
@@ -438,5 +488,7 @@ fs_options_clear(FsOptions *o)
 	free(o->tls_fingerprint);
 	free(o->tls);
 	free(o->names_opt);
+	free(o->cache_dir);
+	free(o->cache_size_opt);
 	fuse_opt_free_args(&o->fuse_args);
 }

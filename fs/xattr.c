@@ -183,13 +183,18 @@ fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellabl
 	*value = NULL;
 	if (node == fs->root && !strcmp(name, STATS_XATTR)) {
 		ImapStats s;
+		StoreCacheStats c;
 
 		store_get_stats(fs->store, &s);
+		store_get_cache_stats(fs->store, &c);
 		*value = take_value(g_strdup_printf(
 			"bytes_in=%" G_GUINT64_FORMAT " bytes_out=%" G_GUINT64_FORMAT
 			" commands=%" G_GUINT64_FORMAT " body_bytes=%" G_GUINT64_FORMAT
-			" reconnects=%" G_GUINT64_FORMAT,
-			s.bytes_in, s.bytes_out, s.commands, s.body_bytes, s.reconnects));
+			" reconnects=%" G_GUINT64_FORMAT " cache_hits=%" G_GUINT64_FORMAT
+			" cache_misses=%" G_GUINT64_FORMAT " cache_bytes=%" G_GUINT64_FORMAT
+			" cache_files=%" G_GUINT64_FORMAT,
+			s.bytes_in, s.bytes_out, s.commands, s.body_bytes, s.reconnects, c.hits,
+			c.misses, c.bytes, c.files));
 		return 0;
 	}
 	if (node->kind == FS_NODE_MSG) {

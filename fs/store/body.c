@@ -3,8 +3,10 @@
  * body.c: message contents. A body keeps the prefix of the message fetched so far in an
  * unlinked temp file; a reader at the start of a big message gets one aligned chunk
  * (BODY.PEEK[]<0.n>), a reader that goes on sequentially gets the rest in one streamed
- * FETCH, and random reads elsewhere fetch only their aligned range. Bodies stay in an LRU
- * cache after their last user is gone (issue 5's on-disk body cache replaces it).
+ * FETCH, and random reads elsewhere fetch only their aligned range. With the on-disk body
+ * cache (bodycache.c) on, a body is first looked up there (then every read is a local
+ * pread) and a body that became complete is committed to it; without it (-o no_cache)
+ * bodies stay in an in-memory LRU of temp files after their last user is gone.
  *
  * Invariants: bytes [0, have) of the temp file are final and may be pread() without a lock;
  * at most one fetch per body runs at a time (body->fetching, waiting on store->cond); the
@@ -39,6 +41,7 @@ struct _StoreBody {
 	guint64 have;	   /* valid prefix length in fd */
 	gboolean complete; /* have == exact size */
 	gboolean fetching;
+	gboolean in_bc; /* in the on-disk body cache (or being committed to it) */
 };
 
 static char *
@@ -79,6 +82,8 @@ cache_max_count(void)
 	return count;
 }
 
+static gboolean set_exact_size_locked(StoreMessage *msg, guint64 size);
+
 static void
 lru_push_locked(Store *store, StoreBody *b)
 {
@@ -113,7 +118,12 @@ store_body_open(Store *store, StoreMessage *msg)
 {
 	g_autofree char *key = body_key(&msg->info);
 	StoreBody *b;
+	guint64 cached_size = 0;
+	int cached_fd = -1;
 
+	if (store_bc(store) != NULL && msg->hc_id != 0)
+		cached_fd = bodycache_lookup(store->bc, msg->hc_id, msg->info.uidvalidity,
+					     msg->info.uid, &cached_size);
 	g_mutex_lock(&store->lock);
 	b = g_hash_table_lookup(store->bodies, key);
 	if (b == NULL) {
@@ -124,7 +134,18 @@ store_body_open(Store *store, StoreMessage *msg)
 		b->fd = -1;
 		b->refs = 1;
 		g_hash_table_insert(store->bodies, g_strdup(b->key), b);
+		if (cached_fd >= 0) {
+			/* a whole body from the disk cache: reads are local from now on */
+			b->fd = cached_fd;
+			cached_fd = -1;
+			b->have = cached_size;
+			b->complete = TRUE;
+			b->in_bc = TRUE;
+			set_exact_size_locked(msg, cached_size);
+		}
 	}
+	if (cached_fd >= 0)
+		close(cached_fd);
 	if (b->lru != NULL)
 		lru_remove_locked(store, b);
 	b->refs++;
@@ -141,7 +162,11 @@ store_body_unref(StoreBody *body)
 		return;
 	store = body->store;
 	g_mutex_lock(&store->lock);
-	if (--body->refs == 1) {
+	if (--body->refs == 1 && body->in_bc && !body->fetching) {
+		/* the disk cache has it: no need to keep a descriptor */
+		g_hash_table_remove(store->bodies, body->key);
+		body_free(body);
+	} else if (body->refs == 1) {
 		lru_push_locked(store, body);
 		evict_locked(store);
 	} else if (body->refs == 0) {
@@ -228,6 +253,53 @@ pread_all(int fd, char *buf, gsize n, guint64 off, GError **error)
 	return done;
 }
 
+/* Copies the complete body in @fd (@size bytes) into the disk cache. */
+static void
+commit_to_cache(Store *store, StoreMessage *msg, int fd, guint64 size)
+{
+	g_autoptr(GError) error = NULL;
+	BodycacheWriter *w;
+	int out, rfd;
+	loff_t off = 0;
+
+	w = bodycache_writer_new(store->bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
+				 &error);
+	if (w == NULL) {
+		g_message("body cache: %s", error->message);
+		return;
+	}
+	out = bodycache_writer_get_fd(w);
+	while ((guint64)off < size) {
+		ssize_t n = copy_file_range(fd, &off, out, NULL, size - off, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			char buf[65536];
+			ssize_t r = pread(fd, buf, MIN(sizeof(buf), size - off), off);
+
+			if (r <= 0 || write(out, buf, r) != r) {
+				g_message("body cache: copying message %u of %s failed: %s",
+					  msg->info.uid, msg->info.mailbox,
+					  r < 0 ? g_strerror(errno) : "short read/write");
+				bodycache_writer_abort(w);
+				return;
+			}
+			off += r;
+		}
+	}
+	rfd = bodycache_writer_commit(w, &error);
+	if (rfd < 0) {
+		g_message("body cache: %s", error->message);
+		return;
+	}
+	close(rfd);
+	if (store_hc(store) != NULL &&
+	    !hcache_message_set_true_size(store->hc, msg->hc_id, msg->info.uidvalidity,
+					  msg->info.uid, size, &error))
+		store_cache_error(store, error);
+}
+
 typedef enum { F_NONE, F_WHOLE, F_PREFIX, F_REST, F_RANGE } FetchKind;
 
 static gssize read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
@@ -254,6 +326,12 @@ store_body_verify_size_sync(Store *store, StoreBody *body, gboolean *size_change
 	g_mutex_unlock(&store->lock);
 	if (exact)
 		return TRUE;
+	if (store_is_offline(store)) {
+		g_set_error(error, STORE_ERROR, STORE_ERROR_OFFLINE,
+			    "offline: message %u of %s is not in the cache", info->uid,
+			    info->mailbox);
+		return FALSE;
+	}
 	if (claimed <= SMALL_WHOLE)
 		return read_impl(store, body, 0, 1, &c, FALSE, size_changed, cancel, error) >= 0;
 	got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
@@ -314,6 +392,13 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 			g_mutex_unlock(&store->lock);
 			continue;
 		}
+		if (store_is_offline(store)) {
+			g_mutex_unlock(&store->lock);
+			g_set_error(error, STORE_ERROR, STORE_ERROR_OFFLINE,
+				    "offline: message %u of %s is not in the cache", info->uid,
+				    info->mailbox);
+			return -1;
+		}
 		if (stream || (offset <= have && (have > 0 || claimed <= SMALL_WHOLE))) {
 			kind = have > 0 ? F_REST : F_WHOLE;
 			from = have;
@@ -370,7 +455,8 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 
 		g_mutex_lock(&store->lock);
 		if (kind != F_RANGE) {
-			body->fetching = FALSE;
+			gboolean commit = FALSE;
+
 			if (ok) {
 				if (kind == F_PREFIX && (guint64)got == len) {
 					body->have = len;
@@ -380,8 +466,19 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 					body->complete = TRUE;
 					if (set_exact_size_locked(msg, body->have) && size_changed)
 						*size_changed = TRUE;
+					commit = store_bc(store) != NULL && msg->hc_id != 0 &&
+						 !body->in_bc;
 				}
 			}
+			if (commit) {
+				/* still "fetching" while it is copied: unref keeps it alive */
+				body->in_bc = TRUE;
+				g_cond_broadcast(&store->cond);
+				g_mutex_unlock(&store->lock);
+				commit_to_cache(store, msg, fd, from + got);
+				g_mutex_lock(&store->lock);
+			}
+			body->fetching = FALSE;
 			/* our caller holds a reference, so the body is not in the LRU */
 			g_cond_broadcast(&store->cond);
 			g_mutex_unlock(&store->lock);

@@ -22,21 +22,21 @@
 #define TMP_PREFIX ".tmp-"
 
 typedef struct {
-	char *rel;          /* "<mbox hex>/<uv>-<uid>", also the hash key */
+	char *rel; /* "<mbox hex>/<uv>-<uid>", also the hash key */
 	guint64 mbox;
 	guint32 uidvalidity;
 	guint64 size;
-	gint64 atime;       /* real time, us */
-	GList link;         /* in Bodycache.lru; data = this entry */
+	gint64 atime; /* real time, us */
+	GList link;   /* in Bodycache.lru; data = this entry */
 } Entry;
 
 struct _Bodycache {
 	GMutex lock;
-	char *root;          /* <dir>/bodies */
+	char *root; /* <dir>/bodies */
 	int lock_fd;
 	guint64 cap;
-	GHashTable *index;   /* rel -> Entry* (owning) */
-	GQueue lru;          /* oldest first */
+	GHashTable *index; /* rel -> Entry* (owning) */
+	GQueue lru;	   /* oldest first */
 	guint64 bytes;
 	guint64 hits, misses, evictions;
 };
@@ -49,13 +49,14 @@ struct _BodycacheWriter {
 	int fd;
 };
 
-G_DEFINE_QUARK(bodycache-error-quark, bodycache_error)
+G_DEFINE_QUARK(bodycache - error - quark, bodycache_error)
 
 static void
 set_errno_error(GError **error, int e, const char *what, const char *path)
 {
 	g_set_error(error, BODYCACHE_ERROR,
-		    e == ENOSPC || e == EDQUOT || e == EFBIG ? BODYCACHE_ERROR_FULL : BODYCACHE_ERROR_IO,
+		    e == ENOSPC || e == EDQUOT || e == EFBIG ? BODYCACHE_ERROR_FULL
+							     : BODYCACHE_ERROR_IO,
 		    "body cache: %s %s: %s", what, path, g_strerror(e));
 }
 
@@ -117,8 +118,8 @@ evict_locked(Bodycache *bc)
 
 /* Inserts or replaces the entry of @rel as the most recently used. */
 static void
-add_entry_locked(Bodycache *bc, const char *rel, guint64 mbox, guint32 uidvalidity,
-		 guint64 size, gint64 atime)
+add_entry_locked(Bodycache *bc, const char *rel, guint64 mbox, guint32 uidvalidity, guint64 size,
+		 gint64 atime)
 {
 	Entry *e = g_hash_table_lookup(bc->index, rel);
 
@@ -170,8 +171,9 @@ scan_mailbox(Bodycache *bc, const char *name, GPtrArray *found)
 		char extra;
 		Entry *e;
 
-		if (sscanf(n, "%u-%u%c", &uv, &uid, &extra) != 2 || g_str_has_prefix(n, TMP_PREFIX) ||
-		    lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if (sscanf(n, "%u-%u%c", &uv, &uid, &extra) != 2 ||
+		    g_str_has_prefix(n, TMP_PREFIX) || lstat(path, &st) != 0 ||
+		    !S_ISREG(st.st_mode)) {
 			g_unlink(path);
 			continue;
 		}
@@ -231,8 +233,8 @@ bodycache_open(const char *dir, guint64 cap, GError **error)
 	bc->lock_fd = -1;
 	bc->root = g_build_filename(dir, "bodies", NULL);
 	bc->cap = cap != 0 ? cap : BODYCACHE_DEFAULT_CAP;
-	bc->index = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-					  (GDestroyNotify)entry_free);
+	bc->index =
+		g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)entry_free);
 	if (!ensure_dir(bc->root, error))
 		return NULL;
 	lock = g_build_filename(bc->root, "lock", NULL);
@@ -278,8 +280,7 @@ bodycache_set_cap(Bodycache *bc, guint64 cap)
 /* ---- lookup ---------------------------------------------------------------------------- */
 
 int
-bodycache_lookup(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid,
-		 guint64 *size)
+bodycache_lookup(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, guint64 *size)
 {
 	g_autofree char *rel = rel_path(mbox, uidvalidity, uid);
 	g_autofree char *path = NULL;
@@ -329,8 +330,7 @@ bodycache_contains(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid
 /* ---- insert ---------------------------------------------------------------------------- */
 
 BodycacheWriter *
-bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid,
-		     GError **error)
+bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, GError **error)
 {
 	BodycacheWriter *w;
 	g_autofree char *tmp = g_build_filename(bc->root, TMP_PREFIX "XXXXXX", NULL);
@@ -401,8 +401,7 @@ bodycache_writer_commit(BodycacheWriter *w, GError **error)
 		set_errno_error(error, e, "cannot rename to", path);
 		goto fail;
 	}
-	add_entry_locked(bc, rel, w->mbox, w->uidvalidity, (guint64)st.st_size,
-			 g_get_real_time());
+	add_entry_locked(bc, rel, w->mbox, w->uidvalidity, (guint64)st.st_size, g_get_real_time());
 	evict_locked(bc);
 	g_mutex_unlock(&bc->lock);
 	close(w->fd);
@@ -418,8 +417,8 @@ fail:
 }
 
 gboolean
-bodycache_add(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid,
-	      const void *data, gsize len, GError **error)
+bodycache_add(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, const void *data,
+	      gsize len, GError **error)
 {
 	BodycacheWriter *w = bodycache_writer_new(bc, mbox, uidvalidity, uid, error);
 	const char *p = data;
@@ -482,8 +481,8 @@ bodycache_drop_mailbox(Bodycache *bc, guint64 mbox, guint32 keep_uidvalidity)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		Entry *e = v;
 
-		if (e->mbox == mbox && (keep_uidvalidity == 0 ||
-					e->uidvalidity != keep_uidvalidity))
+		if (e->mbox == mbox &&
+		    (keep_uidvalidity == 0 || e->uidvalidity != keep_uidvalidity))
 			g_ptr_array_add(victims, e);
 	}
 	for (guint i = 0; i < victims->len; i++) {

@@ -23,8 +23,8 @@ G_BEGIN_DECLS
 GQuark bodycache_error_quark(void);
 
 typedef enum {
-	BODYCACHE_ERROR_IO,     /* local I/O failure */
-	BODYCACHE_ERROR_FULL,   /* ENOSPC, EDQUOT, EFBIG: caller keeps working uncached */
+	BODYCACHE_ERROR_IO,	/* local I/O failure */
+	BODYCACHE_ERROR_FULL,	/* ENOSPC, EDQUOT, EFBIG: caller keeps working uncached */
 	BODYCACHE_ERROR_IN_USE, /* another process owns the directory */
 } BodycacheErrorCode;
 
@@ -44,15 +44,14 @@ void bodycache_set_cap(Bodycache *bc, guint64 cap);
 
 /* An fd (O_RDONLY, O_CLOEXEC; the caller closes it) on the cached body and its size in
  * *@size, or -1 on a miss. Marks the entry most recently used. */
-int bodycache_lookup(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid,
-		     guint64 *size);
+int bodycache_lookup(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, guint64 *size);
 gboolean bodycache_contains(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid);
 
 /* Streaming insert: write the body to bodycache_writer_get_fd() (e.g. pass it to
  * imap_fetch_body_sync), then commit or abort. Both free @w. */
 typedef struct _BodycacheWriter BodycacheWriter;
-BodycacheWriter *bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity,
-				      guint32 uid, GError **error);
+BodycacheWriter *bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid,
+				      GError **error);
 int bodycache_writer_get_fd(BodycacheWriter *w);
 /* fsync + rename into place, then evicts down to the cap. Returns an fd for reading
  * the committed body (valid even if it is evicted at once, e.g. larger than the cap),
@@ -71,7 +70,7 @@ void bodycache_remove(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 
 guint bodycache_drop_mailbox(Bodycache *bc, guint64 mbox, guint32 keep_uidvalidity);
 
 typedef struct {
-	guint64 bytes;     /* total size of the cached bodies */
+	guint64 bytes; /* total size of the cached bodies */
 	guint64 files;
 	guint64 cap;
 	guint64 hits, misses, evictions; /* since open */

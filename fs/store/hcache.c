@@ -21,8 +21,8 @@
 
 #include "hcache.h"
 
-#define DB_NAME "hcache.db"
-#define LOCK_NAME "lock"
+#define DB_NAME		"hcache.db"
+#define LOCK_NAME	"lock"
 #define BUSY_TIMEOUT_MS 5000
 
 struct _Hcache {
@@ -32,46 +32,45 @@ struct _Hcache {
 	int lock_fd;
 	sqlite3 *db;
 	GHashTable *stmts; /* static SQL text -> sqlite3_stmt* */
-	guint64 gen;       /* last local write generation (flag ordering) */
+	guint64 gen;	   /* last local write generation (flag ordering) */
 	guint rebuilds;
 };
 
-G_DEFINE_QUARK(hcache-error-quark, hcache_error)
+G_DEFINE_QUARK(hcache - error - quark, hcache_error)
 
 /* ---- schema ------------------------------------------------------------------------- */
 
 /* Version 1. A later version adds a case to migrate() that upgrades from the previous. */
-static const char schema_v1[] =
-	"CREATE TABLE mailbox("
-	" id INTEGER PRIMARY KEY,"
-	" name TEXT NOT NULL UNIQUE,"
-	" delim INTEGER NOT NULL DEFAULT 0,"
-	" attrs INTEGER NOT NULL DEFAULT 0,"
-	" special_use TEXT,"
-	" uidvalidity INTEGER NOT NULL DEFAULT 0,"
-	" uidnext INTEGER NOT NULL DEFAULT 0,"
-	" highestmodseq INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE message("
-	" mbox INTEGER NOT NULL,"
-	" uidvalidity INTEGER NOT NULL,"
-	" uid INTEGER NOT NULL,"
-	" flags TEXT NOT NULL DEFAULT '',"
-	" modseq INTEGER NOT NULL DEFAULT 0,"
-	" lgen INTEGER NOT NULL DEFAULT 0,"
-	" size INTEGER NOT NULL DEFAULT 0,"
-	" true_size INTEGER NOT NULL DEFAULT 0,"
-	" idate INTEGER NOT NULL DEFAULT 0,"
-	" idate_tz INTEGER NOT NULL DEFAULT 0,"
-	" date TEXT, subject TEXT, from_ TEXT, to_ TEXT, message_id TEXT,"
-	" extra BLOB,"
-	" filename TEXT,"
-	" ino INTEGER,"
-	" PRIMARY KEY(mbox, uidvalidity, uid)) WITHOUT ROWID;"
-	"CREATE TABLE inode("
-	" ino INTEGER PRIMARY KEY,"
-	" key TEXT NOT NULL UNIQUE);"
-	"CREATE TRIGGER message_del AFTER DELETE ON message BEGIN"
-	" DELETE FROM inode WHERE ino = old.ino; END;";
+static const char schema_v1[] = "CREATE TABLE mailbox("
+				" id INTEGER PRIMARY KEY,"
+				" name TEXT NOT NULL UNIQUE,"
+				" delim INTEGER NOT NULL DEFAULT 0,"
+				" attrs INTEGER NOT NULL DEFAULT 0,"
+				" special_use TEXT,"
+				" uidvalidity INTEGER NOT NULL DEFAULT 0,"
+				" uidnext INTEGER NOT NULL DEFAULT 0,"
+				" highestmodseq INTEGER NOT NULL DEFAULT 0);"
+				"CREATE TABLE message("
+				" mbox INTEGER NOT NULL,"
+				" uidvalidity INTEGER NOT NULL,"
+				" uid INTEGER NOT NULL,"
+				" flags TEXT NOT NULL DEFAULT '',"
+				" modseq INTEGER NOT NULL DEFAULT 0,"
+				" lgen INTEGER NOT NULL DEFAULT 0,"
+				" size INTEGER NOT NULL DEFAULT 0,"
+				" true_size INTEGER NOT NULL DEFAULT 0,"
+				" idate INTEGER NOT NULL DEFAULT 0,"
+				" idate_tz INTEGER NOT NULL DEFAULT 0,"
+				" date TEXT, subject TEXT, from_ TEXT, to_ TEXT, message_id TEXT,"
+				" extra BLOB,"
+				" filename TEXT,"
+				" ino INTEGER,"
+				" PRIMARY KEY(mbox, uidvalidity, uid)) WITHOUT ROWID;"
+				"CREATE TABLE inode("
+				" ino INTEGER PRIMARY KEY,"
+				" key TEXT NOT NULL UNIQUE);"
+				"CREATE TRIGGER message_del AFTER DELETE ON message BEGIN"
+				" DELETE FROM inode WHERE ino = old.ino; END;";
 
 static gboolean
 migrate(sqlite3 *db, int from, GError **error)
@@ -90,7 +89,8 @@ migrate(sqlite3 *db, int from, GError **error)
 	if (rc != SQLITE_OK) {
 		g_set_error(error, HCACHE_ERROR,
 			    rc == SQLITE_FULL ? HCACHE_ERROR_FULL : HCACHE_ERROR_IO,
-			    "header cache: creating the schema: %s", msg ? msg : sqlite3_errstr(rc));
+			    "header cache: creating the schema: %s",
+			    msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return FALSE;
 	}
@@ -116,9 +116,9 @@ sql_fail(Hcache *hc, int rc, const char *what, GError **error)
 	int sys = hc->db ? sqlite3_system_errno(hc->db) : 0;
 	g_autofree char *text = g_strdup_printf("header cache: %s: %s%s%s", what, msg,
 						sys ? ": " : "", sys ? g_strerror(sys) : "");
-	gboolean full = (rc & 0xff) == SQLITE_FULL ||
-			((rc & 0xff) == SQLITE_IOERR &&
-			 (sys == ENOSPC || sys == EDQUOT || sys == EFBIG));
+	gboolean full =
+		(rc & 0xff) == SQLITE_FULL ||
+		((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT || sys == EFBIG));
 
 	if (hc->db != NULL && !sqlite3_get_autocommit(hc->db))
 		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
@@ -218,8 +218,8 @@ ensure_dir(const char *dir, GError **error)
 		return FALSE;
 	}
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO, "header cache: %s is not a directory",
-			    dir);
+		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO,
+			    "header cache: %s is not a directory", dir);
 		return FALSE;
 	}
 	if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) != 0) {
@@ -251,8 +251,8 @@ ensure_file(const char *path, gboolean create, GError **error)
 		int e = errno;
 
 		close(fd);
-		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO, "header cache: chmod %s: %s", path,
-			    g_strerror(e));
+		g_set_error(error, HCACHE_ERROR, HCACHE_ERROR_IO, "header cache: chmod %s: %s",
+			    path, g_strerror(e));
 		return FALSE;
 	}
 	close(fd);
@@ -337,8 +337,8 @@ move_aside(Hcache *hc)
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(sfx); i++) {
 		g_autofree char *from = g_strconcat(hc->db_path, sfx[i], NULL);
-		g_autofree char *to = g_strdup_printf("%s.bad-%" G_GINT64_FORMAT "%s", hc->db_path,
-						      now, sfx[i]);
+		g_autofree char *to =
+			g_strdup_printf("%s.bad-%" G_GINT64_FORMAT "%s", hc->db_path, now, sfx[i]);
 
 		if (i == 2)
 			g_unlink(from); /* the shm index is rebuilt from the WAL */
@@ -383,7 +383,8 @@ try_open_db(Hcache *hc, GError **error)
 		return OPEN_FAIL;
 	tighten_sidecars(hc);
 	rc = sqlite3_open_v2(hc->db_path, &hc->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
 	if (rc != SQLITE_OK)
 		goto sqlerr;
 	sqlite3_busy_timeout(hc->db, BUSY_TIMEOUT_MS);
@@ -394,12 +395,12 @@ try_open_db(Hcache *hc, GError **error)
 		goto sqlerr;
 	if (version > HCACHE_SCHEMA_VERSION || version < 0) {
 		g_message("header cache %s has schema version %" G_GINT64_FORMAT
-			  " (this imapfs knows %d): rebuilding it", hc->db_path, version,
-			  HCACHE_SCHEMA_VERSION);
+			  " (this imapfs knows %d): rebuilding it",
+			  hc->db_path, version, HCACHE_SCHEMA_VERSION);
 		return OPEN_BAD;
 	}
-	rc = sqlite3_exec(hc->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL,
-			  NULL, &msg);
+	rc = sqlite3_exec(hc->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+			  &msg);
 	sqlite3_free(msg);
 	if (rc != SQLITE_OK)
 		goto sqlerr;
@@ -421,8 +422,8 @@ try_open_db(Hcache *hc, GError **error)
 		goto sqlerr;
 
 	if (version < HCACHE_SCHEMA_VERSION) {
-		g_autofree char *set = g_strdup_printf("PRAGMA user_version=%d",
-						       HCACHE_SCHEMA_VERSION);
+		g_autofree char *set =
+			g_strdup_printf("PRAGMA user_version=%d", HCACHE_SCHEMA_VERSION);
 
 		rc = sqlite3_exec(hc->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 		if (rc != SQLITE_OK)
@@ -753,8 +754,8 @@ drop_messages_locked(Hcache *hc, gint64 mbox, GError **error)
 }
 
 gboolean
-hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-			       gboolean *dropped, GError **error)
+hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity, gboolean *dropped,
+			       GError **error)
 {
 	sqlite3_stmt *s;
 	guint32 old = 0;
@@ -788,10 +789,14 @@ hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity,
 	}
 	if (!begin(hc, error))
 		goto out;
-	if (old != 0 && !drop_messages_locked(hc, mbox, error))
+	/* also from 0: a mailbox seen for the first time owns no rows (none left over
+	 * from a database rebuilt while ids were in use) */
+	if (!drop_messages_locked(hc, mbox, error))
 		goto out;
-	s = stmt(hc, "UPDATE mailbox SET uidvalidity = ?, uidnext = 0, highestmodseq = 0"
-		 " WHERE id = ?", error);
+	s = stmt(hc,
+		 "UPDATE mailbox SET uidvalidity = ?, uidnext = 0, highestmodseq = 0"
+		 " WHERE id = ?",
+		 error);
 	if (s == NULL)
 		goto out;
 	sqlite3_bind_int64(s, 1, uidvalidity);
@@ -838,14 +843,13 @@ hcache_mailbox_list(Hcache *hc, GError **error)
 /* from<delim>x -> to<delim>x for every child; a row already named like a target is
  * replaced (its messages go with it). */
 static gboolean
-rename_children_locked(Hcache *hc, const char *from, const char *to, char delim,
-		       GError **error)
+rename_children_locked(Hcache *hc, const char *from, const char *to, char delim, GError **error)
 {
 	g_autofree char *prefix = g_strdup_printf("%s%c", from, delim);
 	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-	sqlite3_stmt *s = stmt(hc, "SELECT id, name FROM mailbox WHERE substr(name, 1, ?) = ?",
-			       error);
+	sqlite3_stmt *s =
+		stmt(hc, "SELECT id, name FROM mailbox WHERE substr(name, 1, ?) = ?", error);
 	int rc;
 
 	if (s == NULL)
@@ -856,8 +860,10 @@ rename_children_locked(Hcache *hc, const char *from, const char *to, char delim,
 		gint64 id = sqlite3_column_int64(s, 0);
 
 		g_array_append_val(ids, id);
-		g_ptr_array_add(names, g_strconcat(to, (const char *)sqlite3_column_text(s, 1) +
-						   strlen(from), NULL));
+		g_ptr_array_add(names,
+				g_strconcat(to,
+					    (const char *)sqlite3_column_text(s, 1) + strlen(from),
+					    NULL));
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
@@ -888,8 +894,7 @@ rename_children_locked(Hcache *hc, const char *from, const char *to, char delim,
 }
 
 gboolean
-hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim,
-		      GError **error)
+hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim, GError **error)
 {
 	sqlite3_stmt *s;
 	gboolean ok = FALSE;
@@ -1070,8 +1075,7 @@ mailbox_name_locked(Hcache *hc, gint64 mbox, GError **error)
 }
 
 guint64
-hcache_inode_message(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
-		     GError **error)
+hcache_inode_message(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid, GError **error)
 {
 	g_autofree char *key = msg_key(mbox, uidvalidity, uid);
 	g_autofree char *name = NULL;
@@ -1122,8 +1126,8 @@ hcache_ticket(Hcache *hc)
 
 /* The ordering rule in SQL: :T is the ticket (-1 = force), :M the new modseq; "modseq"
  * and "lgen" are the row's current values. */
-#define APPLY_RULE \
-	"(:T < 0 OR CASE WHEN :M <> 0 AND modseq <> 0 AND :M <> modseq THEN :M > modseq" \
+#define APPLY_RULE                                                                                 \
+	"(:T < 0 OR CASE WHEN :M <> 0 AND modseq <> 0 AND :M <> modseq THEN :M > modseq"           \
 	" ELSE :T >= lgen END)"
 
 static void
@@ -1135,8 +1139,8 @@ bind_ticket(sqlite3_stmt *s, guint64 ticket)
 }
 
 gboolean
-hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-		    HcacheMessage *const *msgs, guint n, guint64 ticket, GError **error)
+hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage *const *msgs,
+		    guint n, guint64 ticket, GError **error)
 {
 	sqlite3_stmt *s;
 	g_autofree char *name = NULL;
@@ -1147,19 +1151,20 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity,
 	name = mailbox_name_locked(hc, mbox, error);
 	if (name == NULL || !begin(hc, error))
 		goto out;
-	s = stmt(hc,
-		 "INSERT INTO message(mbox, uidvalidity, uid, flags, modseq, size, true_size,"
-		 " idate, idate_tz, date, subject, from_, to_, message_id, extra, filename, ino)"
-		 " VALUES(?1, ?2, ?3, ?4, :M, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, :I)"
-		 " ON CONFLICT DO UPDATE SET"
-		 " flags = CASE WHEN " APPLY_RULE " THEN ?4 ELSE flags END,"
-		 " modseq = CASE WHEN " APPLY_RULE " AND :M <> 0 THEN :M ELSE modseq END,"
-		 " size = ?6,"
-		 " true_size = CASE WHEN ?7 <> 0 THEN ?7 ELSE true_size END,"
-		 " idate = ?8, idate_tz = ?9, date = ?10, subject = ?11, from_ = ?12,"
-		 " to_ = ?13, message_id = ?14, extra = ?15,"
-		 " filename = coalesce(?16, filename), ino = :I",
-		 error);
+	s = stmt(
+		hc,
+		"INSERT INTO message(mbox, uidvalidity, uid, flags, modseq, size, true_size,"
+		" idate, idate_tz, date, subject, from_, to_, message_id, extra, filename, ino)"
+		" VALUES(?1, ?2, ?3, ?4, :M, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, :I)"
+		" ON CONFLICT DO UPDATE SET"
+		" flags = CASE WHEN " APPLY_RULE " THEN ?4 ELSE flags END,"
+		" modseq = CASE WHEN " APPLY_RULE " AND :M <> 0 THEN :M ELSE modseq END,"
+		" size = ?6,"
+		" true_size = CASE WHEN ?7 <> 0 THEN ?7 ELSE true_size END,"
+		" idate = ?8, idate_tz = ?9, date = ?10, subject = ?11, from_ = ?12,"
+		" to_ = ?13, message_id = ?14, extra = ?15,"
+		" filename = coalesce(?16, filename), ino = :I",
+		error);
 	if (s == NULL)
 		goto out;
 	iM = sqlite3_bind_parameter_index(s, ":M");
@@ -1213,9 +1218,8 @@ out:
 }
 
 gboolean
-hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-		   const HcacheFlagUpdate *updates, guint n, guint64 ticket, guint *applied,
-		   GError **error)
+hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity, const HcacheFlagUpdate *updates,
+		   guint n, guint64 ticket, guint *applied, GError **error)
 {
 	sqlite3_stmt *s;
 	gboolean ok = FALSE;
@@ -1291,8 +1295,8 @@ hcache_flags_local(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
 }
 
 static gboolean
-update_one(Hcache *hc, const char *sql, gint64 mbox, guint32 uidvalidity, guint32 uid,
-	   gint64 ival, const char *sval, GError **error)
+update_one(Hcache *hc, const char *sql, gint64 mbox, guint32 uidvalidity, guint32 uid, gint64 ival,
+	   const char *sval, GError **error)
 {
 	sqlite3_stmt *s;
 	gboolean ok = FALSE;
@@ -1321,9 +1325,10 @@ gboolean
 hcache_message_set_true_size(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
 			     guint64 size, GError **error)
 {
-	return update_one(hc, "UPDATE message SET true_size = ? WHERE mbox = ? AND"
-			  " uidvalidity = ? AND uid = ?", mbox, uidvalidity, uid, (gint64)size,
-			  NULL, error);
+	return update_one(hc,
+			  "UPDATE message SET true_size = ? WHERE mbox = ? AND"
+			  " uidvalidity = ? AND uid = ?",
+			  mbox, uidvalidity, uid, (gint64)size, NULL, error);
 }
 
 gboolean
@@ -1331,13 +1336,14 @@ hcache_message_set_filename(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint3
 			    const char *filename, GError **error)
 {
 	g_return_val_if_fail(filename != NULL, FALSE);
-	return update_one(hc, "UPDATE message SET filename = ? WHERE mbox = ? AND"
-			  " uidvalidity = ? AND uid = ?", mbox, uidvalidity, uid, 0, filename,
-			  error);
+	return update_one(hc,
+			  "UPDATE message SET filename = ? WHERE mbox = ? AND"
+			  " uidvalidity = ? AND uid = ?",
+			  mbox, uidvalidity, uid, 0, filename, error);
 }
 
-#define MSG_COLS \
-	"uid, flags, modseq, size, true_size, idate, idate_tz, date, subject, from_, to_," \
+#define MSG_COLS                                                                                   \
+	"uid, flags, modseq, size, true_size, idate, idate_tz, date, subject, from_, to_,"         \
 	" message_id, extra, filename, ino"
 
 static void
@@ -1365,16 +1371,17 @@ read_message(sqlite3_stmt *s, HcacheMessage *m)
 }
 
 HcacheMessage *
-hcache_message_get(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
-		   GError **error)
+hcache_message_get(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid, GError **error)
 {
 	HcacheMessage *m = NULL;
 	sqlite3_stmt *s;
 	int rc;
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc, "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
-		 " AND uid = ?", error);
+	s = stmt(hc,
+		 "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
+		 " AND uid = ?",
+		 error);
 	if (s != NULL) {
 		sqlite3_bind_int64(s, 1, mbox);
 		sqlite3_bind_int64(s, 2, uidvalidity);
@@ -1403,8 +1410,10 @@ hcache_messages_foreach(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMess
 	int rc;
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc, "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
-		 " ORDER BY uid", error);
+	s = stmt(hc,
+		 "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
+		 " ORDER BY uid",
+		 error);
 	if (s != NULL) {
 		sqlite3_bind_int64(s, 1, mbox);
 		sqlite3_bind_int64(s, 2, uidvalidity);
@@ -1452,8 +1461,10 @@ hcache_messages_uids(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint64 *max_
 	int rc;
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc, "SELECT uid, modseq FROM message WHERE mbox = ? AND uidvalidity = ?"
-		 " ORDER BY uid", error);
+	s = stmt(hc,
+		 "SELECT uid, modseq FROM message WHERE mbox = ? AND uidvalidity = ?"
+		 " ORDER BY uid",
+		 error);
 	if (s != NULL) {
 		guint32 first = 0, last = 0;
 
@@ -1511,8 +1522,8 @@ hcache_messages_count(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **err
 }
 
 gboolean
-hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint32 *uids,
-		       guint n, guint *deleted, GError **error)
+hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint32 *uids, guint n,
+		       guint *deleted, GError **error)
 {
 	sqlite3_stmt *s;
 	gboolean ok = FALSE;
@@ -1521,8 +1532,7 @@ hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint
 	g_mutex_lock(&hc->lock);
 	if (!begin(hc, error))
 		goto out;
-	s = stmt(hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND uid = ?",
-		 error);
+	s = stmt(hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND uid = ?", error);
 	if (s == NULL)
 		goto out;
 	for (guint i = 0; i < n; i++) {
@@ -1546,8 +1556,8 @@ out:
 
 /* Deletes range by range (a VANISHED (EARLIER) set may span billions of UIDs). */
 gboolean
-hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-			   const ImapUidSet *uids, guint *deleted, GError **error)
+hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity, const ImapUidSet *uids,
+			   guint *deleted, GError **error)
 {
 	g_autofree char *text = imap_uidset_to_string(uids);
 	g_auto(GStrv) parts = g_strsplit(text ? text : "", ",", -1);
@@ -1558,8 +1568,10 @@ hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity,
 	g_mutex_lock(&hc->lock);
 	if (!begin(hc, error))
 		goto out;
-	s = stmt(hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND"
-		 " uid BETWEEN ? AND ?", error);
+	s = stmt(hc,
+		 "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND"
+		 " uid BETWEEN ? AND ?",
+		 error);
 	if (s == NULL)
 		goto out;
 	for (guint i = 0; parts[i] != NULL; i++) {
@@ -1569,8 +1581,9 @@ hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity,
 		if (parts[i][0] == '\0')
 			continue;
 		a = parts[i][0] == '*' ? G_MAXUINT32 : g_ascii_strtoull(parts[i], NULL, 10);
-		b = colon == NULL ? a
-		    : colon[1] == '*' ? G_MAXUINT32 : g_ascii_strtoull(colon + 1, NULL, 10);
+		b = colon == NULL     ? a
+		    : colon[1] == '*' ? G_MAXUINT32
+				      : g_ascii_strtoull(colon + 1, NULL, 10);
 		sqlite3_reset(s);
 		sqlite3_bind_int64(s, 1, mbox);
 		sqlite3_bind_int64(s, 2, uidvalidity);

@@ -27,12 +27,12 @@ G_BEGIN_DECLS
 GQuark hcache_error_quark(void);
 
 typedef enum {
-	HCACHE_ERROR_IN_USE,    /* another imapfs process holds the cache directory */
-	HCACHE_ERROR_IO,        /* local I/O or SQLite failure */
-	HCACHE_ERROR_FULL,      /* disk full (SQLITE_FULL, ENOSPC) */
-	HCACHE_ERROR_CORRUPT,   /* the database was corrupt; it has been rebuilt empty */
+	HCACHE_ERROR_IN_USE,	/* another imapfs process holds the cache directory */
+	HCACHE_ERROR_IO,	/* local I/O or SQLite failure */
+	HCACHE_ERROR_FULL,	/* disk full (SQLITE_FULL, ENOSPC) */
+	HCACHE_ERROR_CORRUPT,	/* the database was corrupt; it has been rebuilt empty */
 	HCACHE_ERROR_NOT_FOUND, /* no such mailbox or message */
-	HCACHE_ERROR_INVALID,   /* bad argument */
+	HCACHE_ERROR_INVALID,	/* bad argument */
 } HcacheErrorCode;
 
 /* The schema version this code writes (PRAGMA user_version). */
@@ -56,12 +56,12 @@ guint hcache_get_rebuilds(Hcache *hc);
 /* ---- mailboxes -------------------------------------------------------------------- */
 
 typedef struct {
-	gint64 id;            /* persistent id, > 0; set by put/get */
-	char *name;           /* server name, UTF-8 */
-	char delim;           /* 0 for NIL */
-	guint attrs;          /* ImapMailboxAttrs (includes the SPECIAL-USE bits) */
-	char *special_use;    /* "\\Sent" etc., or NULL */
-	guint32 uidvalidity;  /* 0: never selected */
+	gint64 id;	     /* persistent id, > 0; set by put/get */
+	char *name;	     /* server name, UTF-8 */
+	char delim;	     /* 0 for NIL */
+	guint attrs;	     /* ImapMailboxAttrs (includes the SPECIAL-USE bits) */
+	char *special_use;   /* "\\Sent" etc., or NULL */
+	guint32 uidvalidity; /* 0: never selected */
 	guint32 uidnext;
 	guint64 highestmodseq; /* 0: unknown / no CONDSTORE */
 } HcacheMailbox;
@@ -72,8 +72,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HcacheMailbox, hcache_mailbox_free)
 /* The id of @name, creating an empty row (uidvalidity 0) if needed. 0 on error. */
 gint64 hcache_mailbox_ensure(Hcache *hc, const char *name, GError **error);
 /* Fills @out (clear it with hcache_mailbox_clear). HCACHE_ERROR_NOT_FOUND if unknown. */
-gboolean hcache_mailbox_get(Hcache *hc, const char *name, HcacheMailbox *out,
-			    GError **error);
+gboolean hcache_mailbox_get(Hcache *hc, const char *name, HcacheMailbox *out, GError **error);
 /* Inserts or updates the row of @mb->name: delim, attrs, special_use, uidnext and
  * highestmodseq. The UIDVALIDITY is NOT changed here when the row already has a
  * different non-zero one: use hcache_mailbox_set_uidvalidity() first. Sets @mb->id. */
@@ -98,21 +97,21 @@ gboolean hcache_mailbox_delete(Hcache *hc, const char *name, GError **error);
 
 typedef struct {
 	guint32 uid;
-	char **flags;          /* flags and keywords, NULL-terminated; NULL means none on
-				* input, loaded messages always have an array (maybe empty) */
-	guint64 modseq;        /* 0: unknown */
-	guint64 size;          /* RFC822.SIZE */
-	guint64 true_size;     /* exact byte count once the body was fetched, else 0 */
-	gint64 internaldate;   /* seconds since the epoch, UTC */
-	gint internaldate_tz;  /* minutes east of UTC */
-	char *date;            /* envelope fields as the store keeps them (decoded UTF-8) */
+	char **flags;	      /* flags and keywords, NULL-terminated; NULL means none on
+			       * input, loaded messages always have an array (maybe empty) */
+	guint64 modseq;	      /* 0: unknown */
+	guint64 size;	      /* RFC822.SIZE */
+	guint64 true_size;    /* exact byte count once the body was fetched, else 0 */
+	gint64 internaldate;  /* seconds since the epoch, UTC */
+	gint internaldate_tz; /* minutes east of UTC */
+	char *date;	      /* envelope fields as the store keeps them (decoded UTF-8) */
 	char *subject;
 	char *from;
 	char *to;
 	char *message_id;
-	GBytes *extra;         /* opaque blob for the caller (e.g. a serialized envelope) */
-	char *filename;        /* the file name chosen for it, or NULL (keeps the stored one) */
-	guint64 ino;           /* out: persistent inode number (set by load/get/put) */
+	GBytes *extra;	/* opaque blob for the caller (e.g. a serialized envelope) */
+	char *filename; /* the file name chosen for it, or NULL (keeps the stored one) */
+	guint64 ino;	/* out: persistent inode number (set by load/get/put) */
 } HcacheMessage;
 HcacheMessage *hcache_message_new(void);
 void hcache_message_free(HcacheMessage *msg);
@@ -135,13 +134,12 @@ guint64 hcache_ticket(Hcache *hc);
  * for @ticket; a NULL filename keeps the stored one; true_size 0 keeps the stored one.
  * Allocates each new message's inode number and stores it in msgs[i]->ino. */
 gboolean hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-			     HcacheMessage *const *msgs, guint n, guint64 ticket,
-			     GError **error);
+			     HcacheMessage *const *msgs, guint n, guint64 ticket, GError **error);
 
 typedef struct {
 	guint32 uid;
 	const char *const *flags; /* NULL-terminated; NULL means none */
-	guint64 modseq;           /* 0: unknown */
+	guint64 modseq;		  /* 0: unknown */
 } HcacheFlagUpdate;
 /* Applies FETCH FLAGS results (QRESYNC changed list, CHANGEDSINCE fetch, IDLE FETCH)
  * in one transaction. Unknown UIDs are skipped. *@applied (may be NULL) gets the count
@@ -155,10 +153,10 @@ gboolean hcache_flags_local(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint3
 			    const char *const *flags, guint64 modseq, GError **error);
 
 /* Sets the exact size (after a body fetch) / the chosen file name of one message. */
-gboolean hcache_message_set_true_size(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-				      guint32 uid, guint64 size, GError **error);
-gboolean hcache_message_set_filename(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-				     guint32 uid, const char *filename, GError **error);
+gboolean hcache_message_set_true_size(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+				      guint64 size, GError **error);
+gboolean hcache_message_set_filename(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
+				     const char *filename, GError **error);
 
 /* One message, or NULL with HCACHE_ERROR_NOT_FOUND. */
 HcacheMessage *hcache_message_get(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
@@ -168,21 +166,20 @@ HcacheMessage *hcache_message_get(Hcache *hc, gint64 mbox, guint32 uidvalidity, 
  * a copy of all rows; @msg is borrowed (steal fields if wanted, set them to NULL). The
  * callback runs with the cache lock held: do not call hcache functions from it. */
 typedef void (*HcacheMessageFn)(HcacheMessage *msg, gpointer user_data);
-gboolean hcache_messages_foreach(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-				 HcacheMessageFn fn, gpointer user_data, GError **error);
+gboolean hcache_messages_foreach(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessageFn fn,
+				 gpointer user_data, GError **error);
 /* Same, as an owning array of HcacheMessage*. */
-GPtrArray *hcache_messages_load(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-				GError **error);
+GPtrArray *hcache_messages_load(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **error);
 /* The cached UIDs (for QRESYNC known-uids and the CONDSTORE expunge diff), and the
  * highest cached MODSEQ. Returns NULL on error; an empty set for an empty mailbox. */
-ImapUidSet *hcache_messages_uids(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-				 guint64 *max_modseq, GError **error);
+ImapUidSet *hcache_messages_uids(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint64 *max_modseq,
+				 GError **error);
 guint hcache_messages_count(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **error);
 
 /* Deletes messages (VANISHED / expunge diff), with their inode numbers. *@deleted (may
  * be NULL) gets how many rows existed. */
-gboolean hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity,
-				const guint32 *uids, guint n, guint *deleted, GError **error);
+gboolean hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint32 *uids,
+				guint n, guint *deleted, GError **error);
 gboolean hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity,
 				    const ImapUidSet *uids, guint *deleted, GError **error);
 

@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * mailbox.c: the message listing of one folder: EXAMINE, then UID FETCH of UID, FLAGS,
- * RFC822.SIZE, INTERNALDATE, ENVELOPE (and MODSEQ with CONDSTORE), and a cheap refresh
- * (new UIDs in full, flags of the rest, expunges detected from the UID list). Identity of
- * a message is (mailbox, UIDVALIDITY, UID); a UIDVALIDITY change drops the old listing.
- * Issue 5 replaces the refresh with the header cache and CONDSTORE/QRESYNC resync.
+ * mailbox.c: the message listing of one folder. A cold load is EXAMINE then UID FETCH of
+ * UID, FLAGS, RFC822.SIZE, INTERNALDATE, ENVELOPE (and MODSEQ with CONDSTORE); with the
+ * header cache on, the first listing comes from the cache and is then resynced: with
+ * QRESYNC the EXAMINE itself carries VANISHED and changed flags, with CONDSTORE a
+ * CHANGEDSINCE flag fetch, without either a flag fetch of all; new mail is fetched from
+ * the last known UIDNEXT, and a UID SEARCH diff repairs a listing whose count disagrees
+ * with EXISTS. An unchanged folder costs one EXAMINE. Identity of a message is (mailbox,
+ * UIDVALIDITY, UID); a UIDVALIDITY change drops the old listing, cached rows and bodies.
+ *
+ * Cache writes happen on the calling thread after each network step (never from a fetch
+ * callback), one transaction per batch, and the mailbox's UIDNEXT/HIGHESTMODSEQ are stored
+ * last, so a crash in between makes the next resync redo the work, never skip it.
  */
 #define G_LOG_DOMAIN "imapfs-store"
 
@@ -79,11 +86,13 @@ rebuild_sorted_locked(StoreFolder *f)
 	g_ptr_array_sort(f->sorted, cmp_uid);
 }
 
+#define BATCH 1000 /* messages per header FETCH (cold load) and per cache transaction */
+
+/* UID FETCH of @set: full items (StoreMessage*) or flags only (ImapMessage*). */
 static gboolean
-fetch(Store *store, StoreFolder *f, guint32 uidvalidity, guint32 first, gboolean full,
-      GPtrArray **out, GCancellable *cancel, GError **error)
+fetch_set(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *set, gboolean full,
+	  guint64 changedsince, GPtrArray **out, GCancellable *cancel, GError **error)
 {
-	g_autoptr(ImapUidSet) set = imap_uidset_new();
 	Collect c = {
 		.mailbox = f->name,
 		.uidvalidity = uidvalidity,
@@ -97,14 +106,23 @@ fetch(Store *store, StoreFolder *f, guint32 uidvalidity, guint32 first, gboolean
 		items |= IMAP_FETCH_MODSEQ;
 	c.items = g_ptr_array_new_with_free_func(full ? (GDestroyNotify)store_message_unref
 						      : (GDestroyNotify)imap_message_free);
-	imap_uidset_add_range(set, first, G_MAXUINT32);
-	if (!imap_fetch_sync(store->pool, f->name, uidvalidity, set, items, 0, collect_cb, &c,
-			     cancel, error)) {
+	if (!imap_fetch_sync(store->pool, f->name, uidvalidity, set, items, changedsince,
+			     collect_cb, &c, cancel, error)) {
 		g_ptr_array_unref(c.items);
 		return FALSE;
 	}
 	*out = c.items;
 	return TRUE;
+}
+
+static gboolean
+fetch(Store *store, StoreFolder *f, guint32 uidvalidity, guint32 first, gboolean full,
+      GPtrArray **out, GCancellable *cancel, GError **error)
+{
+	g_autoptr(ImapUidSet) set = imap_uidset_new();
+
+	imap_uidset_add_range(set, MAX(first, 1), G_MAXUINT32);
+	return fetch_set(store, f, uidvalidity, set, full, 0, out, cancel, error);
 }
 
 gboolean
@@ -118,11 +136,134 @@ store_folder_is_loaded(Store *store, StoreFolder *folder)
 	return loaded;
 }
 
+/* ---- the header cache side ----------------------------------------------------------- */
+
+/* Stores fetched messages, one transaction per BATCH; fills their inode numbers. */
+static void
+cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (store_hc(store) == NULL || id == 0 || msgs == NULL)
+		return;
+	for (guint at = 0; at < msgs->len; at += BATCH) {
+		guint n = MIN(BATCH, msgs->len - at);
+		g_autoptr(GPtrArray) rows =
+			g_ptr_array_new_full(n, (GDestroyNotify)hcache_message_free);
+
+		for (guint i = 0; i < n; i++)
+			g_ptr_array_add(rows, store_message_to_hcache(
+						      store, g_ptr_array_index(msgs, at + i)));
+		if (!hcache_messages_put(store->hc, id, uv, (HcacheMessage *const *)rows->pdata, n,
+					 ticket, &error)) {
+			store_cache_error(store, error);
+			return;
+		}
+		for (guint i = 0; i < n; i++) {
+			StoreMessage *m = g_ptr_array_index(msgs, at + i);
+
+			m->hc_id = id;
+			m->ino = ((HcacheMessage *)g_ptr_array_index(rows, i))->ino;
+		}
+	}
+}
+
+static void
+cache_flags(Store *store, gint64 id, guint32 uv, GPtrArray *flags, guint64 ticket)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree HcacheFlagUpdate *u = NULL;
+
+	if (store_hc(store) == NULL || id == 0 || flags == NULL || flags->len == 0)
+		return;
+	u = g_new0(HcacheFlagUpdate, flags->len);
+	for (guint i = 0; i < flags->len; i++) {
+		ImapMessage *m = g_ptr_array_index(flags, i);
+
+		u[i].uid = m->uid;
+		u[i].flags = (const char *const *)m->flags;
+		u[i].modseq = m->modseq;
+	}
+	if (!hcache_flags_apply(store->hc, id, uv, u, flags->len, ticket, NULL, &error))
+		store_cache_error(store, error);
+}
+
+static void
+cache_gone(Store *store, gint64 id, guint32 uv, GArray *gone)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (store_hc(store) == NULL || id == 0 || gone == NULL || gone->len == 0)
+		return;
+	if (!hcache_messages_delete(store->hc, id, uv, (guint32 *)gone->data, gone->len, NULL,
+				    &error))
+		store_cache_error(store, error);
+	if (store_bc(store) != NULL)
+		for (guint i = 0; i < gone->len; i++)
+			bodycache_remove(store->bc, id, uv, g_array_index(gone, guint32, i));
+}
+
+static void
+cache_state(Store *store, StoreFolder *f, gint64 id, const ImapSelectInfo *sel)
+{
+	g_autoptr(GError) error = NULL;
+	HcacheMailbox mb = {
+		.name = f->name,
+		.delim = f->delim,
+		.attrs = f->attrs,
+		.special_use = (char *)store_folder_get_special_use(f),
+		.uidvalidity = sel->uidvalidity,
+		.uidnext = sel->uidnext,
+		.highestmodseq = sel->highestmodseq,
+	};
+
+	if (store_hc(store) == NULL || id == 0)
+		return;
+	if (!hcache_mailbox_put(store->hc, &mb, &error))
+		store_cache_error(store, error);
+}
+
+/* The cached listing of @f (warm start), or NULL when the cache has none. */
+static GPtrArray *
+warm_load(Store *store, StoreFolder *f, gint64 id, HcacheMailbox *mb)
+{
+	g_autoptr(GPtrArray) rows = NULL;
+	g_autoptr(GError) error = NULL;
+	GPtrArray *out;
+
+	if (store_hc(store) == NULL || id == 0)
+		return NULL;
+	if (!hcache_mailbox_get(store->hc, f->name, mb, &error) || mb->uidvalidity == 0)
+		return NULL;
+	rows = hcache_messages_load(store->hc, mb->id, mb->uidvalidity, &error);
+	if (rows == NULL) {
+		store_cache_error(store, error);
+		return NULL;
+	}
+	out = g_ptr_array_new_full(rows->len, (GDestroyNotify)store_message_unref);
+	for (guint i = 0; i < rows->len; i++)
+		g_ptr_array_add(out, store_message_new_from_hcache(f->name, mb->uidvalidity, mb->id,
+								   g_ptr_array_index(rows, i)));
+	return out;
+}
+
+/* ---- resync ------------------------------------------------------------------------ */
+
+/* What the listing looked like before the network part (copied under the lock). */
+typedef struct {
+	gboolean was_loaded;
+	guint32 uidvalidity, uidnext, exists;
+	guint64 modseq;
+	gint64 hc_id;
+	GHashTable *uids; /* known UIDs (set) */
+} Known;
+
 /* The network part of a (re)load; store->lock is NOT held. Fills the results for merge. */
 typedef struct {
 	ImapSelectInfo *sel;
 	GPtrArray *full;  /* StoreMessage* of fetched messages (new ones or all) */
-	GPtrArray *flags; /* ImapMessage* flag updates of the known ones, or NULL */
+	GPtrArray *flags; /* ImapMessage* flag updates of known ones */
+	GArray *gone;	  /* guint32 UIDs known before and expunged since */
 	gboolean reset;	  /* @full is the complete listing */
 	gboolean unchanged;
 } Load;
@@ -133,45 +274,257 @@ load_clear(Load *l)
 	g_clear_pointer(&l->sel, imap_select_info_free);
 	g_clear_pointer(&l->full, g_ptr_array_unref);
 	g_clear_pointer(&l->flags, g_ptr_array_unref);
+	g_clear_pointer(&l->gone, g_array_unref);
 }
 
 static gboolean
-load(Store *store, StoreFolder *f, gboolean was_loaded, guint32 old_uidvalidity,
-     guint32 old_uidnext, guint32 old_exists, guint64 old_modseq, Load *l, GCancellable *cancel,
-     GError **error)
+known_has(const Known *k, guint32 uid)
+{
+	return g_hash_table_contains(k->uids, GUINT_TO_POINTER(uid));
+}
+
+static void
+append_full(GPtrArray *to, GPtrArray *from)
+{
+	for (guint i = 0; i < from->len; i++)
+		g_ptr_array_add(to, store_message_ref(g_ptr_array_index(from, i)));
+}
+
+/* Cold load: every message, newest batch first, each batch stored as it arrives. */
+static gboolean
+load_all(Store *store, StoreFolder *f, const Known *k, Load *l, guint64 ticket,
+	 GCancellable *cancel, GError **error)
+{
+	ImapSelectInfo *sel = l->sel;
+	g_autoptr(ImapUidSet) all = NULL;
+	g_autoptr(GPtrArray) pieces = NULL;
+	ImapSearchTerm term = {IMAP_SEARCH_ALL, NULL};
+
+	l->reset = TRUE;
+	l->full = g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
+	if (sel->exists == 0)
+		return TRUE;
+	if (store_hc(store) == NULL || k->hc_id == 0 || sel->exists <= BATCH) {
+		g_autoptr(GPtrArray) got = NULL;
+
+		if (!fetch(store, f, sel->uidvalidity, 1, TRUE, &got, cancel, error))
+			return FALSE;
+		cache_put(store, k->hc_id, sel->uidvalidity, got, ticket);
+		append_full(l->full, got);
+		return TRUE;
+	}
+	all = imap_search_sync(store->pool, f->name, sel->uidvalidity, &term, 1, cancel, error);
+	if (all == NULL)
+		return FALSE;
+	pieces = imap_uidset_split(all, BATCH);
+	for (guint i = pieces->len; i-- > 0;) {
+		g_autoptr(GPtrArray) got = NULL;
+
+		if (!fetch_set(store, f, sel->uidvalidity, g_ptr_array_index(pieces, i), TRUE, 0,
+			       &got, cancel, error))
+			return FALSE;
+		cache_put(store, k->hc_id, sel->uidvalidity, got, ticket);
+		append_full(l->full, got);
+	}
+	return TRUE;
+}
+
+typedef struct {
+	const Known *k;
+	GHashTable *fresh;
+	ImapUidSet *missing;
+} AddMissing;
+
+/* imap_uidset_foreach: server UIDs neither known nor just fetched. */
+static gboolean
+add_missing(guint32 uid, gpointer data)
+{
+	AddMissing *a = data;
+
+	if (!known_has(a->k, uid) && !g_hash_table_contains(a->fresh, GUINT_TO_POINTER(uid)))
+		imap_uidset_add(a->missing, uid);
+	return TRUE;
+}
+
+static gboolean
+load(Store *store, StoreFolder *f, const Known *k, Load *l, GCancellable *cancel, GError **error)
 {
 	ImapSelectInfo *sel;
+	guint64 ticket = store_hc(store) ? hcache_ticket(store->hc) : 0;
+	gboolean qresync, modseqs, all_flags = FALSE;
+	g_autoptr(GHashTable) fresh = g_hash_table_new(NULL, NULL); /* UIDs in l->full */
+	guint count;
 
-	sel = l->sel = imap_examine_sync(store->pool, f->name, 0, 0, cancel, error);
+	qresync = k->was_loaded && k->modseq != 0 && k->uidvalidity != 0 &&
+		  imap_pool_has_capability(store->pool, "QRESYNC");
+	sel = l->sel = imap_examine_sync(store->pool, f->name, qresync ? k->uidvalidity : 0,
+					 qresync ? k->modseq : 0, cancel, error);
 	if (sel == NULL)
 		return FALSE;
-	if (was_loaded && sel->uidvalidity == old_uidvalidity && sel->uidnext == old_uidnext &&
-	    sel->exists == old_exists && old_modseq != 0 && sel->highestmodseq == old_modseq) {
+	if (store_hc(store) != NULL && k->hc_id != 0) {
+		g_autoptr(GError) cerr = NULL;
+		gboolean dropped = FALSE;
+
+		if (!hcache_mailbox_set_uidvalidity(store->hc, k->hc_id, sel->uidvalidity, &dropped,
+						    &cerr))
+			store_cache_error(store, cerr);
+		if (dropped && store_bc(store) != NULL)
+			bodycache_drop_mailbox(store->bc, k->hc_id, sel->uidvalidity);
+	}
+	if (!k->was_loaded || sel->uidvalidity != k->uidvalidity) {
+		if (!load_all(store, f, k, l, ticket, cancel, error))
+			return FALSE;
+		cache_state(store, f, k->hc_id, sel);
+		return TRUE;
+	}
+	modseqs = k->modseq != 0 && sel->highestmodseq != 0;
+	if (modseqs && sel->highestmodseq == k->modseq && sel->uidnext == k->uidnext &&
+	    sel->exists == k->exists) {
 		l->unchanged = TRUE;
 		return TRUE;
 	}
-	if (!was_loaded || sel->uidvalidity != old_uidvalidity) {
-		l->reset = TRUE;
-		if (sel->exists == 0) {
-			l->full =
-				g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
-			return TRUE;
+	l->full = g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
+	l->flags = g_ptr_array_new_with_free_func((GDestroyNotify)imap_message_free);
+	l->gone = g_array_new(FALSE, FALSE, sizeof(guint32));
+
+	/* expunges and flag changes */
+	if (qresync && sel->highestmodseq != 0) {
+		if (sel->vanished != NULL && !imap_uidset_is_empty(sel->vanished)) {
+			GHashTableIter it;
+			gpointer key;
+
+			g_hash_table_iter_init(&it, k->uids);
+			while (g_hash_table_iter_next(&it, &key, NULL)) {
+				guint32 uid = GPOINTER_TO_UINT(key);
+
+				if (imap_uidset_contains(sel->vanished, uid))
+					g_array_append_val(l->gone, uid);
+			}
 		}
-		return fetch(store, f, sel->uidvalidity, 1, TRUE, &l->full, cancel, error);
-	}
-	/* Same UIDVALIDITY: new UIDs in full, then flags (and the UID list) of all. */
-	if (sel->uidnext == 0 || sel->uidnext > old_uidnext || old_uidnext == 0) {
-		if (!fetch(store, f, sel->uidvalidity, MAX(old_uidnext, 1), TRUE, &l->full, cancel,
-			   error))
+		for (guint i = 0; sel->changed != NULL && i < sel->changed->len; i++) {
+			ImapMessage *m = g_ptr_array_index(sel->changed, i);
+			ImapMessage *copy;
+
+			if (!known_has(k, m->uid) || !(m->have & IMAP_FETCH_FLAGS))
+				continue;
+			copy = g_new0(ImapMessage, 1);
+			copy->have =
+				m->have & (IMAP_FETCH_UID | IMAP_FETCH_FLAGS | IMAP_FETCH_MODSEQ);
+			copy->uid = m->uid;
+			copy->flags = g_strdupv(m->flags);
+			copy->modseq = m->modseq;
+			g_ptr_array_add(l->flags, copy);
+		}
+	} else if (modseqs) {
+		if (sel->highestmodseq != k->modseq && sel->exists > 0) {
+			g_autoptr(GPtrArray) got = NULL;
+			g_autoptr(ImapUidSet) set = imap_uidset_new();
+
+			imap_uidset_add_range(set, 1, G_MAXUINT32);
+			if (!fetch_set(store, f, sel->uidvalidity, set, FALSE, k->modseq, &got,
+				       cancel, error))
+				return FALSE;
+			for (guint i = 0; i < got->len; i++)
+				if (known_has(k, ((ImapMessage *)g_ptr_array_index(got, i))->uid))
+					g_ptr_array_add(l->flags, g_steal_pointer(&got->pdata[i]));
+		}
+	} else if (sel->exists > 0) {
+		g_autoptr(GPtrArray) got = NULL;
+
+		if (!fetch(store, f, sel->uidvalidity, 1, FALSE, &got, cancel, error))
 			return FALSE;
+		g_ptr_array_extend_and_steal(l->flags, g_steal_pointer(&got));
+		all_flags = TRUE;
+	}
+
+	/* new mail */
+	if (k->uidnext != 0 && (sel->uidnext == 0 || sel->uidnext > k->uidnext)) {
+		g_autoptr(GPtrArray) got = NULL;
+
+		if (!fetch(store, f, sel->uidvalidity, k->uidnext, TRUE, &got, cancel, error))
+			return FALSE;
+		for (guint i = 0; i < got->len; i++) {
+			StoreMessage *m = g_ptr_array_index(got, i);
+
+			if (!known_has(k, m->info.uid))
+				g_hash_table_add(fresh, GUINT_TO_POINTER(m->info.uid));
+		}
+		cache_put(store, k->hc_id, sel->uidvalidity, got, ticket);
+		append_full(l->full, got);
+	}
+
+	/* the UID list: from the flags of all, or a SEARCH when the count disagrees */
+	if (all_flags) {
+		g_autoptr(GHashTable) listed = g_hash_table_new(NULL, NULL);
+		g_autoptr(ImapUidSet) missing = imap_uidset_new();
+		GHashTableIter it;
+		gpointer key;
+
+		for (guint i = 0; i < l->flags->len; i++) {
+			ImapMessage *m = g_ptr_array_index(l->flags, i);
+
+			g_hash_table_add(listed, GUINT_TO_POINTER(m->uid));
+			if (!known_has(k, m->uid) &&
+			    !g_hash_table_contains(fresh, GUINT_TO_POINTER(m->uid)))
+				imap_uidset_add(missing, m->uid);
+		}
+		g_hash_table_iter_init(&it, k->uids);
+		while (g_hash_table_iter_next(&it, &key, NULL))
+			if (!g_hash_table_contains(listed, key)) {
+				guint32 uid = GPOINTER_TO_UINT(key);
+
+				g_array_append_val(l->gone, uid);
+			}
+		if (!imap_uidset_is_empty(missing)) {
+			g_autoptr(GPtrArray) got = NULL;
+
+			if (!fetch_set(store, f, sel->uidvalidity, missing, TRUE, 0, &got, cancel,
+				       error))
+				return FALSE;
+			cache_put(store, k->hc_id, sel->uidvalidity, got, ticket);
+			append_full(l->full, got);
+		}
 	} else {
-		l->full = g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
+		count = g_hash_table_size(k->uids) - l->gone->len + g_hash_table_size(fresh);
+		if (count != sel->exists || k->uidnext == 0) {
+			ImapSearchTerm term = {IMAP_SEARCH_ALL, NULL};
+			g_autoptr(ImapUidSet) server = NULL;
+			g_autoptr(ImapUidSet) missing = imap_uidset_new();
+			g_autoptr(GHashTable) gone = g_hash_table_new(NULL, NULL);
+			GHashTableIter it;
+			gpointer key;
+
+			server = imap_search_sync(store->pool, f->name, sel->uidvalidity, &term, 1,
+						  cancel, error);
+			if (server == NULL)
+				return FALSE;
+			for (guint i = 0; i < l->gone->len; i++)
+				g_hash_table_add(
+					gone, GUINT_TO_POINTER(g_array_index(l->gone, guint32, i)));
+			g_hash_table_iter_init(&it, k->uids);
+			while (g_hash_table_iter_next(&it, &key, NULL)) {
+				guint32 uid = GPOINTER_TO_UINT(key);
+
+				if (!imap_uidset_contains(server, uid) &&
+				    !g_hash_table_contains(gone, key))
+					g_array_append_val(l->gone, uid);
+			}
+			imap_uidset_foreach(server, add_missing, &(AddMissing){k, fresh, missing});
+			if (!imap_uidset_is_empty(missing)) {
+				g_autoptr(GPtrArray) got = NULL;
+
+				if (!fetch_set(store, f, sel->uidvalidity, missing, TRUE, 0, &got,
+					       cancel, error))
+					return FALSE;
+				cache_put(store, k->hc_id, sel->uidvalidity, got, ticket);
+				append_full(l->full, got);
+			}
+		}
 	}
-	if (sel->exists == 0) {
-		l->flags = g_ptr_array_new_with_free_func((GDestroyNotify)imap_message_free);
-		return TRUE;
-	}
-	return fetch(store, f, sel->uidvalidity, 1, FALSE, &l->flags, cancel, error);
+	cache_flags(store, k->hc_id, sel->uidvalidity, l->flags, ticket);
+	cache_gone(store, k->hc_id, sel->uidvalidity, l->gone);
+	cache_state(store, f, k->hc_id, sel);
+	return TRUE;
 }
 
 static gboolean
@@ -180,6 +533,7 @@ merge_locked(Store *store, StoreFolder *f, Load *l)
 	gboolean changed = FALSE;
 	GHashTable *by_uid;
 
+	(void)store;
 	if (l->unchanged)
 		return FALSE;
 	if (l->reset) {
@@ -217,14 +571,9 @@ merge_locked(Store *store, StoreFolder *f, Load *l)
 		g_clear_pointer(&f->by_uid, g_hash_table_unref);
 		f->by_uid = by_uid;
 	} else {
-		g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
-		GHashTableIter it;
-		gpointer k;
-
 		for (guint i = 0; i < l->full->len; i++) {
 			StoreMessage *m = g_ptr_array_index(l->full, i);
 
-			g_hash_table_add(seen, GUINT_TO_POINTER(m->info.uid));
 			if (g_hash_table_contains(f->by_uid, GUINT_TO_POINTER(m->info.uid)))
 				continue;
 			g_hash_table_replace(f->by_uid, GUINT_TO_POINTER(m->info.uid),
@@ -235,20 +584,37 @@ merge_locked(Store *store, StoreFolder *f, Load *l)
 			ImapMessage *im = g_ptr_array_index(l->flags, i);
 			StoreMessage *m = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(im->uid));
 
-			g_hash_table_add(seen, GUINT_TO_POINTER(im->uid));
 			if (m != NULL)
 				store_message_update_locked(m, im);
 		}
-		/* Expunged: known UIDs the server no longer lists. */
-		g_hash_table_iter_init(&it, f->by_uid);
-		while (g_hash_table_iter_next(&it, &k, NULL))
-			if (!g_hash_table_contains(seen, k)) {
-				g_hash_table_iter_remove(&it);
+		for (guint i = 0; i < l->gone->len; i++)
+			if (g_hash_table_remove(f->by_uid, GUINT_TO_POINTER(g_array_index(
+								   l->gone, guint32, i))))
 				changed = TRUE;
-			}
 	}
 	rebuild_sorted_locked(f);
 	return changed;
+}
+
+/* Installs a cached listing as if it had been loaded (stale: the caller resyncs it). */
+static void
+install_warm_locked(StoreFolder *f, GPtrArray *msgs, const HcacheMailbox *mb)
+{
+	g_clear_pointer(&f->by_uid, g_hash_table_unref);
+	f->by_uid = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)store_message_unref);
+	for (guint i = 0; i < msgs->len; i++) {
+		StoreMessage *m = g_ptr_array_index(msgs, i);
+
+		g_hash_table_replace(f->by_uid, GUINT_TO_POINTER(m->info.uid),
+				     store_message_ref(m));
+	}
+	rebuild_sorted_locked(f);
+	f->loaded = TRUE;
+	f->loaded_at = 0;
+	f->uidvalidity = mb->uidvalidity;
+	f->uidnext = mb->uidnext;
+	f->highestmodseq = mb->highestmodseq;
+	f->exists = msgs->len;
 }
 
 GPtrArray *
@@ -256,9 +622,8 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 				gboolean *changed, GCancellable *cancel, GError **error)
 {
 	Load l = {0};
-	gboolean was_loaded, ok, ch = FALSE;
-	guint32 uidvalidity, uidnext, exists;
-	guint64 modseq;
+	Known k = {0};
+	gboolean ok, ch = FALSE, warm = FALSE, offline;
 	GPtrArray *out;
 
 	if (changed != NULL)
@@ -268,9 +633,11 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 			    folder->name);
 		return NULL;
 	}
+	offline = store_offline_check(store);
 	g_mutex_lock(&store->lock);
 	for (;;) {
-		if (folder->loaded && g_get_monotonic_time() - folder->loaded_at <= max_age_us) {
+		if (folder->loaded &&
+		    (offline || g_get_monotonic_time() - folder->loaded_at <= max_age_us)) {
 			out = snapshot_locked(folder);
 			g_mutex_unlock(&store->lock);
 			return out;
@@ -286,19 +653,66 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		}
 	}
 	folder->loading = TRUE;
-	was_loaded = folder->loaded;
-	uidvalidity = folder->uidvalidity;
-	uidnext = folder->uidnext;
-	exists = folder->exists;
-	modseq = folder->highestmodseq;
+	k.was_loaded = folder->loaded;
+	k.hc_id = folder->hc_id;
 	g_mutex_unlock(&store->lock);
 
-	ok = load(store, folder, was_loaded, uidvalidity, uidnext, exists, modseq, &l, cancel,
-		  error);
+	if (!k.was_loaded) {
+		HcacheMailbox mb = {0};
+		g_autoptr(GPtrArray) msgs = warm_load(store, folder, k.hc_id, &mb);
+
+		if (msgs != NULL) {
+			g_mutex_lock(&store->lock);
+			install_warm_locked(folder, msgs, &mb);
+			g_mutex_unlock(&store->lock);
+			warm = TRUE;
+		}
+		hcache_mailbox_clear(&mb);
+	}
+
+	g_mutex_lock(&store->lock);
+	k.was_loaded = folder->loaded;
+	k.uidvalidity = folder->uidvalidity;
+	k.uidnext = folder->uidnext;
+	k.exists = folder->exists;
+	k.modseq = folder->highestmodseq;
+	k.uids = g_hash_table_new(NULL, NULL);
+	if (folder->by_uid != NULL) {
+		GHashTableIter it;
+		gpointer key;
+
+		g_hash_table_iter_init(&it, folder->by_uid);
+		while (g_hash_table_iter_next(&it, &key, NULL))
+			g_hash_table_add(k.uids, key);
+	}
+	g_mutex_unlock(&store->lock);
+
+	if (offline) {
+		ok = warm;
+		if (!ok)
+			g_set_error(error, STORE_ERROR, STORE_ERROR_OFFLINE,
+				    "offline: %s is not in the cache", folder->name);
+	} else {
+		GError *local = NULL;
+
+		ok = load(store, folder, &k, &l, cancel, &local);
+		if (!ok && k.was_loaded && store_hc(store) != NULL &&
+		    store_error_is_unreachable(local)) {
+			/* the server went away: serve what we have, retry now and then */
+			g_message("%s: %s; offline: serving the cache", folder->name,
+				  local->message);
+			store_go_offline(store, TRUE);
+			load_clear(&l);
+			g_clear_error(&local);
+			ok = TRUE;
+		}
+		if (local != NULL)
+			g_propagate_error(error, local);
+	}
 
 	g_mutex_lock(&store->lock);
 	folder->loading = FALSE;
-	if (ok) {
+	if (ok && l.sel != NULL) {
 		ch = merge_locked(store, folder, &l);
 		folder->loaded = TRUE;
 		folder->loaded_at = g_get_monotonic_time();
@@ -307,13 +721,17 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		folder->exists = l.sel->exists;
 		folder->highestmodseq = l.sel->highestmodseq;
 		out = snapshot_locked(folder);
+	} else if (ok) {
+		folder->loaded_at = g_get_monotonic_time();
+		out = snapshot_locked(folder);
 	} else {
 		out = NULL;
 	}
 	g_cond_broadcast(&store->cond);
 	g_mutex_unlock(&store->lock);
 	load_clear(&l);
+	g_hash_table_unref(k.uids);
 	if (changed != NULL)
-		*changed = ch || !was_loaded;
+		*changed = ch || warm;
 	return out;
 }

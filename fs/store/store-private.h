@@ -10,11 +10,20 @@
  */
 #pragma once
 
+#include "bodycache.h"
+#include "hcache.h"
 #include "store.h"
 
 struct _Store {
-	ImapPool *pool;	    /* immutable after store_new */
-	gboolean condstore; /* immutable after connect */
+	ImapPool *pool;		 /* immutable after store_new */
+	gboolean condstore;	 /* immutable after connect */
+	Hcache *hc;		 /* header cache or NULL; immutable after store_open_cache */
+	Bodycache *bc;		 /* body cache or NULL; same */
+	gint cache_broken;	 /* atomic: the hcache was reset at run time, caches off */
+	gint offline;		 /* atomic: no network, everything from the cache */
+	gboolean offline_forced; /* -o offline: never try the network; set before use */
+	gboolean probing;	 /* a reconnect attempt runs; protected by lock */
+	gint64 probe_at;	 /* monotonic us of the last attempt; protected by lock */
 	GMutex lock;
 	GCond cond;	     /* signalled when a folder load or a body fetch ends */
 	GHashTable *folders; /* server name -> StoreFolder* (owning); protected by lock */
@@ -33,6 +42,7 @@ struct _StoreFolder {
 	char delim;  /* immutable */
 	guint attrs; /* immutable */
 	/* protected by store->lock: */
+	gint64 hc_id;	  /* hcache mailbox id, 0 without cache */
 	gboolean loading; /* a thread is fetching the listing */
 	gboolean loaded;
 	gint64 loaded_at; /* monotonic us */
@@ -45,6 +55,8 @@ struct _StoreFolder {
 struct _StoreMessage {
 	gint ref;	       /* atomic */
 	StoreMessageInfo info; /* immutable; strings owned */
+	gint64 hc_id;	       /* hcache mailbox id (bodycache key), 0 without cache; and */
+	guint64 ino;	       /* hcache inode number, 0 if none: both set before publishing */
 	/* protected by store->lock: */
 	guint64 size;
 	gboolean size_exact;
@@ -57,3 +69,22 @@ StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidi
 /* Under store->lock: update the mutable fields from a fresh FETCH. */
 void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
 void store_body_cache_clear(Store *store);
+/* TRUE while offline. When the server was unreachable (not -o offline), first tries to
+ * reconnect, at most every STORE_RETRY_US; network-free otherwise. */
+gboolean store_offline_check(Store *store);
+#define STORE_RETRY_US (15 * G_USEC_PER_SEC)
+/* The server cannot be reached (connect, timeout, connection lost after retries). */
+gboolean store_error_is_unreachable(const GError *error);
+
+/* The caches, or NULL when off (never opened, or reset by a run-time corruption). */
+Hcache *store_hc(Store *store);
+Bodycache *store_bc(Store *store);
+/* Logs a cache failure; a run-time corruption (HCACHE_ERROR_CORRUPT) switches both caches
+ * off for the rest of the mount. */
+void store_cache_error(Store *store, const GError *error);
+
+/* A StoreMessage from a header cache row (strings stolen from @row). */
+StoreMessage *store_message_new_from_hcache(const char *mailbox, guint32 uidvalidity, gint64 hc_id,
+					    HcacheMessage *row);
+/* The header cache row of @msg (strings copied; true_size 0 = keep the stored one). */
+HcacheMessage *store_message_to_hcache(Store *store, StoreMessage *msg);

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * store.c: the account object (pool, folder table, namespaces, quota) and the accessors
- * of folders and messages. Folder listings live in mailbox.c, bodies in body.c. No FUSE,
- * no errno, no file names here (STYLE.md §1).
+ * of folders and messages, and the opening of the on-disk caches (hcache.c, bodycache.c)
+ * with the folder list and namespaces they remember for offline mounts. Folder listings
+ * live in mailbox.c, bodies in body.c. No FUSE, no errno, no file names here (STYLE.md §1).
  */
 #define G_LOG_DOMAIN "imapfs-store"
 
 #include "config.h"
 
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store-private.h"
@@ -72,9 +77,380 @@ store_free(Store *store)
 	g_hash_table_unref(store->folders);
 	g_free(store->quota.root);
 	imap_pool_free(store->pool);
+	g_clear_pointer(&store->bc, bodycache_close);
+	g_clear_pointer(&store->hc, hcache_close);
 	g_mutex_clear(&store->lock);
 	g_cond_clear(&store->cond);
 	g_free(store);
+}
+
+/* The folder object of @name, created if new. A folder object lives as long as the
+ * store: its attributes are those of the first LIST (a later LIST only adds folders). */
+static StoreFolder *
+folder_get_locked(Store *store, const char *name, char delim, guint attrs)
+{
+	StoreFolder *f = g_hash_table_lookup(store->folders, name);
+
+	if (f == NULL) {
+		f = g_new0(StoreFolder, 1);
+		f->ref = 1;
+		f->name = g_strdup(name);
+		f->delim = delim;
+		f->attrs = attrs;
+		g_hash_table_replace(store->folders, f->name, f);
+	}
+	return f;
+}
+
+/* One personal namespace with an empty prefix (a server without NAMESPACE). */
+static StoreNamespace *
+guessed_personal(char delim)
+{
+	StoreNamespace *ns = g_new0(StoreNamespace, 1);
+
+	ns->kind = STORE_NS_PERSONAL;
+	ns->prefix = g_strdup("");
+	ns->delim = delim;
+	return ns;
+}
+
+/* ---- the on-disk cache ------------------------------------------------------------- */
+
+char *
+store_default_cache_dir(const char *user, const char *host, guint port, const char *root)
+{
+	g_autofree char *raw = g_strdup_printf("%s@%s:%u%s", user, host, port,
+					       root && *root && strcmp(root, "/") ? root : "");
+	GString *id = g_string_new(NULL);
+	g_autofree char *name = NULL;
+
+	/* readable and safe: keep [A-Za-z0-9@._:+-], '/' becomes '_', the rest %XX */
+	for (const guchar *p = (const guchar *)raw; *p; p++) {
+		if (g_ascii_isalnum(*p) || strchr("@._:+-", *p))
+			g_string_append_c(id, *p);
+		else if (*p == '/')
+			g_string_append_c(id, '_');
+		else
+			g_string_append_printf(id, "%%%02X", *p);
+	}
+	if (id->str[0] == '.')
+		g_string_prepend_c(id, '_');
+	name = g_string_free(id, FALSE);
+	return g_build_filename(g_get_user_cache_dir(), "imapfs", name, NULL);
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (remove(path) != 0)
+		g_message("cannot remove %s: %s", path, g_strerror(errno));
+	return 0;
+}
+
+static void
+remove_tree(const char *path)
+{
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		g_message("cannot remove %s: %s", path, g_strerror(errno));
+}
+
+Hcache *
+store_hc(Store *store)
+{
+	return g_atomic_int_get(&store->cache_broken) ? NULL : store->hc;
+}
+
+Bodycache *
+store_bc(Store *store)
+{
+	return g_atomic_int_get(&store->cache_broken) ? NULL : store->bc;
+}
+
+void
+store_cache_error(Store *store, const GError *error)
+{
+	g_message("header cache: %s", error->message);
+	if (!g_error_matches(error, HCACHE_ERROR, HCACHE_ERROR_CORRUPT) ||
+	    !g_atomic_int_compare_and_exchange(&store->cache_broken, 0, 1))
+		return;
+	/* The database was rebuilt empty under us: the mailbox ids held in memory are
+	 * stale and could name other mailboxes later. Run uncached until the next mount,
+	 * and drop the bodies filed under those ids. */
+	g_message("the cache was corrupt and has been reset; running uncached until remount");
+	if (store->bc != NULL) {
+		GHashTableIter it;
+		gpointer v;
+		GArray *list = g_array_new(FALSE, FALSE, sizeof(gint64));
+
+		g_mutex_lock(&store->lock);
+		g_hash_table_iter_init(&it, store->folders);
+		while (g_hash_table_iter_next(&it, NULL, &v))
+			if (((StoreFolder *)v)->hc_id != 0)
+				g_array_append_val(list, ((StoreFolder *)v)->hc_id);
+		g_mutex_unlock(&store->lock);
+		for (guint i = 0; i < list->len; i++)
+			bodycache_drop_mailbox(store->bc, g_array_index(list, gint64, i), 0);
+		g_array_unref(list);
+	}
+}
+
+gboolean
+store_open_cache(Store *store, const char *dir, guint64 cap, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	g_autoptr(Hcache) hc = NULL;
+	g_autoptr(Bodycache) bc = NULL;
+
+	hc = hcache_open(dir, &local);
+	if (hc == NULL) {
+		if (g_error_matches(local, HCACHE_ERROR, HCACHE_ERROR_IN_USE))
+			g_set_error(error, STORE_ERROR, STORE_ERROR_CACHE_IN_USE, "%s",
+				    local->message);
+		else
+			g_set_error(error, STORE_ERROR, STORE_ERROR_IO, "cache %s: %s", dir,
+				    local->message);
+		return FALSE;
+	}
+	if (hcache_get_rebuilds(hc) > 0) {
+		/* body files are keyed by mailbox ids of the lost database: drop them */
+		g_autofree char *bodies = g_build_filename(dir, "bodies", NULL);
+
+		remove_tree(bodies);
+	}
+	bc = bodycache_open(dir, cap, &local);
+	if (bc == NULL) {
+		g_set_error(error, STORE_ERROR,
+			    g_error_matches(local, BODYCACHE_ERROR, BODYCACHE_ERROR_IN_USE)
+				    ? STORE_ERROR_CACHE_IN_USE
+				    : STORE_ERROR_IO,
+			    "body cache %s: %s", dir, local->message);
+		return FALSE;
+	}
+	store->hc = g_steal_pointer(&hc);
+	store->bc = g_steal_pointer(&bc);
+	return TRUE;
+}
+
+gboolean
+store_cache_has_data(Store *store)
+{
+	g_autoptr(GPtrArray) list = NULL;
+
+	if (store_hc(store) == NULL)
+		return FALSE;
+	list = hcache_mailbox_list(store->hc, NULL);
+	return list != NULL && list->len > 0;
+}
+
+void
+store_go_offline(Store *store, gboolean retry)
+{
+	g_mutex_lock(&store->lock);
+	store->offline_forced = !retry;
+	store->probe_at = g_get_monotonic_time();
+	g_mutex_unlock(&store->lock);
+	g_atomic_int_set(&store->offline, 1);
+}
+
+gboolean
+store_error_is_unreachable(const GError *error)
+{
+	return g_error_matches(error, IMAP_ERROR, IMAP_ERROR_CONNECT) ||
+	       g_error_matches(error, IMAP_ERROR, IMAP_ERROR_TIMEOUT) ||
+	       g_error_matches(error, IMAP_ERROR, IMAP_ERROR_DISCONNECTED);
+}
+
+gboolean
+store_is_offline(Store *store)
+{
+	return g_atomic_int_get(&store->offline) != 0;
+}
+
+gboolean
+store_offline_check(Store *store)
+{
+	g_autoptr(GError) error = NULL;
+	gint64 now = g_get_monotonic_time();
+	gboolean ok;
+
+	if (!store_is_offline(store))
+		return FALSE;
+	g_mutex_lock(&store->lock);
+	if (store->offline_forced || store->probing || now - store->probe_at < STORE_RETRY_US) {
+		g_mutex_unlock(&store->lock);
+		return TRUE;
+	}
+	store->probing = TRUE;
+	g_mutex_unlock(&store->lock);
+
+	ok = store_connect_sync(store, NULL, &error);
+
+	g_mutex_lock(&store->lock);
+	store->probing = FALSE;
+	store->probe_at = g_get_monotonic_time();
+	g_mutex_unlock(&store->lock);
+	if (!ok) {
+		g_debug("still offline: %s", error->message);
+		return TRUE;
+	}
+	g_message("the server answers again: online");
+	g_atomic_int_set(&store->offline, 0);
+	return FALSE;
+}
+
+static char *
+namespaces_path(Store *store)
+{
+	return g_build_filename(hcache_get_dir(store->hc), "namespaces", NULL);
+}
+
+/* The namespaces are remembered next to the header cache (one per line: kind, index,
+ * delimiter, escaped prefix) so that an offline mount maps names like an online one. */
+static void
+save_namespaces(Store *store, GPtrArray *nss)
+{
+	g_autofree char *path = namespaces_path(store);
+	g_autoptr(GError) error = NULL;
+	GString *s = g_string_new(NULL);
+
+	for (guint i = 0; i < nss->len; i++) {
+		StoreNamespace *ns = g_ptr_array_index(nss, i);
+		g_autofree char *esc = g_strescape(ns->prefix, NULL);
+
+		g_string_append_printf(s, "%d\t%u\t%d\t%s\n", ns->kind, ns->index, ns->delim, esc);
+	}
+	if (!g_file_set_contents_full(path, s->str, s->len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+				      &error))
+		g_message("cannot save the namespaces in the cache: %s", error->message);
+	g_string_free(s, TRUE);
+}
+
+static GPtrArray *
+load_namespaces(Store *store)
+{
+	g_autofree char *path = namespaces_path(store);
+	g_autofree char *data = NULL;
+	g_auto(GStrv) lines = NULL;
+	GPtrArray *nss = g_ptr_array_new_with_free_func((GDestroyNotify)store_namespace_free);
+
+	if (!g_file_get_contents(path, &data, NULL, NULL))
+		return nss;
+	lines = g_strsplit(data, "\n", -1);
+	for (guint i = 0; lines[i]; i++) {
+		g_auto(GStrv) f = g_strsplit(lines[i], "\t", 4);
+		StoreNamespace *ns;
+
+		if (g_strv_length(f) != 4)
+			continue;
+		ns = g_new0(StoreNamespace, 1);
+		ns->kind = CLAMP(atoi(f[0]), STORE_NS_PERSONAL, STORE_NS_SHARED);
+		ns->index = atoi(f[1]);
+		ns->delim = atoi(f[2]);
+		ns->prefix = g_strcompress(f[3]);
+		g_ptr_array_add(nss, ns);
+	}
+	return nss;
+}
+
+/* Records the LIST result in the header cache (new rows, changed attributes; rows the
+ * server no longer lists are forgotten) and gives each folder its cache id. */
+static void
+cache_folders(Store *store, GPtrArray *folders)
+{
+	g_autoptr(GPtrArray) rows = NULL;
+	g_autoptr(GHashTable) by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) listed = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GError) error = NULL;
+
+	rows = hcache_mailbox_list(store->hc, &error);
+	if (rows == NULL) {
+		store_cache_error(store, error);
+		return;
+	}
+	for (guint i = 0; i < rows->len; i++) {
+		HcacheMailbox *mb = g_ptr_array_index(rows, i);
+
+		g_hash_table_insert(by_name, mb->name, mb);
+	}
+	for (guint i = 0; i < folders->len; i++) {
+		StoreFolder *f = g_ptr_array_index(folders, i);
+		HcacheMailbox *old = g_hash_table_lookup(by_name, f->name);
+		gint64 id;
+
+		g_hash_table_add(listed, f->name);
+		if (old != NULL && old->delim == f->delim && old->attrs == f->attrs) {
+			id = old->id;
+		} else {
+			HcacheMailbox mb = {
+				.name = f->name,
+				.delim = f->delim,
+				.attrs = f->attrs,
+				.special_use = (char *)store_folder_get_special_use(f),
+				.uidnext = old ? old->uidnext : 0,
+				.highestmodseq = old ? old->highestmodseq : 0,
+			};
+
+			if (!hcache_mailbox_put(store->hc, &mb, &error)) {
+				store_cache_error(store, error);
+				g_clear_error(&error);
+				continue;
+			}
+			id = mb.id;
+		}
+		g_mutex_lock(&store->lock);
+		f->hc_id = id;
+		g_mutex_unlock(&store->lock);
+	}
+	for (guint i = 0; i < rows->len; i++) {
+		HcacheMailbox *mb = g_ptr_array_index(rows, i);
+
+		if (g_hash_table_contains(listed, mb->name))
+			continue;
+		if (store_bc(store) != NULL)
+			bodycache_drop_mailbox(store->bc, mb->id, 0);
+		if (!hcache_mailbox_delete(store->hc, mb->name, &error)) {
+			store_cache_error(store, error);
+			g_clear_error(&error);
+		}
+	}
+}
+
+/* Offline: the folders (and namespaces) the cache remembers. */
+static GPtrArray *
+list_cached_folders(Store *store, GPtrArray **namespaces, GError **error)
+{
+	g_autoptr(GPtrArray) rows = NULL;
+	g_autoptr(GError) local = NULL;
+	GPtrArray *out;
+	char delim = 0;
+
+	rows = store_hc(store) ? hcache_mailbox_list(store->hc, &local) : NULL;
+	if (rows == NULL || rows->len == 0) {
+		g_set_error(error, STORE_ERROR, STORE_ERROR_OFFLINE,
+			    "offline and the cache knows no folders%s%s", local ? ": " : "",
+			    local ? local->message : "");
+		return NULL;
+	}
+	out = g_ptr_array_new_with_free_func((GDestroyNotify)store_folder_unref);
+	g_mutex_lock(&store->lock);
+	for (guint i = 0; i < rows->len; i++) {
+		HcacheMailbox *mb = g_ptr_array_index(rows, i);
+		StoreFolder *f = folder_get_locked(store, mb->name, mb->delim, mb->attrs);
+
+		if (delim == 0)
+			delim = mb->delim;
+		f->hc_id = mb->id;
+		g_ptr_array_add(out, store_folder_ref(f));
+	}
+	g_mutex_unlock(&store->lock);
+	if (namespaces != NULL) {
+		GPtrArray *nss = load_namespaces(store);
+
+		if (nss->len == 0)
+			g_ptr_array_add(nss, guessed_personal(delim ? delim : '/'));
+		*namespaces = nss;
+	}
+	return out;
 }
 
 gboolean
@@ -91,6 +467,19 @@ void
 store_get_stats(Store *store, ImapStats *out)
 {
 	imap_pool_get_stats(store->pool, out);
+}
+
+void
+store_get_cache_stats(Store *store, StoreCacheStats *out)
+{
+	BodycacheStats bs = {0};
+
+	if (store->bc != NULL)
+		bodycache_get_stats(store->bc, &bs);
+	out->hits = bs.hits;
+	out->misses = bs.misses;
+	out->bytes = bs.bytes;
+	out->files = bs.files;
 }
 
 static void
@@ -137,20 +526,17 @@ get_namespaces(Store *store, GPtrArray *infos, GCancellable *cancel, GError **er
 	}
 	if (nss->len == 0 ||
 	    ((StoreNamespace *)g_ptr_array_index(nss, 0))->kind != STORE_NS_PERSONAL) {
-		StoreNamespace *ns = g_new0(StoreNamespace, 1);
+		char delim = '/';
 
-		ns->kind = STORE_NS_PERSONAL;
-		ns->prefix = g_strdup("");
-		ns->delim = '/';
 		for (guint i = 0; i < infos->len; i++) {
 			ImapMailboxInfo *mi = g_ptr_array_index(infos, i);
 
 			if (mi->delim) {
-				ns->delim = mi->delim;
+				delim = mi->delim;
 				break;
 			}
 		}
-		g_ptr_array_insert(nss, 0, ns);
+		g_ptr_array_insert(nss, 0, guessed_personal(delim));
 	}
 	return g_steal_pointer(&nss);
 }
@@ -162,6 +548,8 @@ store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *canc
 	g_autoptr(GPtrArray) nss = NULL;
 	GPtrArray *out;
 
+	if (store_offline_check(store))
+		return list_cached_folders(store, namespaces, error);
 	infos = imap_list_all_sync(store->pool, FALSE, cancel, error);
 	if (infos == NULL)
 		return NULL;
@@ -178,20 +566,15 @@ store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *canc
 
 		if (mi->name == NULL)
 			continue;
-		/* A folder object lives as long as the store: its attributes are those
-		 * of the first LIST (a later LIST only adds folders). */
-		f = g_hash_table_lookup(store->folders, mi->name);
-		if (f == NULL) {
-			f = g_new0(StoreFolder, 1);
-			f->ref = 1;
-			f->name = g_strdup(mi->name);
-			f->delim = mi->delim;
-			f->attrs = mi->attrs;
-			g_hash_table_replace(store->folders, f->name, f);
-		}
+		f = folder_get_locked(store, mi->name, mi->delim, mi->attrs);
 		g_ptr_array_add(out, store_folder_ref(f));
 	}
 	g_mutex_unlock(&store->lock);
+	if (store_hc(store) != NULL) {
+		cache_folders(store, out);
+		if (nss != NULL)
+			save_namespaces(store, nss);
+	}
 	if (namespaces != NULL)
 		*namespaces = g_steal_pointer(&nss);
 	return out;
@@ -211,6 +594,10 @@ store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **er
 		return TRUE;
 	}
 	g_mutex_unlock(&store->lock);
+	if (store_is_offline(store)) {
+		g_set_error(error, STORE_ERROR, STORE_ERROR_OFFLINE, "offline");
+		return FALSE;
+	}
 	if (!imap_pool_has_capability(store->pool, "QUOTA")) {
 		g_set_error(error, IMAP_ERROR, IMAP_ERROR_UNSUPPORTED, "no QUOTA");
 		return FALSE;
@@ -283,6 +670,10 @@ store_folder_status_sync(Store *store, StoreFolder *folder, ImapStatus *out, GCa
 			    folder->name);
 		return FALSE;
 	}
+	if (store_is_offline(store)) {
+		g_set_error(error, STORE_ERROR, STORE_ERROR_OFFLINE, "offline");
+		return FALSE;
+	}
 	if (store->condstore)
 		items |= IMAP_STATUS_HIGHESTMODSEQ;
 	memset(out, 0, sizeof(*out));
@@ -332,6 +723,56 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 	return msg;
 }
 
+StoreMessage *
+store_message_new_from_hcache(const char *mailbox, guint32 uidvalidity, gint64 hc_id,
+			      HcacheMessage *row)
+{
+	StoreMessage *msg = g_new0(StoreMessage, 1);
+	StoreMessageInfo *i = &msg->info;
+
+	msg->ref = 1;
+	msg->hc_id = hc_id;
+	msg->ino = row->ino;
+	i->mailbox = g_strdup(mailbox);
+	i->uidvalidity = uidvalidity;
+	i->uid = row->uid;
+	i->internaldate = row->internaldate;
+	i->internaldate_tz = row->internaldate_tz;
+	i->subject = g_steal_pointer(&row->subject);
+	i->from = g_steal_pointer(&row->from);
+	i->to = g_steal_pointer(&row->to);
+	i->date = g_steal_pointer(&row->date);
+	i->message_id = g_steal_pointer(&row->message_id);
+	msg->size = row->true_size ? row->true_size : row->size;
+	msg->size_exact = row->true_size != 0;
+	msg->modseq = row->modseq;
+	msg->flags = copy_flags(row->flags);
+	return msg;
+}
+
+HcacheMessage *
+store_message_to_hcache(Store *store, StoreMessage *msg)
+{
+	HcacheMessage *row = hcache_message_new();
+	const StoreMessageInfo *i = &msg->info;
+
+	row->uid = i->uid;
+	row->internaldate = i->internaldate;
+	row->internaldate_tz = i->internaldate_tz;
+	row->subject = g_strdup(i->subject);
+	row->from = g_strdup(i->from);
+	row->to = g_strdup(i->to);
+	row->date = g_strdup(i->date);
+	row->message_id = g_strdup(i->message_id);
+	g_mutex_lock(&store->lock);
+	row->size = msg->size;
+	row->true_size = msg->size_exact ? msg->size : 0;
+	row->modseq = msg->modseq;
+	row->flags = g_strdupv(msg->flags);
+	g_mutex_unlock(&store->lock);
+	return row;
+}
+
 void
 store_message_update_locked(StoreMessage *msg, const ImapMessage *m)
 {
@@ -374,6 +815,24 @@ const StoreMessageInfo *
 store_message_get_info(StoreMessage *msg)
 {
 	return &msg->info;
+}
+
+guint64
+store_message_get_ino(StoreMessage *msg)
+{
+	return msg->ino;
+}
+
+guint64
+store_hash_dir(const char *path)
+{
+	return hcache_hash_dir(path);
+}
+
+guint64
+store_hash_message(const StoreMessageInfo *info)
+{
+	return hcache_hash_message(info->mailbox, info->uidvalidity, info->uid);
 }
 
 void

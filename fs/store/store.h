@@ -26,9 +26,11 @@ G_BEGIN_DECLS
 GQuark store_error_quark(void);
 
 typedef enum {
-	STORE_ERROR_NOT_FOUND, /* no such folder or message */
-	STORE_ERROR_IO,	       /* local I/O (temp files) */
-	STORE_ERROR_INVALID,   /* bad argument */
+	STORE_ERROR_NOT_FOUND,	  /* no such folder or message */
+	STORE_ERROR_IO,		  /* local I/O (temp files) */
+	STORE_ERROR_INVALID,	  /* bad argument */
+	STORE_ERROR_CACHE_IN_USE, /* the cache directory belongs to another imapfs */
+	STORE_ERROR_OFFLINE,	  /* offline and the data is not in the cache */
 } StoreErrorCode;
 
 typedef enum {
@@ -58,6 +60,24 @@ Store *store_new(const ImapConfig *cfg);
 void store_free(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_free)
 
+/* The default cache directory of an account: $XDG_CACHE_HOME/imapfs/<account-id>, the
+ * id a readable, file-name-safe form of user@host:port[/root]. */
+char *store_default_cache_dir(const char *user, const char *host, guint port, const char *root);
+/* Opens the on-disk header and body caches in @dir (created 0700, files 0600), bodies
+ * capped at @cap bytes (0: 1 GiB). Call once, before connecting, in the process that will
+ * run the store. STORE_ERROR_CACHE_IN_USE when another imapfs owns @dir. Without this
+ * call the store runs uncached. */
+gboolean store_open_cache(Store *store, const char *dir, guint64 cap, GError **error);
+/* TRUE when the cache knows at least one folder (enough to run offline). */
+gboolean store_cache_has_data(Store *store);
+/* Offline mode: no network; folders, listings and bodies come from the cache, the rest
+ * fails at once with STORE_ERROR_OFFLINE. With @retry (the server was unreachable), a
+ * listing request tries to reconnect at most every 15 s, and once the server answers the
+ * store is online again and the next listings resync; without it (-o offline) the store
+ * never touches the network. Call before the first use. */
+void store_go_offline(Store *store, gboolean retry);
+gboolean store_is_offline(Store *store);
+
 /* Connects and logs in (first connection of the pool). */
 gboolean store_connect_sync(Store *store, GCancellable *cancel, GError **error);
 
@@ -70,6 +90,13 @@ GPtrArray *store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancel
 
 /* Network counters of the IMAP pool. */
 void store_get_stats(Store *store, ImapStats *out);
+/* Counters of the on-disk body cache since start-up, and what it holds (all 0 without
+ * the cache). */
+typedef struct {
+	guint64 hits, misses; /* opens served from the disk / not */
+	guint64 bytes, files; /* cached bodies now */
+} StoreCacheStats;
+void store_get_cache_stats(Store *store, StoreCacheStats *out);
 
 /* QUOTA of INBOX's quota root, cached for a minute. IMAP_ERROR_UNSUPPORTED without QUOTA. */
 gboolean store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **error);
@@ -121,6 +148,13 @@ typedef struct {
 	const char *message_id;
 } StoreMessageInfo;
 const StoreMessageInfo *store_message_get_info(StoreMessage *msg);
+/* The persistent inode number the cache gave @msg, or 0 (then use
+ * store_hash_message()). */
+guint64 store_message_get_ino(StoreMessage *msg);
+/* The first-choice inode numbers: 64-bit hashes of a directory's path in the tree and of
+ * a message's identity (the same numbers the cache starts from). */
+guint64 store_hash_dir(const char *path);
+guint64 store_hash_message(const StoreMessageInfo *info);
 
 /* The mutable part, copied under the store lock. */
 typedef struct {

@@ -63,6 +63,9 @@ class Mount:
 	def env(self):
 		e = dict(os.environ)
 		e.pop("IMAPFS_PASSWORD", None)
+		# each mount its own header/body cache (two live mounts of one account would
+		# otherwise share, and the second be refused)
+		e["XDG_CACHE_HOME"] = self.mnt + "-xdg-cache"
 		if self.password:
 			e["IMAPFS_PASSWORD"] = self.dv.users[self.user]
 		return e
@@ -111,6 +114,12 @@ class Mount:
 
 	def __exit__(self, *exc):
 		self.stop()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_home(tmp_path, monkeypatch):
+	"""imapfs processes started with os.environ get a per-test cache directory."""
+	monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 @pytest.fixture
