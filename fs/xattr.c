@@ -181,6 +181,11 @@ int
 fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellable *cancel)
 {
 	*value = NULL;
+	/* Only user.* exists here. "Not supported" (not "no data") for security.* and
+	 * system.* lets ls -l stop asking for SELinux labels and ACLs after the first file
+	 * (coreutils caches ENOTSUP per filesystem), instead of two round trips per file. */
+	if (!g_str_has_prefix(name, "user."))
+		return EOPNOTSUPP;
 	if (node == fs->root && !strcmp(name, STATS_XATTR)) {
 		ImapStats s;
 		StoreCacheStats c;

@@ -253,7 +253,8 @@ pread_all(int fd, char *buf, gsize n, guint64 off, GError **error)
 	return done;
 }
 
-/* Copies the complete body in @fd (@size bytes) into the disk cache. */
+/* Copies the complete body in @fd (@size bytes) into the disk cache: tmp + fsync + rename,
+ * so it runs on the committer thread, never on a reader's path. */
 static void
 commit_to_cache(Store *store, StoreMessage *msg, int fd, guint64 size)
 {
@@ -298,6 +299,81 @@ commit_to_cache(Store *store, StoreMessage *msg, int fd, guint64 size)
 	    !hcache_message_set_true_size(store->hc, msg->hc_id, msg->info.uidvalidity,
 					  msg->info.uid, size, &error))
 		store_cache_error(store, error);
+}
+
+/* A body waiting for the committer: the message and a private fd on its bytes. */
+typedef struct {
+	Store *store;
+	StoreMessage *msg; /* a reference */
+	int fd;		   /* dup of the body's temp file */
+	guint64 size;
+} CommitJob;
+
+/* Bodies queued beyond this are not cached: they are fetched again when read again. */
+#define COMMIT_QUEUE_MAX 64
+
+static void
+commit_job_free(CommitJob *job)
+{
+	close(job->fd);
+	store_message_unref(job->msg);
+	g_free(job);
+}
+
+static void
+commit_job_run(gpointer data, gpointer user_data)
+{
+	CommitJob *job = data;
+
+	commit_to_cache(job->store, job->msg, job->fd, job->size);
+	commit_job_free(job);
+}
+
+GThreadPool *
+store_body_committer_new(Store *store)
+{
+	g_autoptr(GError) error = NULL;
+	GThreadPool *pool = g_thread_pool_new_full(commit_job_run, store,
+						   (GDestroyNotify)commit_job_free, 1, FALSE,
+						   &error);
+
+	if (pool == NULL)
+		g_message("body cache: no committer thread (%s): bodies are not cached",
+			  error->message);
+	return pool;
+}
+
+void
+store_body_committer_free(GThreadPool *committer)
+{
+	/* Not immediate: the queued bodies (at most COMMIT_QUEUE_MAX) are committed before
+	 * unmount completes, so what was read before an unmount is there offline. */
+	g_thread_pool_free(committer, FALSE, TRUE);
+}
+
+/* Hands the complete body in @fd to the committer. FALSE when it was not queued. */
+static gboolean
+queue_commit(Store *store, StoreMessage *msg, int fd, guint64 size)
+{
+	CommitJob *job;
+	int copy;
+
+	if (store->committer == NULL ||
+	    g_thread_pool_unprocessed(store->committer) >= COMMIT_QUEUE_MAX)
+		return FALSE;
+	copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (copy < 0)
+		return FALSE;
+	job = g_new0(CommitJob, 1);
+	job->store = store;
+	job->msg = store_message_ref(msg);
+	job->fd = copy;
+	job->size = size;
+	if (!g_thread_pool_push(store->committer, job, NULL)) {
+		commit_job_free(job);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 typedef enum { F_NONE, F_WHOLE, F_PREFIX, F_REST, F_RANGE } FetchKind;
@@ -471,12 +547,11 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 				}
 			}
 			if (commit) {
-				/* still "fetching" while it is copied: unref keeps it alive */
+				/* The committer writes it to disk; this reader goes on at once.
+				 * in_bc stays set even if the queue was full: this body object is
+				 * not offered again, a later one is. */
 				body->in_bc = TRUE;
-				g_cond_broadcast(&store->cond);
-				g_mutex_unlock(&store->lock);
-				commit_to_cache(store, msg, fd, from + got);
-				g_mutex_lock(&store->lock);
+				queue_commit(store, msg, fd, from + got);
 			}
 			body->fetching = FALSE;
 			/* our caller holds a reference, so the body is not in the LRU */

@@ -19,6 +19,8 @@ struct _Store {
 	gboolean condstore;	 /* immutable after connect */
 	Hcache *hc;		 /* header cache or NULL; immutable after store_open_cache */
 	Bodycache *bc;		 /* body cache or NULL; same */
+	GThreadPool *committer;	 /* one thread writing bodies into bc, off the readers' path;
+				  * created with bc, freed before it */
 	gint cache_broken;	 /* atomic: the hcache was reset at run time, caches off */
 	gint offline;		 /* atomic: no network, everything from the cache */
 	gboolean offline_forced; /* -o offline: never try the network; set before use */
@@ -69,6 +71,10 @@ StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidi
 /* Under store->lock: update the mutable fields from a fresh FETCH. */
 void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
 void store_body_cache_clear(Store *store);
+/* The body committer: store_body_committer_new() when the body cache opens,
+ * store_body_committer_free() before it closes (finishes the queued commits). */
+GThreadPool *store_body_committer_new(Store *store);
+void store_body_committer_free(GThreadPool *committer);
 /* TRUE while offline. When the server was unreachable (not -o offline), first tries to
  * reconnect, at most every STORE_RETRY_US; network-free otherwise. */
 gboolean store_offline_check(Store *store);

@@ -77,6 +77,7 @@ store_free(Store *store)
 	g_hash_table_unref(store->folders);
 	g_free(store->quota.root);
 	imap_pool_free(store->pool);
+	g_clear_pointer(&store->committer, store_body_committer_free);
 	g_clear_pointer(&store->bc, bodycache_close);
 	g_clear_pointer(&store->hc, hcache_close);
 	g_mutex_clear(&store->lock);
@@ -228,6 +229,7 @@ store_open_cache(Store *store, const char *dir, guint64 cap, GError **error)
 	}
 	store->hc = g_steal_pointer(&hc);
 	store->bc = g_steal_pointer(&bc);
+	store->committer = store_body_committer_new(store);
 	return TRUE;
 }
 

@@ -358,6 +358,23 @@ def test_file_xattrs(mounted):
 		assert k + "=" in out
 
 
+def test_ls_l_security_xattrs_not_supported(mounted):
+	"""ls -l asked for security.selinux and system.posix_acl_access on every file, each a
+	round trip answered "no data"; "not supported" lets it stop after the first file."""
+	inbox = os.path.join(mounted.mnt, "INBOX")
+	p = os.path.join(inbox, emls(inbox)[0])
+	for path in (p, inbox, mounted.mnt):
+		for name in ("security.selinux", "system.posix_acl_access", "trusted.x"):
+			with pytest.raises(OSError) as e:
+				os.getxattr(path, name)
+			assert e.value.errno == errno.EOPNOTSUPP, (path, name, e.value)
+	# user.* still works, and a missing user.* attribute is still "no data"
+	assert os.getxattr(p, "user.imap.uid")
+	with pytest.raises(OSError) as e:
+		os.getxattr(p, "user.no.such")
+	assert e.value.errno == errno.ENODATA
+
+
 def test_names_safe(mounted):
 	for root, dirs, files in os.walk(mounted.mnt):
 		for n in dirs + files:
