@@ -46,6 +46,8 @@ typedef struct {
 	guint64 cache_size;   /* bytes, 0 = default */
 	int no_cache;
 	int offline;
+	char *sync_opt;	 /* -o sync= */
+	StoreSync sync;	 /* parsed, default STORE_SYNC_HEADERS */
 	int show_help;
 	int show_version;
 	int extra_args;		    /* non-option arguments beyond the two */

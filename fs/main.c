@@ -160,6 +160,7 @@ main(int argc, char **argv)
 
 	/* From here on threads exist: no more fork. */
 	store = store_new(&o.imap);
+	store_set_sync(store, o.sync);
 	explicit_bzero(o.imap.password, strlen(o.imap.password));
 	fs->store = store;
 	if (!o.no_cache) {
@@ -231,6 +232,7 @@ main(int argc, char **argv)
 	}
 	report(verdict_fd, 0);
 	verdict_fd = -1;
+	store_sync_start(store); /* -o sync=new|all: the background downloader */
 
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, 0);

@@ -41,6 +41,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("cache_size=%s", cache_size_opt),
 	OPT("no_cache", no_cache),
 	OPT("offline", offline),
+	OPT("sync=%s", sync_opt),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -92,6 +93,9 @@ fs_options_print_help(const char *progname)
 	       "    -o cache_size=BYTES      body cache cap, K/M/G suffixes (default: 1G)\n"
 	       "    -o no_cache              no on-disk cache\n"
 	       "    -o offline               no network: serve what the cache holds\n"
+	       "    -o sync=POLICY           bodies kept on disk: none (headers only), headers\n"
+	       "                             (the bodies read; default), new (also download\n"
+	       "                             new mail in the background), all (every body)\n"
 	       "    -h, --help               this help\n"
 	       "    -V, --version            the version\n"
 	       "\n"
@@ -292,6 +296,39 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 			o->cache_size_opt);
 		return FALSE;
 	}
+	if (o->sync_opt != NULL) {
+		static const struct {
+			const char *name;
+			StoreSync sync;
+		} policies[] = {
+			{"none", STORE_SYNC_NONE},
+			{"headers", STORE_SYNC_HEADERS},
+			{"new", STORE_SYNC_NEW},
+			{"all", STORE_SYNC_ALL},
+		};
+		gsize i;
+
+		for (i = 0; i < G_N_ELEMENTS(policies); i++)
+			if (!strcmp(o->sync_opt, policies[i].name))
+				break;
+		if (i == G_N_ELEMENTS(policies)) {
+			fprintf(stderr, "imapfs: bad sync=%s (none, headers, new or all)\n",
+				o->sync_opt);
+			return FALSE;
+		}
+		o->sync = policies[i].sync;
+	}
+	if ((o->sync == STORE_SYNC_NEW || o->sync == STORE_SYNC_ALL) && o->no_cache) {
+		fprintf(stderr, "imapfs: -o sync=%s needs the cache\n", o->sync_opt);
+		return FALSE;
+	}
+	if ((o->sync == STORE_SYNC_NEW || o->sync == STORE_SYNC_ALL) && o->mark_seen) {
+		fprintf(stderr,
+			"imapfs: -o sync=%s with mark_seen would mark every downloaded message "
+			"seen\n",
+			o->sync_opt);
+		return FALSE;
+	}
 	if (o->no_cache && o->offline) {
 		fprintf(stderr, "imapfs: offline needs the cache (drop no_cache)\n");
 		return FALSE;
@@ -490,5 +527,6 @@ fs_options_clear(FsOptions *o)
 	free(o->names_opt);
 	free(o->cache_dir);
 	free(o->cache_size_opt);
+	free(o->sync_opt);
 	fuse_opt_free_args(&o->fuse_args);
 }

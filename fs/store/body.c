@@ -6,7 +6,10 @@
  * FETCH, and random reads elsewhere fetch only their aligned range. With the on-disk body
  * cache (bodycache.c) on, a body is first looked up there (then every read is a local
  * pread) and a body that became complete is committed to it; without it (-o no_cache)
- * bodies stay in an in-memory LRU of temp files after their last user is gone.
+ * bodies stay in an in-memory LRU of temp files after their last user is gone (as with
+ * -o sync=none, which never writes the body cache). With -o sync=new|all, one background
+ * thread downloads whole bodies into the body cache, one message at a time, through the
+ * same commit path.
  *
  * Invariants: bytes [0, have) of the temp file are final and may be pread() without a lock;
  * at most one fetch per body runs at a time (body->fetching, waiting on store->cond); the
@@ -376,6 +379,227 @@ queue_commit(Store *store, StoreMessage *msg, int fd, guint64 size)
 	return TRUE;
 }
 
+/* ---- the background downloader (-o sync=new|all) ------------------------------------ */
+
+/* A job of the downloader: one folder from a UID on, every folder, or the stop mark. */
+typedef struct {
+	StoreFolder *folder; /* a reference, NULL for every folder (or stop) */
+	guint32 from_uid;
+	gboolean all;
+	gboolean stop;
+} StoreSyncJob;
+
+static void
+sync_job_free(StoreSyncJob *job)
+{
+	if (job->folder != NULL)
+		store_folder_unref(job->folder);
+	g_free(job);
+}
+
+/* Downloads one whole body into the body cache unless it is there. FALSE: stop the job
+ * (cancelled, offline, server gone, no local temp file). */
+static gboolean
+sync_one(Store *store, StoreMessage *msg, GCancellable *cancel)
+{
+	const StoreMessageInfo *info = &msg->info;
+	g_autoptr(GError) error = NULL;
+	Bodycache *bc = store_bc(store);
+	gint64 got;
+	int fd;
+
+	if (bc == NULL)
+		return FALSE;
+	if (msg->hc_id == 0 || bodycache_contains(bc, msg->hc_id, info->uidvalidity, info->uid))
+		return TRUE;
+	fd = open_temp(&error);
+	if (fd < 0) {
+		g_message("background sync stopped: %s", error->message);
+		return FALSE;
+	}
+	got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid, 0, 0,
+				   fd, NULL, cancel, &error);
+	if (got >= 0) {
+		/* the same writer path as the bodies readers completed */
+		commit_to_cache(store, msg, fd, got);
+		close(fd);
+		return TRUE;
+	}
+	close(fd);
+	if (g_cancellable_is_cancelled(cancel))
+		return FALSE;
+	if (g_error_matches(error, IMAP_ERROR, IMAP_ERROR_EXPUNGEISSUED)) {
+		g_debug("background sync: message %u of %s is gone", info->uid, info->mailbox);
+		return TRUE;
+	}
+	if (store_error_is_unreachable(error)) {
+		g_message("background sync of %s stopped: %s", info->mailbox, error->message);
+		return FALSE;
+	}
+	g_message("background sync: message %u of %s skipped: %s", info->uid, info->mailbox,
+		  error->message);
+	return TRUE;
+}
+
+/* The messages of @msgs with a UID >= @from_uid, one at a time. FALSE: stop. */
+static gboolean
+sync_messages(Store *store, GPtrArray *msgs, guint32 from_uid, GCancellable *cancel)
+{
+	for (guint i = 0; i < msgs->len; i++) {
+		StoreMessage *msg = g_ptr_array_index(msgs, i);
+
+		if (g_cancellable_is_cancelled(cancel) || store_is_offline(store))
+			return FALSE;
+		if (msg->info.uid >= from_uid && !sync_one(store, msg, cancel))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* The current listing of @folder (no I/O), or NULL if it has none. */
+static GPtrArray *
+folder_snapshot(Store *store, StoreFolder *folder)
+{
+	GPtrArray *out = NULL;
+
+	g_mutex_lock(&store->lock);
+	if (folder->sorted != NULL) {
+		out = g_ptr_array_new_full(folder->sorted->len,
+					   (GDestroyNotify)store_message_unref);
+		for (guint i = 0; i < folder->sorted->len; i++)
+			g_ptr_array_add(out,
+					store_message_ref(g_ptr_array_index(folder->sorted, i)));
+	}
+	g_mutex_unlock(&store->lock);
+	return out;
+}
+
+/* sync=all: every selectable folder, loading the listings nobody asked for yet (from
+ * the header cache when it has them, then resynced like any listing). */
+static void
+sync_all(Store *store, GCancellable *cancel)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) folders = store_list_folders_sync(store, NULL, cancel, &error);
+
+	if (folders == NULL) {
+		if (!g_cancellable_is_cancelled(cancel))
+			g_message("background sync: listing the folders failed: %s",
+				  error->message);
+		return;
+	}
+	for (guint i = 0; i < folders->len; i++) {
+		StoreFolder *f = g_ptr_array_index(folders, i);
+		g_autoptr(GPtrArray) msgs = NULL;
+
+		if (g_cancellable_is_cancelled(cancel) || store_is_offline(store))
+			return;
+		if (!store_folder_is_selectable(f))
+			continue;
+		msgs = store_folder_list_messages_sync(store, f, G_MAXINT64, NULL, cancel, &error);
+		if (msgs == NULL) {
+			if (g_cancellable_is_cancelled(cancel))
+				return;
+			g_message("background sync: %s skipped: %s", f->name, error->message);
+			g_clear_error(&error);
+			continue;
+		}
+		if (!sync_messages(store, msgs, 0, cancel))
+			return;
+	}
+	g_debug("background sync: every folder done");
+}
+
+static gpointer
+sync_thread(gpointer data)
+{
+	Store *store = data;
+
+	for (;;) {
+		StoreSyncJob *job = g_async_queue_pop(store->sync_queue);
+		gboolean stop = job->stop;
+
+		if (!stop && !g_cancellable_is_cancelled(store->sync_cancel) &&
+		    !store_is_offline(store)) {
+			if (job->all) {
+				sync_all(store, store->sync_cancel);
+			} else {
+				g_autoptr(GPtrArray) msgs = folder_snapshot(store, job->folder);
+
+				if (msgs != NULL)
+					sync_messages(store, msgs, job->from_uid,
+						      store->sync_cancel);
+			}
+		}
+		sync_job_free(job);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+void
+store_set_sync(Store *store, StoreSync policy)
+{
+	store->sync = policy;
+}
+
+void
+store_sync_start(Store *store)
+{
+	g_autoptr(GError) error = NULL;
+
+	if ((store->sync != STORE_SYNC_NEW && store->sync != STORE_SYNC_ALL) ||
+	    store->syncer != NULL || store_bc(store) == NULL || store->offline_forced)
+		return;
+	store->sync_queue = g_async_queue_new();
+	store->sync_cancel = g_cancellable_new();
+	store->syncer = g_thread_try_new("imapfs-sync", sync_thread, store, &error);
+	if (store->syncer == NULL) {
+		g_message("no background sync thread: %s", error->message);
+		g_clear_pointer(&store->sync_queue, g_async_queue_unref);
+		g_clear_object(&store->sync_cancel);
+		return;
+	}
+	if (store->sync == STORE_SYNC_ALL) {
+		StoreSyncJob *job = g_new0(StoreSyncJob, 1);
+
+		job->all = TRUE;
+		g_async_queue_push(store->sync_queue, job);
+	}
+}
+
+void
+store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid)
+{
+	StoreSyncJob *job;
+
+	if (store->sync_queue == NULL)
+		return;
+	job = g_new0(StoreSyncJob, 1);
+	job->folder = store_folder_ref(folder);
+	job->from_uid = from_uid;
+	g_async_queue_push(store->sync_queue, job);
+}
+
+void
+store_sync_stop(Store *store)
+{
+	StoreSyncJob *job;
+
+	if (store->syncer == NULL)
+		return;
+	g_cancellable_cancel(store->sync_cancel);
+	job = g_new0(StoreSyncJob, 1);
+	job->stop = TRUE;
+	g_async_queue_push_front(store->sync_queue, job);
+	g_thread_join(g_steal_pointer(&store->syncer));
+	while ((job = g_async_queue_try_pop(store->sync_queue)) != NULL)
+		sync_job_free(job);
+	g_clear_pointer(&store->sync_queue, g_async_queue_unref);
+	g_clear_object(&store->sync_cancel);
+}
+
 typedef enum { F_NONE, F_WHOLE, F_PREFIX, F_REST, F_RANGE } FetchKind;
 
 static gssize read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
@@ -543,7 +767,7 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 					if (set_exact_size_locked(msg, body->have) && size_changed)
 						*size_changed = TRUE;
 					commit = store_bc(store) != NULL && msg->hc_id != 0 &&
-						 !body->in_bc;
+						 !body->in_bc && store->sync != STORE_SYNC_NONE;
 				}
 			}
 			if (commit) {

@@ -623,7 +623,8 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 {
 	Load l = {0};
 	Known k = {0};
-	gboolean ok, ch = FALSE, warm = FALSE, offline;
+	gboolean ok, ch = FALSE, warm = FALSE, offline, sync = FALSE;
+	guint32 sync_from = 0;
 	GPtrArray *out;
 
 	if (changed != NULL)
@@ -721,6 +722,9 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		folder->exists = l.sel->exists;
 		folder->highestmodseq = l.sel->highestmodseq;
 		out = snapshot_locked(folder);
+		/* sync=new|all: the bodies of what is new since the previous (cached) state */
+		sync = !l.unchanged;
+		sync_from = l.reset || l.sel->uidvalidity != k.uidvalidity ? 0 : k.uidnext;
 	} else if (ok) {
 		folder->loaded_at = g_get_monotonic_time();
 		out = snapshot_locked(folder);
@@ -731,6 +735,8 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	g_mutex_unlock(&store->lock);
 	load_clear(&l);
 	g_hash_table_unref(k.uids);
+	if (sync)
+		store_sync_queue_folder(store, folder, sync_from);
 	if (changed != NULL)
 		*changed = ch || warm;
 	return out;

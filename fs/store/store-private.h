@@ -21,6 +21,10 @@ struct _Store {
 	Bodycache *bc;		 /* body cache or NULL; same */
 	GThreadPool *committer;	 /* one thread writing bodies into bc, off the readers' path;
 				  * created with bc, freed before it */
+	StoreSync sync;		 /* -o sync=; set before use */
+	GThread *syncer;	 /* the background body downloader or NULL (body.c) */
+	GAsyncQueue *sync_queue; /* its jobs (StoreSyncJob*), NULL when no syncer */
+	GCancellable *sync_cancel; /* cancelled by store_free before the join */
 	gint cache_broken;	 /* atomic: the hcache was reset at run time, caches off */
 	gint offline;		 /* atomic: no network, everything from the cache */
 	gboolean offline_forced; /* -o offline: never try the network; set before use */
@@ -75,6 +79,11 @@ void store_body_cache_clear(Store *store);
  * store_body_committer_free() before it closes (finishes the queued commits). */
 GThreadPool *store_body_committer_new(Store *store);
 void store_body_committer_free(GThreadPool *committer);
+/* The background downloader (body.c): queues the bodies of @folder's messages with a UID
+ * >= @from_uid (0: all) for download; no-op without a downloader. */
+void store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid);
+/* Cancels and joins the downloader; store_free calls it before freeing the committer. */
+void store_sync_stop(Store *store);
 /* TRUE while offline. When the server was unreachable (not -o offline), first tries to
  * reconnect, at most every STORE_RETRY_US; network-free otherwise. */
 gboolean store_offline_check(Store *store);

@@ -72,6 +72,8 @@ store_free(Store *store)
 {
 	if (store == NULL)
 		return;
+	/* the downloader uses the pool, the committer's writer path and the caches */
+	store_sync_stop(store);
 	store_body_cache_clear(store);
 	g_hash_table_unref(store->bodies);
 	g_hash_table_unref(store->folders);

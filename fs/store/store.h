@@ -68,6 +68,24 @@ char *store_default_cache_dir(const char *user, const char *host, guint port, co
  * run the store. STORE_ERROR_CACHE_IN_USE when another imapfs owns @dir. Without this
  * call the store runs uncached. */
 gboolean store_open_cache(Store *store, const char *dir, guint64 cap, GError **error);
+/* Which bodies the store keeps on disk (-o sync=). HEADERS (the default): the bodies that
+ * were read; NONE: headers only, no body is ever written to the body cache; NEW: also
+ * downloads in the background the bodies of messages new since the previous cached state
+ * of each folder listed (all of it on a cold cache); ALL: every body of every selectable
+ * folder, walked in the background after start-up. */
+typedef enum {
+	STORE_SYNC_HEADERS,
+	STORE_SYNC_NONE,
+	STORE_SYNC_NEW,
+	STORE_SYNC_ALL,
+} StoreSync;
+/* Call before the first use. NEW and ALL need the cache (without it they act as HEADERS). */
+void store_set_sync(Store *store, StoreSync policy);
+/* Starts the background downloader of sync=new|all (one thread, one IMAP connection at a
+ * time, BODY.PEEK: never sets \Seen). Call once, after any fork, when the store is up.
+ * No-op for the other policies, without the cache, or offline (-o offline). store_free()
+ * cancels and joins it. */
+void store_sync_start(Store *store);
 /* TRUE when the cache knows at least one folder (enough to run offline). */
 gboolean store_cache_has_data(Store *store);
 /* Offline mode: no network; folders, listings and bodies come from the cache, the rest

@@ -520,3 +520,112 @@ def test_server_lost_after_mount_goes_offline_and_back(fresh_dovecot, cmount, tm
 		assert f.read() == cached
 	assert_eio_fast(files[1][1])
 	restart_and_see_new_mail(dv, inbox)
+
+
+# ---- -o sync=new|all: background body download ----------------------------------------
+
+def wait_cache_files(m, want, timeout=60):
+	"""Polls the stats xattr until cache_files reaches @want (at most @timeout s)."""
+	deadline = time.time() + timeout
+	while m.stats()["cache_files"] < want and time.time() < deadline:
+		time.sleep(0.5)
+	return m.stats()["cache_files"]
+
+
+def all_flags(conn, folders):
+	return {f: tl.fetch_flags(conn, f) for f in folders}
+
+
+def test_sync_all_downloads_every_body(fresh_dovecot, cmount, tmp_path):
+	dv = fresh_dovecot("slash", corpus_n=40)
+	conn = dv.imap()
+	folders = [f for f, n in dv.corpus_folders().items() if n > 0]
+	server = {}  # (uid, body) pairs of the whole account, as the checker sees them
+	for f in folders:
+		for x in tl.fetch_messages(conn, f, body=True):
+			server.setdefault(x.uid, set()).add(x.body)
+	total = sum(len(tl.fetch_messages(conn, f)) for f in folders)
+	assert total >= 20
+	flags = all_flags(conn, folders)
+	m = cmount(dv, str(tmp_path / "cache"), opts=["sync=all", "timeout=5"])
+	# nobody lists anything: the background walk alone fills the cache
+	assert wait_cache_files(m, total) == total, m.log()
+	assert all_flags(conn, folders) == flags  # BODY.PEEK: no \Seen set
+	conn.logout()
+	stop_server(dv)
+	seen = 0
+	for root, dirs, files in os.walk(m.mnt):
+		for p in (os.path.join(root, n) for n in emls(root)):
+			with open(p, "rb") as fh:
+				data = fh.read()  # offline: from the body cache only
+			assert data in server[int(UID_RE.search(p).group(1))], p
+			seen += 1
+	assert seen >= total
+	assert "background sync" not in m.log(), m.log()
+
+
+def test_sync_new_downloads_new_mail(fresh_dovecot, cmount, tmp_path):
+	dv, conn, cache, m, inbox = first_mount(fresh_dovecot, cmount, tmp_path, 20)
+	assert uids_in(inbox)  # the listing (headers) is in the cache now, no body
+	m.stop()
+	new = [tl.append(conn, "INBOX", message("sync new %d" % i, b"body %d" % i))
+	       for i in range(2)]
+	flags = tl.fetch_flags(conn, "INBOX")
+	m2 = cmount(dv, cache, opts=["sync=new", "timeout=5"])
+	before = m2.stats()["cache_files"]
+	inbox = os.path.join(m2.mnt, "INBOX")
+	assert set(new) <= set(uids_in(inbox))  # the resync finds them and queues them
+	assert wait_cache_files(m2, before + 2) == before + 2, m2.log()
+	time.sleep(1)
+	assert m2.stats()["cache_files"] == before + 2  # the new ones only
+	assert tl.fetch_flags(conn, "INBOX") == flags
+	want = {uid: tl.fetch_body(conn, "INBOX", uid) for uid in new}
+	conn.logout()
+	stop_server(dv)
+	files = by_uid(inbox)
+	for uid in new:
+		with open(files[uid], "rb") as f:
+			assert f.read() == want[uid]
+
+
+def test_sync_needs_cache(fresh_dovecot, tmp_path):
+	dv = fresh_dovecot("slash")
+	os.makedirs(str(tmp_path / "mnt-sync"))
+	for policy, line in (("all", "imapfs: -o sync=all needs the cache"),
+			     ("new", "imapfs: -o sync=new needs the cache")):
+		mm = Mount(dv, tmp_path / "mnt-sync", tmp_path / "sync.log",
+			   opts=["sync=" + policy, "no_cache"])
+		r = subprocess.run(mm.argv(), env=mm.env(), stdin=subprocess.DEVNULL,
+				   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+		assert r.returncode == 1
+		assert r.stdout.decode().strip() == line
+	assert not _mounted(str(tmp_path / "mnt-sync"))
+
+
+def test_sync_all_stops_promptly_at_unmount(fresh_dovecot, cmount, tmp_path):
+	dv = fresh_dovecot("slash", corpus_n=1000)
+	conn = dv.imap()
+	flags = all_flags(conn, list(dv.corpus_folders()))
+	m = cmount(dv, str(tmp_path / "cache"), opts=["sync=all"])
+	assert wait_cache_files(m, 5) >= 5
+	proc = m.proc
+	subprocess.run(["fusermount3", "-u", m.mnt], timeout=30, check=True)
+	assert proc.wait(timeout=15) == 0  # the downloader is cancelled and joined
+	m.stop()
+	assert all_flags(conn, list(dv.corpus_folders())) == flags
+	m2 = cmount(dv, str(tmp_path / "cache"))  # what was committed is a sound cache
+	assert 5 <= m2.stats()["cache_files"]
+
+
+def test_sync_none_writes_no_body(fresh_dovecot, cmount, tmp_path):
+	dv = fresh_dovecot("slash", corpus_n=10)
+	conn = dv.imap()
+	m = cmount(dv, str(tmp_path / "cache"), opts=["sync=none"])
+	inbox = os.path.join(m.mnt, "INBOX")
+	uid, path = sorted(by_uid(inbox).items())[0]
+	with open(path, "rb") as f:
+		assert f.read() == tl.fetch_body(conn, "INBOX", uid)
+	m.stop()  # (the committer would have finished by now)
+	m2 = cmount(dv, str(tmp_path / "cache"))
+	assert m2.stats()["cache_files"] == 0
+	assert uids_in(os.path.join(m2.mnt, "INBOX"))  # the headers were cached
