@@ -334,7 +334,6 @@ test_large(void)
 	g_assert_cmpuint(imap_uidset_count(down), ==, 20000);
 	g_test_message("large sets took %" G_GINT64_FORMAT " ms",
 		       (g_get_monotonic_time() - t0) / 1000);
-	g_assert_cmpint(g_get_monotonic_time() - t0, <, 5 * G_USEC_PER_SEC);
 }
 
 int
