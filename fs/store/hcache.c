@@ -590,6 +590,15 @@ commit(Hcache *hc, GError **error)
 	return exec(hc, "COMMIT", error);
 }
 
+/* Ends a locked operation: a failed one rolls back its open transaction (if any). */
+static void
+unlock_after(Hcache *hc, gboolean ok)
+{
+	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
+		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
+	g_mutex_unlock(&hc->lock);
+}
+
 static void
 not_found(GError **error, const char *what)
 {
@@ -807,9 +816,7 @@ hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity, gbo
 		*dropped = TRUE;
 	ok = TRUE;
 out:
-	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
-		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
-	g_mutex_unlock(&hc->lock);
+	unlock_after(hc, ok);
 	return ok;
 }
 
@@ -931,9 +938,7 @@ hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim, 
 		goto out;
 	ok = commit(hc, error);
 out:
-	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
-		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
-	g_mutex_unlock(&hc->lock);
+	unlock_after(hc, ok);
 	return ok;
 }
 
@@ -956,9 +961,7 @@ hcache_mailbox_delete(Hcache *hc, const char *name, GError **error)
 	sqlite3_bind_int64(s, 1, id);
 	ok = run(hc, s, error) && commit(hc, error);
 out:
-	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
-		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
-	g_mutex_unlock(&hc->lock);
+	unlock_after(hc, ok);
 	return ok;
 }
 
@@ -1211,9 +1214,7 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage 
 	}
 	ok = commit(hc, error);
 out:
-	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
-		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
-	g_mutex_unlock(&hc->lock);
+	unlock_after(hc, ok);
 	return ok;
 }
 
@@ -1253,9 +1254,7 @@ hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity, const HcacheFla
 	}
 	ok = commit(hc, error);
 out:
-	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
-		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
-	g_mutex_unlock(&hc->lock);
+	unlock_after(hc, ok);
 	if (applied != NULL)
 		*applied = ok ? count : 0;
 	return ok;
@@ -1546,9 +1545,7 @@ hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint
 	}
 	ok = commit(hc, error);
 out:
-	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
-		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
-	g_mutex_unlock(&hc->lock);
+	unlock_after(hc, ok);
 	if (deleted != NULL)
 		*deleted = ok ? count : 0;
 	return ok;
@@ -1595,9 +1592,7 @@ hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity, const I
 	}
 	ok = commit(hc, error);
 out:
-	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
-		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
-	g_mutex_unlock(&hc->lock);
+	unlock_after(hc, ok);
 	if (deleted != NULL)
 		*deleted = ok ? count : 0;
 	return ok;
