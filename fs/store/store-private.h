@@ -40,6 +40,8 @@ struct _Store {
 	gboolean quota_valid;
 	gint64 quota_time;
 	ImapQuota quota; /* protected by lock */
+	StoreEventFn event_fn; /* immutable after store_set_event_handler */
+	gpointer event_data;
 };
 
 struct _StoreFolder {
@@ -69,6 +71,11 @@ struct _StoreMessage {
 	guint64 modseq;
 	char **flags;
 };
+
+/* Hands @kind for @folder (and @msg) to the event receiver. Never call it with
+ * store->lock held. */
+void store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
+		const char *old_name);
 
 StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidity,
 					  const ImapMessage *m);

@@ -87,6 +87,28 @@ store_free(Store *store)
 	g_free(store);
 }
 
+void
+store_set_event_handler(Store *store, StoreEventFn fn, gpointer data)
+{
+	store->event_fn = fn;
+	store->event_data = data;
+}
+
+void
+store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
+	   const char *old_name)
+{
+	StoreEvent ev = {
+		.kind = kind,
+		.folder = folder,
+		.msg = msg,
+		.old_name = old_name,
+	};
+
+	if (store->event_fn != NULL)
+		store->event_fn(&ev, store->event_data);
+}
+
 /* The folder object of @name, created if new. A folder object lives as long as the
  * store: its attributes are those of the first LIST (a later LIST only adds folders). */
 static StoreFolder *

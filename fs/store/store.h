@@ -119,6 +119,34 @@ void store_get_cache_stats(Store *store, StoreCacheStats *out);
 /* QUOTA of INBOX's quota root, cached for a minute. IMAP_ERROR_UNSUPPORTED without QUOTA. */
 gboolean store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **error);
 
+/* ---- change events ------------------------------------------------------------------ */
+
+/* One change of the account's state, whatever saw it first: a resync, an unsolicited
+ * response on any connection, a local write, IDLE/NOTIFY. fs/ applies them in one place. */
+typedef enum {
+	STORE_EVENT_MESSAGE_ADDED,  /* @folder, @msg */
+	STORE_EVENT_MESSAGE_GONE,   /* @folder, @msg (expunged; the ref keeps it readable) */
+	STORE_EVENT_FLAGS_CHANGED,  /* @folder, @msg (read the new state from the store) */
+	STORE_EVENT_FOLDER_RESET,   /* @folder: UIDVALIDITY changed; every message of it is gone,
+				     * its cached rows and bodies dropped, open bodies stale */
+	STORE_EVENT_FOLDER_ADDED,   /* @folder */
+	STORE_EVENT_FOLDER_REMOVED, /* @folder */
+	STORE_EVENT_FOLDER_RENAMED, /* @folder (now under its new name), @old_name */
+} StoreEventKind;
+
+typedef struct {
+	StoreEventKind kind;
+	StoreFolder *folder;  /* borrowed for the call */
+	StoreMessage *msg;    /* borrowed for the call, or NULL */
+	const char *old_name; /* FOLDER_RENAMED only */
+} StoreEvent;
+
+/* Called in the thread that saw the change, with no store lock held; it must not call a
+ * _sync function (it may take its own locks and call the non-blocking getters). */
+typedef void (*StoreEventFn)(const StoreEvent *event, gpointer data);
+/* Sets the one receiver of the store's events (NULL: none). Call before the first use. */
+void store_set_event_handler(Store *store, StoreEventFn fn, gpointer data);
+
 /* ---- folders ---------------------------------------------------------------------- */
 
 StoreFolder *store_folder_ref(StoreFolder *folder);
