@@ -39,6 +39,10 @@ fs_errno_from_error(const GError *error)
 			return EINTR;
 		case IMAP_ERROR_UIDVALIDITY:
 			return ESTALE;
+		case IMAP_ERROR_BUSY:
+			/* every connection busy with other work until the deadline: this one
+			 * request fails, the mount stays online */
+			return EAGAIN;
 		case IMAP_ERROR_LIMIT_SERVER:
 			return EFBIG;
 		default:

@@ -48,6 +48,8 @@ typedef enum {
 	IMAP_ERROR_UNSUPPORTED,   /* the server lacks a needed capability */
 	IMAP_ERROR_CANCELLED,     /* the GCancellable fired */
 	IMAP_ERROR_INVALID,       /* bad argument from the caller (e.g. a flag with a space) */
+	IMAP_ERROR_BUSY,          /* every connection of the pool stayed busy until the
+				   * deadline: the server is reachable, try again later */
 } ImapErrorCode;
 
 /* Maps an RFC 5530 response code (upper-case atom, e.g. "OVERQUOTA") to an error code;

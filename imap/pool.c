@@ -570,7 +570,9 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 			break;
 		}
 		if (g_get_monotonic_time() >= deadline) {
-			g_set_error(error, IMAP_ERROR, IMAP_ERROR_TIMEOUT,
+			/* the server is fine, only our connections are all taken (long
+			 * downloads): not a timeout of the server, never a reason to go offline */
+			g_set_error(error, IMAP_ERROR, IMAP_ERROR_BUSY,
 				    "no IMAP connection became free in time");
 			break;
 		}
@@ -716,7 +718,7 @@ imap_pool_run(ImapPool *pool, const ImapPoolOp *op, ImapResponse **tagged_out,
 
 		if (!lease) {
 			if (first && err->code != IMAP_ERROR_UIDVALIDITY &&
-			    err->code != IMAP_ERROR_CANCELLED) {
+			    err->code != IMAP_ERROR_CANCELLED && err->code != IMAP_ERROR_BUSY) {
 				/* the retry could not even reconnect: report why it died */
 				g_debug("retry failed: %s", err->message);
 				g_error_free(err);

@@ -130,7 +130,10 @@ imap_tls_new(int fd, const char *host, const char *cafile, const char *fingerpri
 			goto fail;
 		}
 	} else {
-		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		/* RFC 6125 §6.4.4: a certificate with subjectAltNames is matched against them
+		 * only, and one without is refused: never fall back to the subject's CN */
+		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+							       X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 		if (SSL_set1_host(tls->ssl, host) != 1 ||
 		    SSL_set_tlsext_host_name(tls->ssl, host) != 1) {
 			set_ssl_error(error, IMAP_ERROR_TLS, "cannot set host name to verify");
@@ -220,6 +223,7 @@ imap_tls_handshake(ImapTls *tls, gint64 deadline, int cancel_fd, GError **error)
 		int nfds = 1;
 
 		ERR_clear_error();
+		errno = 0;
 		r = SSL_do_handshake(tls->ssl);
 		if (r == 1)
 			break;
@@ -228,16 +232,29 @@ imap_tls_handshake(ImapTls *tls, gint64 deadline, int cancel_fd, GError **error)
 			if (SSL_get_verify_result(tls->ssl) != X509_V_OK) {
 				ERR_clear_error();
 				set_verify_error(tls, error);
+			} else if (err == SSL_ERROR_SSL &&
+				   ERR_GET_REASON(ERR_peek_error()) ==
+					   SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+				/* closed mid-handshake (a load balancer whose server restarts):
+				 * a network failure, not a TLS policy one */
+				ERR_clear_error();
+				g_set_error(error, IMAP_ERROR, IMAP_ERROR_DISCONNECTED,
+					    "connection closed during TLS handshake");
 			} else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
 				int e = errno;
+				unsigned long pe = ERR_peek_error();
 
-				if (ERR_peek_error())
+				/* a reset or EOF (OpenSSL 3 queues ERR_LIB_SYS for it) is a
+				 * network failure, anything else a TLS one */
+				if (pe && ERR_GET_LIB(pe) != ERR_LIB_SYS) {
 					set_ssl_error(error, IMAP_ERROR_TLS, "TLS handshake failed");
-				else
+				} else {
+					ERR_clear_error();
 					g_set_error(error, IMAP_ERROR, IMAP_ERROR_DISCONNECTED,
 						    "connection closed during TLS handshake%s%s",
 						    r < 0 && e ? ": " : "",
 						    r < 0 && e ? g_strerror(e) : "");
+				}
 			} else {
 				set_ssl_error(error, IMAP_ERROR_TLS, "TLS handshake failed");
 			}
