@@ -734,6 +734,10 @@ imap_resp_fetch(const ImapResponse *resp, guint32 *seq, GError **error)
 				return NULL;
 			msg->have |= IMAP_FETCH_FLAGS;
 		} else if (imap_arg_is_atom(key, "RFC822.SIZE")) {
+			/* NIL where a number belongs (seen in the wild): no size, the reader
+			 * learns it from the body (liberal in what we accept) */
+			if (val->type == IMAP_ARG_NIL)
+				continue;
 			if (!imap_arg_number64(val, &msg->size)) {
 				proto(error, "bad RFC822.SIZE");
 				return NULL;
@@ -742,6 +746,8 @@ imap_resp_fetch(const ImapResponse *resp, guint32 *seq, GError **error)
 		} else if (imap_arg_is_atom(key, "INTERNALDATE")) {
 			const char *s = imap_arg_string(val);
 
+			if (val->type == IMAP_ARG_NIL)
+				continue; /* no date: the caller falls back */
 			if (!s || strlen(s) != val->len ||
 			    !imap_parse_datetime(s, &msg->internaldate, &msg->internaldate_tz)) {
 				proto(error, "bad INTERNALDATE");
@@ -749,6 +755,8 @@ imap_resp_fetch(const ImapResponse *resp, guint32 *seq, GError **error)
 			}
 			msg->have |= IMAP_FETCH_INTERNALDATE;
 		} else if (imap_arg_is_atom(key, "ENVELOPE")) {
+			if (val->type == IMAP_ARG_NIL)
+				continue; /* no envelope: the caller shows the message without */
 			imap_envelope_free(msg->envelope);
 			msg->envelope = envelope(val, error);
 			if (!msg->envelope)

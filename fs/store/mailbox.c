@@ -23,6 +23,7 @@
 
 typedef struct {
 	const char *mailbox;
+	StoreFolder *folder;
 	guint32 uidvalidity;
 	gboolean full;	  /* full items: StoreMessage*; else ImapMessage* copies (flags) */
 	GPtrArray *items; /* owning */
@@ -37,6 +38,14 @@ collect_cb(ImapMessage *m, gpointer user_data)
 	if (m->uid == 0)
 		return;
 	if (c->full) {
+		guint want = IMAP_FETCH_SIZE | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_ENVELOPE;
+
+		if ((m->have & want) != want &&
+		    g_atomic_int_compare_and_exchange(&c->folder->nil_logged, 0, 1))
+			g_message("%s: the server sent NIL (or nothing) for RFC822.SIZE, "
+				  "INTERNALDATE or ENVELOPE of UID %u (and maybe others): shown with "
+				  "fallbacks (date from the header or the epoch, size on first read)",
+				  c->mailbox, m->uid);
 		g_ptr_array_add(c->items,
 				store_message_new_from_imap(c->mailbox, c->uidvalidity, m));
 	} else {
@@ -95,6 +104,7 @@ fetch_set(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *s
 {
 	Collect c = {
 		.mailbox = f->name,
+		.folder = f,
 		.uidvalidity = uidvalidity,
 		.full = full,
 	};

@@ -11,7 +11,7 @@
 #include <gmime/gmime.h>
 #include <string.h>
 
-#include "store.h"
+#include "store-private.h"
 
 void
 store_mime_init(void)
@@ -125,4 +125,21 @@ store_mime_format_addresses(GPtrArray *addrs)
 		return NULL;
 	}
 	return make_valid(g_string_free(out, FALSE));
+}
+
+gboolean
+store_mime_parse_date(const char *raw, gint64 *utc, gint *tz_minutes)
+{
+	GDateTime *dt;
+
+	if (raw == NULL)
+		return FALSE;
+	store_mime_init();
+	dt = g_mime_utils_header_decode_date(raw);
+	if (dt == NULL)
+		return FALSE;
+	*utc = g_date_time_to_unix(dt);
+	*tz_minutes = (gint)(g_date_time_get_utc_offset(dt) / G_TIME_SPAN_MINUTE);
+	g_date_time_unref(dt);
+	return TRUE;
 }

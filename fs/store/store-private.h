@@ -56,6 +56,7 @@ struct _StoreFolder {
 	gint64 loaded_at; /* monotonic us */
 	guint32 uidvalidity, uidnext, exists;
 	guint64 highestmodseq;
+	gint nil_logged; /* atomic: the server's NIL items were logged once */
 	GHashTable *by_uid; /* guint32 uid -> StoreMessage* (owning) */
 	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
 };
@@ -77,8 +78,12 @@ struct _StoreMessage {
 void store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
 		const char *old_name);
 
+/* Items the server sent as NIL (or not at all) get fallbacks: INTERNALDATE from the
+ * envelope's Date:, else the epoch; RFC822.SIZE 0, inexact (learnt on open). */
 StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidity,
 					  const ImapMessage *m);
+/* An RFC 5322 date (raw header text) to UTC seconds and a zone (mime.c). */
+gboolean store_mime_parse_date(const char *raw, gint64 *utc, gint *tz_minutes);
 /* Under store->lock: update the mutable fields from a fresh FETCH. */
 void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
 void store_body_cache_clear(Store *store);

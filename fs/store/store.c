@@ -734,6 +734,15 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 	i->uid = m->uid;
 	i->internaldate = m->internaldate;
 	i->internaldate_tz = m->internaldate_tz;
+	/* A server may send NIL for INTERNALDATE (or ENVELOPE, RFC822.SIZE): the message is
+	 * shown anyway, dated by its Date: header, else the epoch; a missing size stays
+	 * inexact (0) and is learnt when the body is first opened. */
+	if (!(m->have & IMAP_FETCH_INTERNALDATE) &&
+	    (m->envelope == NULL ||
+	     !store_mime_parse_date(m->envelope->date, &i->internaldate, &i->internaldate_tz))) {
+		i->internaldate = 0;
+		i->internaldate_tz = 0;
+	}
 	if (m->envelope != NULL) {
 		ImapEnvelope *e = m->envelope;
 
@@ -743,7 +752,7 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 		i->date = store_mime_decode_text(e->date);
 		i->message_id = store_mime_decode_text(e->message_id);
 	}
-	msg->size = m->size;
+	msg->size = (m->have & IMAP_FETCH_SIZE) ? m->size : 0;
 	msg->modseq = m->modseq;
 	msg->flags = copy_flags(m->flags);
 	return msg;
