@@ -15,7 +15,12 @@
  *   a sink, IDLE), so streamed literal bytes always belong to that one command.
  * - Deadlines: while anything is in flight (except an established IDLE) the connection
  *   must make progress (bytes in or out) every cfg->timeout_ms, else it is stalled: it
- *   dies with IMAP_ERROR_TIMEOUT. A drop is IMAP_ERROR_DISCONNECTED. On death every
+ *   dies with IMAP_ERROR_TIMEOUT. And every command (IDLE aside) must be complete within
+ *   a total deadline from the moment its tag was sent: timeout_ms plus the time its own
+ *   bytes, the bytes received meanwhile and the literals announced meanwhile take at
+ *   MIN_RATE bytes/s (so a big honest transfer has the time it needs, and a server that
+ *   dribbles a byte now and then cannot hold a reader for ever); past it the connection
+ *   dies with IMAP_ERROR_TIMEOUT too. A drop is IMAP_ERROR_DISCONNECTED. On death every
  *   pending and in-flight command completes with that error and the event handler gets
  *   resp == NULL; the pool bumps its epoch and reconnects.
  * - Cancellation: a worker that gives up abandons its command (fn, sink cleared under the
@@ -53,6 +58,9 @@
 #define MAX_INFLIGHT 16
 #define RBUF_SIZE (64 * 1024)
 #define LOGOUT_TIMEOUT_MS 2000
+/* The slowest transfer rate a command's total deadline allows for the literal bytes the
+ * server announced (64 KiB/s: a 10 MB message gets timeout + 160 s). */
+#define MIN_RATE (64 * 1024)
 
 typedef struct {
 	gint ref;
@@ -63,6 +71,10 @@ typedef struct {
 	gboolean cont_ready;    /* a "+" arrived for the next part */
 	gboolean idling;        /* IDLE: "+" received */
 	gboolean done_sent;     /* IDLE: DONE written */
+	gint64 sent_at;         /* monotonic us when the tag was written out, 0 before */
+	guint64 lit_base;       /* the parser's literal byte count at that moment */
+	guint64 rx_base;        /* conn->rx_total at that moment */
+	guint64 tx_bytes;       /* the command's own size */
 	ImapConnRespFn fn;      /* NULL once abandoned */
 	gpointer data;
 	ImapLiteralSink sink;
@@ -98,6 +110,7 @@ struct _ImapConn {
 	GByteArray *out;
 	gsize out_pos;
 	gint64 last_activity;
+	guint64 rx_total; /* bytes read from the server */
 	/* trace scanner of server bytes */
 	GString *tline;
 	guint64 tlit_left;
@@ -322,6 +335,7 @@ raw_read(ImapConn *c, void *buf, gsize len, gsize *n, GError **error)
 		}
 	}
 	if (st == IMAP_IO_OK) {
+		c->rx_total += *n;
 		stat_add(c, &c->stats->bytes_in, *n);
 		trace_in(c, buf, *n);
 	}
@@ -901,6 +915,11 @@ fill_output(ImapConn *c)
 		part = imap_cmd_get_part(cc->cmd, 0);
 		out_append(c, g_bytes_get_data(part, NULL), g_bytes_get_size(part));
 		cc->next_part = 1;
+		cc->sent_at = g_get_monotonic_time();
+		cc->lit_base = imap_parser_literal_bytes(c->parser);
+		cc->rx_base = c->rx_total;
+		for (guint i = 0; i < imap_cmd_get_n_parts(cc->cmd); i++)
+			cc->tx_bytes += g_bytes_get_size(imap_cmd_get_part(cc->cmd, i));
 		imap_trace_client(c->trace, cc->tag, cc->cmd);
 		stat_add(c, &c->stats->commands, 1);
 		if (cc->flags & IMAP_CONN_IDLE)
@@ -1008,6 +1027,29 @@ feed(ImapConn *c)
 	return TRUE;
 }
 
+/* Lock held. The earliest total deadline of the commands in flight (IDLE has none), or
+ * G_MAXINT64. */
+static gint64
+inflight_deadline(ImapConn *c)
+{
+	guint64 lit = imap_parser_literal_bytes(c->parser);
+	gint64 min = G_MAXINT64;
+
+	for (GList *l = c->inflight.head; l; l = l->next) {
+		ConnCmd *cc = l->data;
+		guint64 bytes;
+		gint64 d;
+
+		if ((cc->flags & IMAP_CONN_IDLE) || cc->sent_at == 0)
+			continue;
+		bytes = (lit - cc->lit_base) + (c->rx_total - cc->rx_base) + cc->tx_bytes;
+		d = cc->sent_at + c->timeout_us +
+		    (gint64)MIN(bytes * G_USEC_PER_SEC / MIN_RATE, (guint64)G_MAXINT64 / 4);
+		min = MIN(min, d);
+	}
+	return min;
+}
+
 static GError *
 eof_error(ImapConn *c)
 {
@@ -1036,7 +1078,7 @@ io_thread(gpointer data)
 		struct pollfd pfd[2];
 		int timeout = -1, r;
 		gboolean busy;
-		gint64 now;
+		gint64 now, deadline;
 
 		fill_output(c);
 		busy = c->out_pos < c->out->len || c->inflight.length > 0;
@@ -1103,7 +1145,18 @@ io_thread(gpointer data)
 			goto out;
 		}
 
+		g_mutex_lock(&c->lock);
+		deadline = inflight_deadline(c); /* after the reads: without what completed */
+		g_mutex_unlock(&c->lock);
 		now = g_get_monotonic_time();
+		if (now >= deadline) {
+			g_mutex_lock(&c->lock);
+			conn_die(c, g_error_new(IMAP_ERROR, IMAP_ERROR_TIMEOUT,
+					    "server did not complete the command in time (%u ms "
+					    "plus the announced data at %u KiB/s)",
+					    (guint)(c->timeout_us / 1000), MIN_RATE / 1024));
+			goto out;
+		}
 		if (progress)
 			c->last_activity = now;
 		if (progress) {
@@ -1111,7 +1164,7 @@ io_thread(gpointer data)
 			continue;
 		}
 		if (busy) {
-			gint64 left = c->last_activity + c->timeout_us - now;
+			gint64 left = MIN(c->last_activity + c->timeout_us, deadline) - now;
 
 			if (left <= 0) {
 				g_mutex_lock(&c->lock);

@@ -75,6 +75,7 @@ struct _ImapParser {
 	ImapLiteralSink lit_sink; /* the sink when the literal was announced */
 	gpointer lit_sink_data;
 	GByteArray *lit_buf;
+	guint64 lit_announced; /* every literal's size since the parser was made */
 
 	gboolean lf_noted;
 	GError *dead;
@@ -119,6 +120,12 @@ imap_parser_set_sink(ImapParser *parser, ImapLiteralSink sink, gpointer user_dat
 {
 	parser->sink = sink;
 	parser->sink_data = user_data;
+}
+
+guint64
+imap_parser_literal_bytes(const ImapParser *parser)
+{
+	return parser->lit_announced;
 }
 
 gboolean
@@ -390,6 +397,7 @@ literal_announced(ImapParser *p, GError **error)
 		return fail(p, error, "literal without a size");
 	if (n >= INT_MAX || n > p->lim.max_literal)
 		return fail_limit(p, error, "literal of %" G_GUINT64_FORMAT " bytes", n);
+	p->lit_announced += n;
 	p->lit_streamed = p->sink && n >= p->lim.stream_threshold;
 	p->lit_sink = p->sink;
 	p->lit_sink_data = p->sink_data;

@@ -125,4 +125,8 @@ ImapResponse *imap_parser_take(ImapParser *parser);
  * {n} and we are waiting for them): used by the connection to tell a drop mid-literal. */
 gboolean imap_parser_in_literal(const ImapParser *parser);
 
+/* The sum of the sizes of every literal announced ({n}) since the parser was made: the
+ * connection grants a command time for the bytes the server said it would send. */
+guint64 imap_parser_literal_bytes(const ImapParser *parser);
+
 G_END_DECLS
