@@ -302,7 +302,10 @@ gboolean imap_fetch_sync(ImapPool *pool, const char *mailbox, guint32 expect_uid
  * streamed to @fd (written with write(2) from the I/O thread) or, when fd < 0, returned
  * in @out. BODY.PEEK unless the pool was configured with mark_seen. Returns the number of
  * bytes the server sent, or -1 on error. A message that no longer exists is
- * IMAP_ERROR_EXPUNGEISSUED. */
+ * IMAP_ERROR_EXPUNGEISSUED. A server that answers a range with the whole body is used as
+ * it is and asked for whole bodies from then on: into @out exactly the range still comes
+ * back; into @fd everything from @offset to the end of the message (more than @length:
+ * the message ends there). */
 gint64 imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
 			    guint32 uid, guint64 offset, guint64 length, int fd, GBytes **out,
 			    GCancellable *cancel, GError **error);

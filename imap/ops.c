@@ -498,16 +498,25 @@ imap_fetch_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
 
 /* ---- FETCH body --------------------------------------------------------------------- */
 
+/* Servers that answer BODY.PEEK[]<o.l> with the whole body (no origin, or origin 0 and
+ * every byte): the bytes that came are used (the asked slice cut out of them) and the pool
+ * remembers not to ask that server for ranges again; from then on a range is a whole
+ * fetch whose first @offset bytes are skipped on the way in. */
 typedef struct {
+	ImapPool *pool;
 	guint32 uid;
 	guint64 offset, length;
 	gboolean mark_seen;
 	int fd;
+	gint64 start;       /* fd position before the first byte, -1 when not seekable */
 	GByteArray *buf;    /* fd < 0 */
 	guint64 written;
+	guint64 skip, keep; /* body_write drops the first @skip bytes, keeps @keep at most */
+	gboolean whole;     /* this attempt asked for the whole body */
 	gboolean got;
 	gboolean write_failed;
 	int write_errno;
+	gboolean bad_range; /* the server's data starts after the offset asked for */
 	ImapStats *stats;
 } BodyData;
 
@@ -522,7 +531,16 @@ body_build(ImapConn *conn, gpointer data, GError **error)
 	imap_uidset_add(set, d->uid);
 	imap_cmd_uidset(cmd, set);
 	imap_uidset_free(set);
-	if (d->length > 0)
+	d->whole = d->length == 0 || imap_pool_ranges_ignored(d->pool);
+	d->skip = 0;
+	d->keep = G_MAXUINT64;
+	if (d->length > 0 && d->whole) {
+		/* the server ignores ranges: cut the slice out of the whole body (with an fd,
+		 * everything from @offset on: the caller learns where the message ends) */
+		d->skip = d->offset;
+		d->keep = d->fd < 0 ? d->length : G_MAXUINT64;
+	}
+	if (!d->whole)
 		item = g_strdup_printf("%s<%" G_GUINT64_FORMAT ".%" G_GUINT64_FORMAT ">)",
 				       d->mark_seen ? "BODY[]" : "BODY.PEEK[]", d->offset,
 				       d->length);
@@ -536,6 +554,17 @@ body_build(ImapConn *conn, gpointer data, GError **error)
 static gboolean
 body_write(BodyData *d, const guint8 *p, gsize n)
 {
+	if (d->skip > 0) {
+		gsize k = (gsize)MIN((guint64)n, d->skip);
+
+		d->skip -= k;
+		p += k;
+		n -= k;
+	}
+	n = (gsize)MIN((guint64)n, d->keep);
+	d->keep -= n;
+	if (n == 0)
+		return TRUE;
 	if (d->fd < 0) {
 		g_byte_array_append(d->buf, p, n);
 		d->written += n;
@@ -564,6 +593,39 @@ body_sink(const guint8 *data, gsize len, gpointer user_data)
 	return body_write(user_data, data, len);
 }
 
+/* A streamed literal of @n bytes went to the fd unfiltered, but its first d->skip bytes
+ * are before the range asked for: move the rest down to where the range begins. */
+static void
+unskip_streamed(BodyData *d, guint64 n)
+{
+	guint8 buf[65536];
+	guint64 skip = d->skip;
+
+	d->skip = 0;
+	if (skip == 0)
+		return;
+	if (d->start < 0) {
+		d->bad_range = TRUE; /* not seekable: cannot take the bytes back */
+		return;
+	}
+	for (guint64 pos = skip; pos < n;) {
+		ssize_t r = pread(d->fd, buf, (size_t)MIN((guint64)sizeof(buf), n - pos),
+				  d->start + (off_t)pos);
+
+		if (r <= 0 || pwrite(d->fd, buf, r, d->start + (off_t)(pos - skip)) != r) {
+			d->write_failed = TRUE;
+			d->write_errno = r < 0 ? errno : EIO;
+			return;
+		}
+		pos += r;
+	}
+	d->written = n > skip ? n - skip : 0;
+	if (lseek(d->fd, d->start + (off_t)d->written, SEEK_SET) < 0) {
+		d->write_failed = TRUE;
+		d->write_errno = errno;
+	}
+}
+
 static gboolean
 body_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 {
@@ -581,7 +643,26 @@ body_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 	if (!imap_resp_fetch_section(resp, &sec, &err))
 		return FALSE; /* e.g. a FLAGS update for the same UID */
 	d->got = TRUE;
-	if (sec.data && sec.data->type == IMAP_ARG_LITERAL && sec.data->streamed) {
+	if (!d->whole && sec.data && sec.data->type != IMAP_ARG_NIL) {
+		guint64 origin = sec.origin < 0 ? 0 : (guint64)sec.origin;
+
+		if (origin > d->offset) {
+			d->bad_range = TRUE;
+		} else if (origin < d->offset || sec.data->len > d->length) {
+			/* more than was asked for: the server ignores ranges */
+			if (!imap_pool_ranges_ignored(d->pool))
+				g_message("the server answers partial fetches with more data than "
+					  "asked for: fetching whole bodies from now on");
+			imap_pool_set_ranges_ignored(d->pool);
+			d->skip = d->offset - origin;
+			d->keep = d->fd < 0 ? d->length : G_MAXUINT64;
+			if (sec.data->type == IMAP_ARG_LITERAL && sec.data->streamed)
+				unskip_streamed(d, sec.data->len);
+		}
+	}
+	if (d->bad_range) {
+		/* nothing of it is usable */
+	} else if (sec.data && sec.data->type == IMAP_ARG_LITERAL && sec.data->streamed) {
 		/* bytes already went through the sink */
 	} else if (sec.data && (sec.data->type == IMAP_ARG_LITERAL ||
 				sec.data->type == IMAP_ARG_QUOTED)) {
@@ -600,6 +681,7 @@ body_reset(gpointer data)
 	if (d->written > 0)
 		return FALSE;
 	d->got = FALSE;
+	d->bad_range = FALSE;
 	return TRUE;
 }
 
@@ -608,8 +690,9 @@ imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvali
 		     guint32 uid, guint64 offset, guint64 length, int fd, GBytes **out,
 		     GCancellable *cancel, GError **error)
 {
-	BodyData d = { uid, offset, length, imap_pool_get_config(pool)->mark_seen, fd, NULL, 0,
-		       FALSE, FALSE, 0, imap_pool_stats(pool) };
+	BodyData d = { .pool = pool, .uid = uid, .offset = offset, .length = length,
+		       .mark_seen = imap_pool_get_config(pool)->mark_seen, .fd = fd, .start = -1,
+		       .stats = imap_pool_stats(pool) };
 	ImapPoolOp op = { .mailbox = mailbox,
 			  .access = d.mark_seen ? IMAP_ACCESS_WRITE : IMAP_ACCESS_READ,
 			  .expect_uidvalidity = expect_uidvalidity, .idempotent = TRUE,
@@ -624,6 +707,7 @@ imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvali
 		op.sink = body_sink;
 		op.sink_data = &d;
 		op.conn_flags = IMAP_CONN_EXCLUSIVE;
+		d.start = lseek(fd, 0, SEEK_CUR);
 	} else {
 		d.buf = g_byte_array_new();
 	}
@@ -640,6 +724,13 @@ imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvali
 	if (d.write_failed) {
 		g_set_error(error, IMAP_ERROR, IMAP_ERROR_FAILED, "writing the body: %s",
 			    g_strerror(d.write_errno));
+		if (d.buf)
+			g_byte_array_unref(d.buf);
+		return -1;
+	}
+	if (d.bad_range) {
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_PROTOCOL,
+			    "the server sent other bytes of message UID %u than asked for", uid);
 		if (d.buf)
 			g_byte_array_unref(d.buf);
 		return -1;

@@ -44,6 +44,7 @@ struct _ImapPool {
 	ImapStats stats;  /* atomics */
 	gint epoch;       /* atomic */
 	gint dropped;     /* atomic: a connection died since the last open */
+	gint no_ranges;   /* atomic: the server ignores BODY[]<o.l> */
 	GMutex lock;
 	GCond cond;
 	GPtrArray *conns; /* of PoolConn*, protected by lock */
@@ -144,6 +145,18 @@ guint
 imap_pool_epoch(ImapPool *pool)
 {
 	return (guint)g_atomic_int_get(&pool->epoch);
+}
+
+gboolean
+imap_pool_ranges_ignored(ImapPool *pool)
+{
+	return g_atomic_int_get(&pool->no_ranges) != 0;
+}
+
+void
+imap_pool_set_ranges_ignored(ImapPool *pool)
+{
+	g_atomic_int_set(&pool->no_ranges, 1);
 }
 
 void

@@ -65,6 +65,10 @@ const ImapConfig *imap_pool_get_config(ImapPool *pool);
 /* The capabilities of the first connection (after connect), NULL before. Caller frees. */
 char **imap_pool_dup_caps(ImapPool *pool);
 ImapStats *imap_pool_stats(ImapPool *pool);
+/* The server answered a partial body fetch with the whole body: ask it for whole bodies
+ * only from now on (ops.c cuts the ranges out). Atomic, never cleared. */
+gboolean imap_pool_ranges_ignored(ImapPool *pool);
+void imap_pool_set_ranges_ignored(ImapPool *pool);
 /* Bumped every time a connection of the pool dies. */
 guint imap_pool_epoch(ImapPool *pool);
 void imap_pool_bump_epoch(ImapPool *pool);
