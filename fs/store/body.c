@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -397,9 +398,25 @@ sync_job_free(StoreSyncJob *job)
 	g_free(job);
 }
 
-/* Downloads one whole body into the body cache unless it is there. FALSE: stop the job
- * (cancelled, offline, server gone, no local temp file). */
+/* How a step of the downloader ended: go on, stop the job for good (cancelled, no temp
+ * file), or stop it and run it again later (a transient failure: server unreachable or
+ * busy, offline). A transient failure never drops a body from the walk. */
+typedef enum { SYNC_NEXT, SYNC_STOP, SYNC_RETRY } SyncStep;
+
+#define SYNC_RETRY_MIN_MS 1000
+#define SYNC_RETRY_MAX_MS 60000
+
 static gboolean
+sync_transient(const GError *error)
+{
+	return store_error_is_unreachable(error) ||
+	       g_error_matches(error, IMAP_ERROR, IMAP_ERROR_BUSY) ||
+	       g_error_matches(error, IMAP_ERROR, IMAP_ERROR_UNAVAILABLE) ||
+	       g_error_matches(error, STORE_ERROR, STORE_ERROR_OFFLINE);
+}
+
+/* Downloads one whole body into the body cache unless it is there. */
+static SyncStep
 sync_one(Store *store, StoreMessage *msg, GCancellable *cancel)
 {
 	const StoreMessageInfo *info = &msg->info;
@@ -409,13 +426,13 @@ sync_one(Store *store, StoreMessage *msg, GCancellable *cancel)
 	int fd;
 
 	if (bc == NULL)
-		return FALSE;
+		return SYNC_STOP;
 	if (msg->hc_id == 0 || bodycache_contains(bc, msg->hc_id, info->uidvalidity, info->uid))
-		return TRUE;
+		return SYNC_NEXT;
 	fd = open_temp(&error);
 	if (fd < 0) {
 		g_message("background sync stopped: %s", error->message);
-		return FALSE;
+		return SYNC_STOP;
 	}
 	got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid, 0, 0,
 				   fd, NULL, cancel, &error);
@@ -423,37 +440,44 @@ sync_one(Store *store, StoreMessage *msg, GCancellable *cancel)
 		/* the same writer path as the bodies readers completed */
 		commit_to_cache(store, msg, fd, got);
 		close(fd);
-		return TRUE;
+		return SYNC_NEXT;
 	}
 	close(fd);
 	if (g_cancellable_is_cancelled(cancel))
-		return FALSE;
+		return SYNC_STOP;
 	if (g_error_matches(error, IMAP_ERROR, IMAP_ERROR_EXPUNGEISSUED)) {
 		g_debug("background sync: message %u of %s is gone", info->uid, info->mailbox);
-		return TRUE;
+		return SYNC_NEXT;
 	}
-	if (store_error_is_unreachable(error)) {
-		g_message("background sync of %s stopped: %s", info->mailbox, error->message);
-		return FALSE;
+	if (sync_transient(error)) {
+		g_message("background sync of %s paused (retried later): %s", info->mailbox,
+			  error->message);
+		return SYNC_RETRY;
 	}
 	g_message("background sync: message %u of %s skipped: %s", info->uid, info->mailbox,
 		  error->message);
-	return TRUE;
+	return SYNC_NEXT;
 }
 
-/* The messages of @msgs with a UID >= @from_uid, one at a time. FALSE: stop. */
-static gboolean
+/* The messages of @msgs with a UID >= @from_uid, one at a time. */
+static SyncStep
 sync_messages(Store *store, GPtrArray *msgs, guint32 from_uid, GCancellable *cancel)
 {
 	for (guint i = 0; i < msgs->len; i++) {
 		StoreMessage *msg = g_ptr_array_index(msgs, i);
+		SyncStep step;
 
-		if (g_cancellable_is_cancelled(cancel) || store_is_offline(store))
-			return FALSE;
-		if (msg->info.uid >= from_uid && !sync_one(store, msg, cancel))
-			return FALSE;
+		if (g_cancellable_is_cancelled(cancel))
+			return SYNC_STOP;
+		if (store_is_offline(store))
+			return SYNC_RETRY;
+		if (msg->info.uid < from_uid)
+			continue;
+		step = sync_one(store, msg, cancel);
+		if (step != SYNC_NEXT)
+			return step;
 	}
-	return TRUE;
+	return SYNC_NEXT;
 }
 
 /* The current listing of @folder (no I/O), or NULL if it has none. */
@@ -476,60 +500,106 @@ folder_snapshot(Store *store, StoreFolder *folder)
 
 /* sync=all: every selectable folder, loading the listings nobody asked for yet (from
  * the header cache when it has them, then resynced like any listing). */
-static void
+static SyncStep
 sync_all(Store *store, GCancellable *cancel)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) folders = store_list_folders_sync(store, NULL, cancel, &error);
 
 	if (folders == NULL) {
-		if (!g_cancellable_is_cancelled(cancel))
-			g_message("background sync: listing the folders failed: %s",
-				  error->message);
-		return;
+		if (g_cancellable_is_cancelled(cancel))
+			return SYNC_STOP;
+		g_message("background sync: listing the folders failed (retried later): %s",
+			  error->message);
+		return SYNC_RETRY;
 	}
 	for (guint i = 0; i < folders->len; i++) {
 		StoreFolder *f = g_ptr_array_index(folders, i);
 		g_autoptr(GPtrArray) msgs = NULL;
+		SyncStep step;
 
-		if (g_cancellable_is_cancelled(cancel) || store_is_offline(store))
-			return;
+		if (g_cancellable_is_cancelled(cancel))
+			return SYNC_STOP;
+		if (store_is_offline(store))
+			return SYNC_RETRY;
 		if (!store_folder_is_selectable(f))
 			continue;
 		msgs = store_folder_list_messages_sync(store, f, G_MAXINT64, NULL, cancel, &error);
 		if (msgs == NULL) {
 			if (g_cancellable_is_cancelled(cancel))
-				return;
+				return SYNC_STOP;
+			if (sync_transient(error)) {
+				g_message("background sync of %s paused (retried later): %s",
+					  f->name, error->message);
+				return SYNC_RETRY;
+			}
 			g_message("background sync: %s skipped: %s", f->name, error->message);
 			g_clear_error(&error);
 			continue;
 		}
-		if (!sync_messages(store, msgs, 0, cancel))
-			return;
+		step = sync_messages(store, msgs, 0, cancel);
+		if (step != SYNC_NEXT)
+			return step;
 	}
 	g_debug("background sync: every folder done");
+	return SYNC_NEXT;
+}
+
+/* Sleeps @ms unless @cancel fires first. FALSE when cancelled. */
+static gboolean
+sync_sleep(GCancellable *cancel, guint ms)
+{
+	struct pollfd pfd = { g_cancellable_get_fd(cancel), POLLIN, 0 };
+	gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+
+	while (!g_cancellable_is_cancelled(cancel)) {
+		gint64 left = end - g_get_monotonic_time();
+
+		if (left <= 0)
+			break;
+		if (pfd.fd >= 0)
+			poll(&pfd, 1, (int)MIN((left + 999) / 1000, 1000));
+		else
+			g_usleep(MIN(left, 100000));
+	}
+	g_cancellable_release_fd(cancel);
+	return !g_cancellable_is_cancelled(cancel);
 }
 
 static gpointer
 sync_thread(gpointer data)
 {
 	Store *store = data;
+	guint backoff = 0;
 
 	for (;;) {
 		StoreSyncJob *job = g_async_queue_pop(store->sync_queue);
 		gboolean stop = job->stop;
+		SyncStep step = SYNC_NEXT;
 
-		if (!stop && !g_cancellable_is_cancelled(store->sync_cancel) &&
-		    !store_is_offline(store)) {
-			if (job->all) {
-				sync_all(store, store->sync_cancel);
+		if (!stop && !g_cancellable_is_cancelled(store->sync_cancel)) {
+			if (store_offline_check(store)) {
+				step = SYNC_RETRY;
+			} else if (job->all) {
+				step = sync_all(store, store->sync_cancel);
 			} else {
 				g_autoptr(GPtrArray) msgs = folder_snapshot(store, job->folder);
 
 				if (msgs != NULL)
-					sync_messages(store, msgs, job->from_uid,
-						      store->sync_cancel);
+					step = sync_messages(store, msgs, job->from_uid,
+							     store->sync_cancel);
 			}
+		}
+		if (step == SYNC_RETRY && !stop) {
+			/* back to the end of the queue after a pause: what is cached already
+			 * is skipped quickly when it runs again */
+			backoff = backoff ? MIN(backoff * 2, SYNC_RETRY_MAX_MS) : SYNC_RETRY_MIN_MS;
+			if (sync_sleep(store->sync_cancel, backoff)) {
+				g_async_queue_push(store->sync_queue, job);
+				continue;
+			}
+		} else if (step == SYNC_NEXT) {
+			backoff = 0;
 		}
 		sync_job_free(job);
 		if (stop)
