@@ -10,6 +10,12 @@
  * held across network I/O (opening and selecting happen with the lock released while the
  * PoolConn is marked `switching`). Lock order: pool->lock, then a connection's own lock
  * (taken inside conn.c); connection event handlers touch only atomics, never pool->lock.
+ *
+ * UIDVALIDITY: whatever connection learns a new UIDVALIDITY for a mailbox (a re-SELECT, or
+ * an unsolicited "* OK [UIDVALIDITY n]"), every connection that has that mailbox selected
+ * must re-select before its next use, a command that expects the old value fails with
+ * IMAP_ERROR_UIDVALIDITY, and so does a command during which its connection heard of a
+ * change (its data may belong to the new UID map): never another message's bytes.
  */
 #define G_LOG_DOMAIN "imapfs-imap"
 
@@ -33,6 +39,12 @@ typedef struct {
 	guint users;          /* leases out */
 	gboolean switching;   /* a lease holder is (re)selecting; nobody else may use it */
 	gint64 last_used;
+	/* UIDVALIDITY announced by the server outside a SELECT ("* OK [UIDVALIDITY n]"):
+	 * the event handler (I/O thread, no pool lock) bumps uv_events when n differs from
+	 * uv_current; leases notice it (imap_lease_run), acquire applies it under the lock. */
+	gint uv_current; /* atomic copy of uidvalidity */
+	gint uv_events;  /* atomic */
+	gint uv_acked;   /* protected by pool->lock: the uv_events already applied */
 } PoolConn;
 
 struct _ImapLease {
@@ -343,11 +355,24 @@ imap_select_run(ImapConn *conn, const char *mailbox, gboolean write, guint32 kno
 static void
 conn_event(ImapConn *conn, const ImapResponse *resp, gpointer data)
 {
-	ImapPool *pool = data;
+	PoolConn *pc = data;
+	ImapPool *pool = pc->pool;
+	guint64 v;
 
 	if (!resp) {
 		g_atomic_int_inc(&pool->epoch);
 		g_atomic_int_set(&pool->dropped, 1);
+		return;
+	}
+	if (resp->kind == IMAP_RESP_UNTAGGED && resp->status == IMAP_STATUS_OK && resp->code &&
+	    g_ascii_strcasecmp(resp->code, "UIDVALIDITY") == 0 &&
+	    imap_resp_code_number(resp, "UIDVALIDITY", &v) && v <= G_MAXUINT32) {
+		if ((guint32)g_atomic_int_get(&pc->uv_current) != (guint32)v) {
+			g_message("conn %u: the server announced UIDVALIDITY %u (was %u): the "
+				  "mailbox is reset", imap_conn_get_id(conn), (guint32)v,
+				  (guint32)g_atomic_int_get(&pc->uv_current));
+			g_atomic_int_inc(&pc->uv_events);
+		}
 		return;
 	}
 	/* Unsolicited EXISTS/EXPUNGE/FETCH on a pool connection: the IDLE connection and the
@@ -443,13 +468,46 @@ open_conn(ImapPool *pool, gint64 deadline, GCancellable *cancel, GError **error)
 		__atomic_add_fetch(&pool->stats.reconnects, 1, __ATOMIC_RELAXED);
 	if (!pool->caps)
 		pool->caps = g_strdupv((char **)imap_conn_get_caps(conn));
-	imap_conn_set_event_handler(conn, conn_event, pool);
 	pc = g_new0(PoolConn, 1);
 	pc->pool = pool;
 	pc->conn = conn;
 	pc->last_used = g_get_monotonic_time();
+	imap_conn_set_event_handler(conn, conn_event, pc);
 	g_ptr_array_add(pool->conns, pc);
 	return pc;
+}
+
+/* Lock held. Makes every connection that has @mailbox selected with another UIDVALIDITY
+ * than @uidvalidity (0: any) re-select before its next use. */
+static void
+forget_stale_locked(ImapPool *pool, const char *mailbox, guint32 uidvalidity)
+{
+	for (guint i = 0; i < pool->conns->len; i++) {
+		PoolConn *pc = pool->conns->pdata[i];
+
+		if (pc->mailbox && strcmp(pc->mailbox, mailbox) == 0 &&
+		    (uidvalidity == 0 || pc->uidvalidity != uidvalidity))
+			g_clear_pointer(&pc->mailbox, g_free);
+	}
+}
+
+/* Lock held. Applies the UIDVALIDITY announcements the event handlers counted. */
+static void
+apply_uv_events_locked(ImapPool *pool)
+{
+	for (guint i = 0; i < pool->conns->len; i++) {
+		PoolConn *pc = pool->conns->pdata[i];
+		gint ev = g_atomic_int_get(&pc->uv_events);
+
+		if (ev == pc->uv_acked)
+			continue;
+		pc->uv_acked = ev;
+		if (pc->mailbox) {
+			g_autofree char *name = g_strdup(pc->mailbox);
+
+			forget_stale_locked(pool, name, 0);
+		}
+	}
 }
 
 static gboolean
@@ -476,6 +534,10 @@ do_select(ImapPool *pool, PoolConn *pc, const char *mailbox, gboolean write,
 	pc->mailbox = g_strdup(mailbox);
 	pc->rw = !info->read_only;
 	pc->uidvalidity = info->uidvalidity;
+	g_atomic_int_set(&pc->uv_current, (gint)info->uidvalidity);
+	pc->uv_acked = g_atomic_int_get(&pc->uv_events);
+	/* the others that still have the old UID map re-select before their next use */
+	forget_stale_locked(pool, mailbox, pc->uidvalidity);
 	if (sel && sel->info_out)
 		*sel->info_out = info;
 	else
@@ -503,6 +565,7 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 		guint i;
 		PoolConn *idle_free = NULL, *idle_any = NULL, *least = NULL, *same_busy = NULL;
 
+		apply_uv_events_locked(pool);
 		reap(pool, dead);
 		if (dead->len) {
 			g_mutex_unlock(&pool->lock);
@@ -710,11 +773,25 @@ imap_lease_run(ImapLease *lease, const ImapPoolOp *op, ImapResponse **tagged_out
 {
 	ImapConn *conn = lease->pc->conn;
 	ImapCmd *cmd = op->build(conn, op->data, error);
+	gint uv_events = g_atomic_int_get(&lease->pc->uv_events);
+	GError *err = NULL;
+	gboolean ok;
 
 	if (!cmd)
 		return FALSE;
-	return imap_conn_run_sync(conn, cmd, op->conn_flags, op->untagged, op->data, op->sink,
-				  op->sink_data, tagged_out, cancel, error);
+	ok = imap_conn_run_sync(conn, cmd, op->conn_flags, op->untagged, op->data, op->sink,
+				op->sink_data, tagged_out, cancel, &err);
+	if (op->mailbox && op->access != IMAP_ACCESS_ANY &&
+	    g_atomic_int_get(&lease->pc->uv_events) != uv_events) {
+		/* the UID map changed while this ran: its data cannot be trusted */
+		g_clear_error(&err);
+		g_set_error(&err, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY,
+			    "UIDVALIDITY of %s changed during the command", op->mailbox);
+		ok = FALSE;
+	}
+	if (!ok)
+		g_propagate_error(error, err);
+	return ok;
 }
 
 gboolean
