@@ -55,6 +55,8 @@ fs_errno_from_error(const GError *error)
 			return ENOENT;
 		case STORE_ERROR_INVALID:
 			return EINVAL;
+		case STORE_ERROR_STALE:
+			return ESTALE;
 		default:
 			return EIO;
 		}

@@ -46,6 +46,7 @@ struct _StoreBody {
 	gboolean complete; /* have == exact size */
 	gboolean fetching;
 	gboolean in_bc; /* in the on-disk body cache (or being committed to it) */
+	gboolean stale; /* its folder's UIDVALIDITY changed: every read fails (ESTALE) */
 };
 
 static char *
@@ -177,6 +178,40 @@ store_body_unref(StoreBody *body)
 		body_free(body);
 	}
 	g_mutex_unlock(&store->lock);
+}
+
+void
+store_bodies_mark_stale(Store *store, const char *mailbox, guint32 uidvalidity)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_mutex_lock(&store->lock);
+	g_hash_table_iter_init(&it, store->bodies);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		StoreBody *b = v;
+
+		if (b->msg->info.uidvalidity == uidvalidity &&
+		    strcmp(b->msg->info.mailbox, mailbox) == 0)
+			b->stale = TRUE;
+	}
+	g_mutex_unlock(&store->lock);
+}
+
+/* FALSE with STORE_ERROR_STALE when @body's folder was reset since it was opened. */
+static gboolean
+check_stale(Store *store, StoreBody *body, GError **error)
+{
+	gboolean stale;
+
+	g_mutex_lock(&store->lock);
+	stale = body->stale;
+	g_mutex_unlock(&store->lock);
+	if (stale)
+		g_set_error(error, STORE_ERROR, STORE_ERROR_STALE,
+			    "message %u of %s: the folder's UIDVALIDITY changed", body->msg->info.uid,
+			    body->msg->info.mailbox);
+	return !stale;
 }
 
 void
@@ -449,6 +484,11 @@ sync_one(Store *store, StoreMessage *msg, GCancellable *cancel)
 		g_debug("background sync: message %u of %s is gone", info->uid, info->mailbox);
 		return SYNC_NEXT;
 	}
+	if (g_error_matches(error, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY)) {
+		/* reset: run the job again, it relists the folder first */
+		store_check_uidvalidity_error(store, info, error);
+		return SYNC_RETRY;
+	}
 	if (sync_transient(error)) {
 		g_message("background sync of %s paused (retried later): %s", info->mailbox,
 			  error->message);
@@ -583,8 +623,12 @@ sync_thread(gpointer data)
 			} else if (job->all) {
 				step = sync_all(store, store->sync_cancel);
 			} else {
-				g_autoptr(GPtrArray) msgs = folder_snapshot(store, job->folder);
+				g_autoptr(GPtrArray) msgs = NULL;
 
+				/* (a folder reset since is relisted, and queued again, by its
+				 * next listing) */
+				if (store_folder_is_loaded(store, job->folder))
+					msgs = folder_snapshot(store, job->folder);
 				if (msgs != NULL)
 					step = sync_messages(store, msgs, job->from_uid,
 							     store->sync_cancel);
@@ -676,9 +720,31 @@ static gssize read_impl(Store *store, StoreBody *body, guint64 offset, gsize siz
 			gboolean stream, gboolean *size_changed, GCancellable *cancel,
 			GError **error);
 
+static gboolean verify_size(Store *store, StoreBody *body, gboolean *size_changed,
+			    GCancellable *cancel, GError **error);
+
 gboolean
 store_body_verify_size_sync(Store *store, StoreBody *body, gboolean *size_changed,
 			    GCancellable *cancel, GError **error)
+{
+	GError *local = NULL;
+	gboolean ok;
+
+	if (size_changed != NULL)
+		*size_changed = FALSE;
+	if (!check_stale(store, body, error))
+		return FALSE;
+	ok = verify_size(store, body, size_changed, cancel, &local);
+	if (!ok) {
+		store_check_uidvalidity_error(store, &body->msg->info, local);
+		g_propagate_error(error, local);
+	}
+	return ok;
+}
+
+static gboolean
+verify_size(Store *store, StoreBody *body, gboolean *size_changed, GCancellable *cancel,
+	    GError **error)
 {
 	StoreMessage *msg = body->msg;
 	const StoreMessageInfo *info = &msg->info;
@@ -723,7 +789,19 @@ gssize
 store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
 		     gboolean *size_changed, GCancellable *cancel, GError **error)
 {
-	return read_impl(store, body, offset, size, buf, FALSE, size_changed, cancel, error);
+	GError *local = NULL;
+	gssize n;
+
+	if (size_changed != NULL)
+		*size_changed = FALSE;
+	if (!check_stale(store, body, error))
+		return -1;
+	n = read_impl(store, body, offset, size, buf, FALSE, size_changed, cancel, &local);
+	if (n < 0) {
+		store_check_uidvalidity_error(store, &body->msg->info, local);
+		g_propagate_error(error, local);
+	}
+	return n;
 }
 
 /* @stream: the size must be learnt by streaming the whole body. */

@@ -233,6 +233,58 @@ cache_state(Store *store, StoreFolder *f, gint64 id, const ImapSelectInfo *sel)
 		store_cache_error(store, error);
 }
 
+/* Records the mailbox's UIDVALIDITY in the cache; a different one drops the cached rows
+ * and bodies of the old one (0: drops them all, the new value is not known yet). */
+static void
+cache_set_uidvalidity(Store *store, gint64 id, guint32 uidvalidity)
+{
+	g_autoptr(GError) cerr = NULL;
+	gboolean dropped = FALSE;
+
+	if (store_hc(store) == NULL || id == 0)
+		return;
+	if (!hcache_mailbox_set_uidvalidity(store->hc, id, uidvalidity, &dropped, &cerr))
+		store_cache_error(store, cerr);
+	if (dropped && store_bc(store) != NULL)
+		bodycache_drop_mailbox(store->bc, id, uidvalidity);
+}
+
+void
+store_folder_reset(Store *store, const char *mailbox, guint32 old_uidvalidity)
+{
+	StoreFolder *f;
+	gint64 id = 0;
+
+	g_mutex_lock(&store->lock);
+	f = g_hash_table_lookup(store->folders, mailbox);
+	if (f == NULL || old_uidvalidity == 0 || f->uidvalidity != old_uidvalidity) {
+		/* unknown, or already reset (or reloaded) since */
+		g_mutex_unlock(&store->lock);
+		return;
+	}
+	store_folder_ref(f);
+	id = f->hc_id;
+	/* the next listing is a full reload (as for any UIDVALIDITY change) */
+	f->uidvalidity = 0;
+	f->loaded = FALSE;
+	f->loaded_at = 0;
+	g_mutex_unlock(&store->lock);
+
+	g_message("%s: UIDVALIDITY %u is gone on the server: the folder is reset", mailbox,
+		  old_uidvalidity);
+	store_bodies_mark_stale(store, mailbox, old_uidvalidity);
+	cache_set_uidvalidity(store, id, 0);
+	store_emit(store, STORE_EVENT_FOLDER_RESET, f, NULL, NULL);
+	store_folder_unref(f);
+}
+
+void
+store_check_uidvalidity_error(Store *store, const StoreMessageInfo *info, const GError *error)
+{
+	if (g_error_matches(error, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY))
+		store_folder_reset(store, info->mailbox, info->uidvalidity);
+}
+
 /* The cached listing of @f (warm start), or NULL when the cache has none. */
 static GPtrArray *
 warm_load(Store *store, StoreFolder *f, gint64 id, HcacheMailbox *mb)
@@ -371,16 +423,7 @@ load(Store *store, StoreFolder *f, const Known *k, Load *l, GCancellable *cancel
 					 qresync ? k->modseq : 0, cancel, error);
 	if (sel == NULL)
 		return FALSE;
-	if (store_hc(store) != NULL && k->hc_id != 0) {
-		g_autoptr(GError) cerr = NULL;
-		gboolean dropped = FALSE;
-
-		if (!hcache_mailbox_set_uidvalidity(store->hc, k->hc_id, sel->uidvalidity, &dropped,
-						    &cerr))
-			store_cache_error(store, cerr);
-		if (dropped && store_bc(store) != NULL)
-			bodycache_drop_mailbox(store->bc, k->hc_id, sel->uidvalidity);
-	}
+	cache_set_uidvalidity(store, k->hc_id, sel->uidvalidity);
 	if (!k->was_loaded || sel->uidvalidity != k->uidvalidity) {
 		if (!load_all(store, f, k, l, ticket, cancel, error))
 			return FALSE;
@@ -634,7 +677,7 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	Load l = {0};
 	Known k = {0};
 	gboolean ok, ch = FALSE, warm = FALSE, offline, sync = FALSE;
-	guint32 sync_from = 0;
+	guint32 sync_from = 0, reset_uv = 0;
 	GPtrArray *out;
 
 	if (changed != NULL)
@@ -717,6 +760,13 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 			g_clear_error(&local);
 			ok = TRUE;
 		}
+		if (g_error_matches(local, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY) &&
+		    k.uidvalidity != 0) {
+			/* changed during the listing: the next one reloads it all */
+			g_propagate_error(error, local);
+			local = NULL;
+			reset_uv = k.uidvalidity;
+		}
 		if (local != NULL)
 			g_propagate_error(error, local);
 	}
@@ -745,6 +795,8 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	g_mutex_unlock(&store->lock);
 	load_clear(&l);
 	g_hash_table_unref(k.uids);
+	if (reset_uv != 0)
+		store_folder_reset(store, folder->name, reset_uv);
 	if (sync)
 		store_sync_queue_folder(store, folder, sync_from);
 	if (changed != NULL)

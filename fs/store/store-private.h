@@ -73,6 +73,17 @@ struct _StoreMessage {
 	char **flags;
 };
 
+/* The server's UIDVALIDITY of @mailbox is no longer @old_uidvalidity (a fetch failed with
+ * IMAP_ERROR_UIDVALIDITY): drops the folder's cached rows and bodies, marks its listing
+ * for a full reload, makes the open bodies of @old_uidvalidity fail with
+ * STORE_ERROR_STALE and emits STORE_EVENT_FOLDER_RESET. Once per change; no lock held. */
+void store_folder_reset(Store *store, const char *mailbox, guint32 old_uidvalidity);
+/* If @error is IMAP_ERROR_UIDVALIDITY, store_folder_reset() of @info's folder. */
+void store_check_uidvalidity_error(Store *store, const StoreMessageInfo *info,
+				   const GError *error);
+/* body.c: every body of @mailbox at @uidvalidity fails its reads from now on. */
+void store_bodies_mark_stale(Store *store, const char *mailbox, guint32 uidvalidity);
+
 /* Hands @kind for @folder (and @msg) to the event receiver. Never call it with
  * store->lock held. */
 void store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,

@@ -31,6 +31,7 @@ typedef enum {
 	STORE_ERROR_INVALID,	  /* bad argument */
 	STORE_ERROR_CACHE_IN_USE, /* the cache directory belongs to another imapfs */
 	STORE_ERROR_OFFLINE,	  /* offline and the data is not in the cache */
+	STORE_ERROR_STALE,	  /* the message belongs to a UIDVALIDITY the folder no longer has */
 } StoreErrorCode;
 
 typedef enum {
