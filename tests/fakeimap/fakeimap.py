@@ -116,7 +116,8 @@ class wait_close(Step):
 class serve(Step):
 	"""A tiny generic responder for the rest of the connection: rules is a list of
 	(pattern, reply) tried in order for each command; reply is bytes/str, a callable
-	(conn, match) -> bytes, or a list of steps to play (e.g. [send(..), stall(1), drop()]).
+	(conn, match) -> bytes or a list of steps, or a list of steps to play (e.g.
+	[send(..), stall(1), drop()]).
 	Unmatched tagged commands get NO, LOGOUT is always answered. Ends when the client
 	closes, a played step ends the connection, or after timeout seconds."""
 	kind = "serve"
@@ -428,12 +429,16 @@ class _Session:
 			for pat, reply in st.rules:
 				m = re.fullmatch(pat, body, re.DOTALL)
 				if m:
+					if callable(reply):
+						reply = reply(self.c, m)
+						if isinstance(reply, list):
+							reply = [_coerce(x) for x in reply]
 					if isinstance(reply, list):
 						for st2 in reply:
 							if await self.play(st2) is False:
 								return
 						break
-					out = reply(self.c, m) if callable(reply) else reply
+					out = reply
 					if out:
 						await self.write(out)
 					break
@@ -566,6 +571,13 @@ class FakeImap:
 		if self._loop and self._thread and self._thread.is_alive():
 			self._loop.call_soon_threadsafe(self._stop.set)
 			self._thread.join(10)
+
+	def drop_all(self):
+		"""Closes every live connection now (the clients see EOF); new ones are served."""
+		def abort():
+			for t in list(self._tasks):
+				t.cancel()
+		self._loop.call_soon_threadsafe(abort)
 
 	def __enter__(self):
 		return self.start()
