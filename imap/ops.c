@@ -594,7 +594,8 @@ body_sink(const guint8 *data, gsize len, gpointer user_data)
 }
 
 /* A streamed literal of @n bytes went to the fd unfiltered, but its first d->skip bytes
- * are before the range asked for: move the rest down to where the range begins. */
+ * are before the range asked for: move the rest down to where the range begins (the fd
+ * must be seekable and readable, as the store's temp files are). */
 static void
 unskip_streamed(BodyData *d, guint64 n)
 {
@@ -612,14 +613,21 @@ unskip_streamed(BodyData *d, guint64 n)
 		ssize_t r = pread(d->fd, buf, (size_t)MIN((guint64)sizeof(buf), n - pos),
 				  d->start + (off_t)pos);
 
-		if (r <= 0 || pwrite(d->fd, buf, r, d->start + (off_t)(pos - skip)) != r) {
+		if (r <= 0) {
+			d->bad_range = TRUE; /* e.g. a write-only fd: cannot take the bytes back */
+			return;
+		}
+		if (pwrite(d->fd, buf, r, d->start + (off_t)(pos - skip)) != r) {
 			d->write_failed = TRUE;
-			d->write_errno = r < 0 ? errno : EIO;
+			d->write_errno = errno;
 			return;
 		}
 		pos += r;
 	}
 	d->written = n > skip ? n - skip : 0;
+	/* what lies beyond were our own (now moved) bytes */
+	if (ftruncate(d->fd, d->start + (off_t)d->written) < 0)
+		g_debug("body fd: ftruncate: %s", g_strerror(errno));
 	if (lseek(d->fd, d->start + (off_t)d->written, SEEK_SET) < 0) {
 		d->write_failed = TRUE;
 		d->write_errno = errno;

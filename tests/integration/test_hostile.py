@@ -405,3 +405,37 @@ def test_certificate_with_cn_but_no_subjectaltname_is_refused(tmp_path):
 		srv.stop()
 	assert rc == 1 and code == "IMAP_ERROR_TLS", err
 	assert not any(c.auth for c in srv.conns), "logged in over an unverified certificate"
+
+
+@pytest.mark.parametrize("origin", ["none", "zero"])
+@pytest.mark.parametrize("sink", ["mem", "file"])
+def test_range_answered_with_whole_body_gives_the_range(tmp_path, origin, sink):
+	"""The library level of item 3: BODY.PEEK[]<o.l> answered with every byte (no origin,
+	or origin 0): the range asked for comes back (into a file: from the offset to the
+	end), never the message's first bytes in its place."""
+	body = bytes(range(256)) * 600  # 153600 bytes: streamed to a file sink
+	head = b"BODY[]" if origin == "none" else b"BODY[]<0>"
+	script = fi.login_steps(CAPS) + [
+		fi.expect(r"\S+ (EXAMINE|SELECT) .*",
+			  "* 1 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\n* OK [UIDNEXT 2] x\r\n{tag} OK [READ-ONLY] done\r\n"),
+		fi.expect(r"\S+ UID FETCH 1 \(UID BODY\.PEEK\[\]<100000\.1000>\)",
+			  b"* 1 FETCH (UID 1 " + head + b" {%d}\r\n" % len(body) + body +
+			  b")\r\n{tag} OK done\r\n"),
+		fi.wait_close(5)]
+	srv = fi.FakeImap(script, end_timeout=5).start()
+	out = tmp_path / "out"
+	try:
+		cmd = [tl.imap_cli_bin(), "--host", "127.0.0.1", "--port", str(srv.port), "--tls",
+		       "none", "--allow-insecure", "--timeout", "3000", "--user", "alice", "body",
+		       "INBOX", "1", "100000", "1000"] + (["--mem"] if sink == "mem" else [])
+		env = dict(os.environ, IMAPFS_PASSWORD="secret")
+		env.pop("G_DEBUG", None)
+		with open(out, "w+b") as f:  # read-write: the client moves streamed bytes
+			r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=f,
+					   stderr=subprocess.PIPE, timeout=60)
+	finally:
+		srv.stop()
+	assert r.returncode == 0, r.stderr
+	want = body[100000:101000] if sink == "mem" else body[100000:]
+	assert out.read_bytes() == want
+	assert srv.errors == []
