@@ -714,6 +714,24 @@ test_in_literal(void)
 	g_assert_false(imap_parser_in_literal(p));
 }
 
+/* The connection's total deadline grants time for the literal bytes announced. */
+static void
+test_literal_bytes(void)
+{
+	g_autoptr(ImapParser) p = imap_parser_new(NULL);
+	gsize consumed;
+
+	g_assert_cmpuint(imap_parser_literal_bytes(p), ==, 0);
+	g_assert_cmpint(imap_parser_feed(p, (const guint8 *)"* 1 FETCH (BODY[] {5}\r\nab", 25,
+					 &consumed, NULL),
+			==, IMAP_PARSE_NEED_MORE);
+	g_assert_cmpuint(imap_parser_literal_bytes(p), ==, 5); /* counted when announced */
+	g_assert_cmpint(imap_parser_feed(p, (const guint8 *)"cde {0}\r\n {3}\r\nxyz)\r\n", 21,
+					 &consumed, NULL),
+			==, IMAP_PARSE_RESPONSE);
+	g_assert_cmpuint(imap_parser_literal_bytes(p), ==, 8);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -725,5 +743,6 @@ main(int argc, char **argv)
 	g_test_add_func("/parser/huge-limits", test_huge_limits);
 	g_test_add_func("/parser/stops-after-each-response", test_stops_after_each_response);
 	g_test_add_func("/parser/in-literal", test_in_literal);
+	g_test_add_func("/parser/literal-bytes", test_literal_bytes);
 	return g_test_run();
 }

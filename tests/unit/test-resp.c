@@ -543,6 +543,32 @@ test_fetch_gmail_exchange(void)
 		"\"mixed\" (\"boundary\" \"_002_\") NIL \"en-US\")");
 }
 
+/* issue 9: NIL where a value belongs is not a reason to drop the message: the item is
+ * simply absent from ->have and the caller falls back */
+static void
+test_fetch_nil_items(void)
+{
+	g_autoptr(ImapResponse) r = parse("* 2 FETCH (UID 9 FLAGS () RFC822.SIZE NIL "
+					  "INTERNALDATE NIL ENVELOPE NIL)\r\n");
+	g_autoptr(ImapResponse) r2 = parse("* 2 FETCH (UID 9 RFC822.SIZE 12 INTERNALDATE NIL "
+					   "ENVELOPE (\"Tue, 2 Jan 2024 12:00:00 +0000\" NIL NIL NIL "
+					   "NIL NIL NIL NIL NIL NIL))\r\n");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(ImapMessage) m = imap_resp_fetch(r, NULL, &error);
+	g_autoptr(ImapMessage) m2 = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmphex(m->have, ==, IMAP_FETCH_UID | IMAP_FETCH_FLAGS);
+	g_assert_cmpuint(m->uid, ==, 9);
+	g_assert_null(m->envelope);
+	m2 = imap_resp_fetch(r2, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmphex(m2->have, ==, IMAP_FETCH_UID | IMAP_FETCH_SIZE | IMAP_FETCH_ENVELOPE);
+	g_assert_cmpuint(m2->size, ==, 12);
+	g_assert_cmpstr(m2->envelope->date, ==, "Tue, 2 Jan 2024 12:00:00 +0000");
+	g_assert_null(m2->envelope->subject);
+}
+
 static void
 test_fetch_bad(void)
 {
@@ -961,6 +987,7 @@ main(int argc, char **argv)
 	g_test_add_func("/resp/fetch/envelope-odd", test_fetch_envelope_odd);
 	g_test_add_func("/resp/fetch/header-bodystructure", test_fetch_header_bodystructure);
 	g_test_add_func("/resp/fetch/gmail-exchange", test_fetch_gmail_exchange);
+	g_test_add_func("/resp/fetch/nil-items", test_fetch_nil_items);
 	g_test_add_func("/resp/fetch/bad", test_fetch_bad);
 	g_test_add_func("/resp/fetch/streamed", test_fetch_streamed);
 	g_test_add_func("/resp/fetch/section", test_fetch_section);
