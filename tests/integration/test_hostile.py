@@ -439,3 +439,50 @@ def test_range_answered_with_whole_body_gives_the_range(tmp_path, origin, sink):
 	want = body[100000:101000] if sink == "mem" else body[100000:]
 	assert out.read_bytes() == want
 	assert srv.errors == []
+
+
+def _cli_none(port, *args, timeout_ms=3000):
+	cmd = [tl.imap_cli_bin(), "--host", "127.0.0.1", "--port", str(port), "--tls", "none",
+	       "--allow-insecure", "--timeout", str(timeout_ms), "--user", "alice"] + list(args)
+	env = dict(os.environ, IMAPFS_PASSWORD="secret")
+	env.pop("G_DEBUG", None)
+	t0 = time.monotonic()
+	r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+			   stderr=subprocess.PIPE, timeout=120)
+	err = r.stderr.decode(errors="replace")
+	mm = re.search(r"imap-cli: (IMAP_ERROR_[A-Z_]+):", err)
+	return r, mm.group(1) if mm else None, time.monotonic() - t0
+
+
+def test_unsolicited_uidvalidity_during_fetch_fails_the_fetch():
+	"""The library level of item 1: a body that arrives after '* OK [UIDVALIDITY n]' on
+	the same connection belongs to the new UID map and is never handed out."""
+	script = fi.login_steps(CAPS) + [
+		fi.expect(r"\S+ (EXAMINE|SELECT) .*",
+			  "* 1 EXISTS\r\n* OK [UIDVALIDITY 5] x\r\n* OK [UIDNEXT 2] x\r\n{tag} OK [READ-ONLY] done\r\n"),
+		fi.expect(r"\S+ UID FETCH 1 \(UID BODY\.PEEK\[\]\)",
+			  "* OK [UIDVALIDITY 6] recreated\r\n* 1 FETCH (UID 1 BODY[] {9}\r\nNEW BYTES)\r\n"
+			  "{tag} OK done\r\n"),
+		fi.wait_close(5)]
+	srv = fi.FakeImap(script, end_timeout=5).start()
+	try:
+		r, code, _ = _cli_none(srv.port, "--uidvalidity", "5", "body", "INBOX", "1", "--mem")
+	finally:
+		srv.stop()
+	assert r.returncode == 1 and code == "IMAP_ERROR_UIDVALIDITY", r
+	assert r.stdout == b""
+
+
+def test_status_dribbled_a_byte_at_a_time_times_out():
+	"""The library level of item 4: no literal, one byte every 0.3 s (never a stall of
+	`timeout`): the command's total deadline ends it."""
+	line = b"* STATUS INBOX (MESSAGES 4 UIDNEXT 9 UIDVALIDITY 3 UNSEEN 1)\r\n{tag} OK done\r\n"
+	script = fi.login_steps(CAPS) + [fi.expect(r"\S+ STATUS .*"),
+					 fi.send(line, chunk=1, delay=0.3), fi.wait_close(5)]
+	srv = fi.FakeImap(script, end_timeout=5).start()
+	try:
+		r, code, elapsed = _cli_none(srv.port, "status", "INBOX", timeout_ms=1000)
+	finally:
+		srv.stop()
+	assert r.returncode == 1 and code == "IMAP_ERROR_TIMEOUT", r
+	assert elapsed < 1 + 4, elapsed
