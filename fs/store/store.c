@@ -537,7 +537,8 @@ get_namespaces(Store *store, GPtrArray *infos, GCancellable *cancel, GError **er
 	if (imap_pool_has_capability(store->pool, "NAMESPACE")) {
 		if (!imap_namespace_sync(store->pool, &ins, cancel, &ns_error)) {
 			if (g_error_matches(ns_error, IMAP_ERROR, IMAP_ERROR_DISCONNECTED) ||
-			    g_error_matches(ns_error, IMAP_ERROR, IMAP_ERROR_TIMEOUT)) {
+			    g_error_matches(ns_error, IMAP_ERROR, IMAP_ERROR_TIMEOUT) ||
+			    g_error_matches(ns_error, IMAP_ERROR, IMAP_ERROR_BUSY)) {
 				g_propagate_error(error, g_steal_pointer(&ns_error));
 				return NULL;
 			}

@@ -486,3 +486,30 @@ def test_status_dribbled_a_byte_at_a_time_times_out():
 		srv.stop()
 	assert r.returncode == 1 and code == "IMAP_ERROR_TIMEOUT", r
 	assert elapsed < 1 + 4, elapsed
+
+
+def test_tls_closed_during_handshake_mount_serves_the_cache(session, mount, tmp_path):
+	"""Item 8 at the mount: the server's port answers but closes every connection during
+	the TLS handshake (a load balancer whose server restarts): that is an unreachable
+	server, so a mount with a cache starts offline and serves it, instead of failing on
+	a 'TLS error'."""
+	msgs = {1: message("cached one", b"cached body\r\n")}
+	s = session(Box(msgs))
+	cache = str(tmp_path / "cache")
+	m = mount(s.dv, opts=["cache_dir=" + cache])
+	inbox = os.path.join(m.mnt, "INBOX")
+	(name,) = eml(inbox)
+	assert read(os.path.join(inbox, name)) == msgs[1]
+	wait_for(lambda: m.stats()["cache_files"] == 1, what="the body in the cache")
+	m.stop()
+	port = s.srv.port
+	s.stop()
+	lb = fi.FakeImap([fi.stall(0.3), fi.drop()], port=port, end_timeout=2).start()
+	try:
+		m2 = mount(s.dv, opts=["cache_dir=" + cache, "timeout=3"])
+		assert "offline" in m2.log(), m2.log()
+		assert eml(os.path.join(m2.mnt, "INBOX")) == [name]
+		assert read(os.path.join(m2.mnt, "INBOX", name)) == msgs[1]
+		m2.stop()
+	finally:
+		lb.stop()
