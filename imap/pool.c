@@ -49,6 +49,7 @@ typedef struct {
 
 struct _ImapLease {
 	PoolConn *pc;
+	gint uv_events; /* pc->uv_events as applied when the lease was granted */
 };
 
 struct _ImapPool {
@@ -680,13 +681,17 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 			pick = NULL;
 		}
 	}
-	g_mutex_unlock(&pool->lock);
-	if (!pick)
+	if (!pick) {
+		g_mutex_unlock(&pool->lock);
 		return NULL;
+	}
 	{
 		ImapLease *lease = g_new0(ImapLease, 1);
 
 		lease->pc = pick;
+		/* an announcement after this point fails the lease's commands */
+		lease->uv_events = pick->uv_acked;
+		g_mutex_unlock(&pool->lock);
 		return lease;
 	}
 }
@@ -773,7 +778,6 @@ imap_lease_run(ImapLease *lease, const ImapPoolOp *op, ImapResponse **tagged_out
 {
 	ImapConn *conn = lease->pc->conn;
 	ImapCmd *cmd = op->build(conn, op->data, error);
-	gint uv_events = g_atomic_int_get(&lease->pc->uv_events);
 	GError *err = NULL;
 	gboolean ok;
 
@@ -782,7 +786,7 @@ imap_lease_run(ImapLease *lease, const ImapPoolOp *op, ImapResponse **tagged_out
 	ok = imap_conn_run_sync(conn, cmd, op->conn_flags, op->untagged, op->data, op->sink,
 				op->sink_data, tagged_out, cancel, &err);
 	if (op->mailbox && op->access != IMAP_ACCESS_ANY &&
-	    g_atomic_int_get(&lease->pc->uv_events) != uv_events) {
+	    g_atomic_int_get(&lease->pc->uv_events) != lease->uv_events) {
 		/* the UID map changed while this ran: its data cannot be trusted */
 		g_clear_error(&err);
 		g_set_error(&err, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY,
