@@ -237,7 +237,9 @@ typedef struct {
 	char *cafile;             /* NULL: the system CA store */
 	char *tls_fingerprint;    /* "SHA256:hex..." pin, or NULL */
 	gboolean allow_insecure_auth; /* credentials over cleartext to a non-loopback host */
-	guint timeout_ms;         /* deadline for every network wait; 0 = 30000 */
+	guint timeout_ms;         /* deadline for every network wait; 0 = 30000. Also each
+				   * command's total: timeout_ms plus its bytes (sent, received,
+				   * announced in literals) at 64 KiB/s; IMAP_ERROR_TIMEOUT after */
 	guint max_conns;          /* 0 = 4 */
 	int trace_fd;             /* protocol trace (redacted) to this fd, or -1 */
 	gboolean mark_seen;       /* fetch with BODY[] instead of BODY.PEEK[] */
