@@ -209,8 +209,8 @@ check_stale(Store *store, StoreBody *body, GError **error)
 	g_mutex_unlock(&store->lock);
 	if (stale)
 		g_set_error(error, STORE_ERROR, STORE_ERROR_STALE,
-			    "message %u of %s: the folder's UIDVALIDITY changed", body->msg->info.uid,
-			    body->msg->info.mailbox);
+			    "message %u of %s: the folder's UIDVALIDITY changed",
+			    body->msg->info.uid, body->msg->info.mailbox);
 	return !stale;
 }
 
@@ -589,7 +589,7 @@ sync_all(Store *store, GCancellable *cancel)
 static gboolean
 sync_sleep(GCancellable *cancel, guint ms)
 {
-	struct pollfd pfd = { g_cancellable_get_fd(cancel), POLLIN, 0 };
+	struct pollfd pfd = {g_cancellable_get_fd(cancel), POLLIN, 0};
 	gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
 
 	while (!g_cancellable_is_cancelled(cancel)) {

@@ -42,9 +42,9 @@ collect_cb(ImapMessage *m, gpointer user_data)
 
 		if ((m->have & want) != want &&
 		    g_atomic_int_compare_and_exchange(&c->folder->nil_logged, 0, 1))
-			g_message("%s: the server sent NIL (or nothing) for RFC822.SIZE, "
-				  "INTERNALDATE or ENVELOPE of UID %u (and maybe others): shown with "
-				  "fallbacks (date from the header or the epoch, size on first read)",
+			g_message("%s: NIL (or nothing) for RFC822.SIZE, INTERNALDATE or "
+				  "ENVELOPE of UID %u (maybe others): shown with fallbacks (date "
+				  "from the header or the epoch, size on first read)",
 				  c->mailbox, m->uid);
 		g_ptr_array_add(c->items,
 				store_message_new_from_imap(c->mailbox, c->uidvalidity, m));

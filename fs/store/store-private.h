@@ -56,7 +56,7 @@ struct _StoreFolder {
 	gint64 loaded_at; /* monotonic us */
 	guint32 uidvalidity, uidnext, exists;
 	guint64 highestmodseq;
-	gint nil_logged; /* atomic: the server's NIL items were logged once */
+	gint nil_logged;    /* atomic: the server's NIL items were logged once */
 	GHashTable *by_uid; /* guint32 uid -> StoreMessage* (owning) */
 	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
 };
@@ -79,8 +79,7 @@ struct _StoreMessage {
  * STORE_ERROR_STALE and emits STORE_EVENT_FOLDER_RESET. Once per change; no lock held. */
 void store_folder_reset(Store *store, const char *mailbox, guint32 old_uidvalidity);
 /* If @error is IMAP_ERROR_UIDVALIDITY, store_folder_reset() of @info's folder. */
-void store_check_uidvalidity_error(Store *store, const StoreMessageInfo *info,
-				   const GError *error);
+void store_check_uidvalidity_error(Store *store, const StoreMessageInfo *info, const GError *error);
 /* body.c: every body of @mailbox at @uidvalidity fails its reads from now on. */
 void store_bodies_mark_stale(Store *store, const char *mailbox, guint32 uidvalidity);
 

@@ -31,7 +31,7 @@ typedef enum {
 	STORE_ERROR_INVALID,	  /* bad argument */
 	STORE_ERROR_CACHE_IN_USE, /* the cache directory belongs to another imapfs */
 	STORE_ERROR_OFFLINE,	  /* offline and the data is not in the cache */
-	STORE_ERROR_STALE,	  /* the message belongs to a UIDVALIDITY the folder no longer has */
+	STORE_ERROR_STALE,	  /* the message's UIDVALIDITY is gone from the server */
 } StoreErrorCode;
 
 typedef enum {
