@@ -677,7 +677,7 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	Load l = {0};
 	Known k = {0};
 	gboolean ok, ch = FALSE, warm = FALSE, offline, sync = FALSE;
-	guint32 sync_from = 0, reset_uv = 0;
+	guint32 sync_from = 0, reset_uv = 0, gone_uv = 0;
 	GPtrArray *out;
 
 	if (changed != NULL)
@@ -785,6 +785,8 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		/* sync=new|all: the bodies of what is new since the previous (cached) state */
 		sync = !l.unchanged;
 		sync_from = l.reset || l.sel->uidvalidity != k.uidvalidity ? 0 : k.uidnext;
+		if (k.uidvalidity != 0 && l.sel->uidvalidity != k.uidvalidity)
+			gone_uv = k.uidvalidity; /* the listing found the change */
 	} else if (ok) {
 		folder->loaded_at = g_get_monotonic_time();
 		out = snapshot_locked(folder);
@@ -797,6 +799,11 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	g_hash_table_unref(k.uids);
 	if (reset_uv != 0)
 		store_folder_reset(store, folder->name, reset_uv);
+	if (gone_uv != 0) {
+		/* (cached rows and bodies went in load()) */
+		store_bodies_mark_stale(store, folder->name, gone_uv);
+		store_emit(store, STORE_EVENT_FOLDER_RESET, folder, NULL, NULL);
+	}
 	if (sync)
 		store_sync_queue_folder(store, folder, sync_from);
 	if (changed != NULL)
