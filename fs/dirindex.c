@@ -175,7 +175,8 @@ may_change(FsDirIndex *idx, guint32 uid, guint64 ticket)
 
 void
 fs_dir_index_sync(FsDirIndex *idx, const guint32 *uids, guint n, guint64 ticket,
-		  FsDirIndexNameFn name_of, gpointer data, GArray *added, GArray *removed)
+		  FsDirIndexNameFn name_of, gpointer data, GArray *added, GArray *removed,
+		  GPtrArray *removed_names)
 {
 	g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
 	g_autoptr(GArray) gone = g_array_new(FALSE, FALSE, sizeof(guint32));
@@ -208,9 +209,13 @@ fs_dir_index_sync(FsDirIndex *idx, const guint32 *uids, guint n, guint64 ticket,
 			g_array_append_val(gone, uid);
 	}
 	for (guint i = 0; i < gone->len; i++) {
-		fs_dir_index_remove(idx, g_array_index(gone, guint32, i));
+		guint32 uid = g_array_index(gone, guint32, i);
+
+		if (removed_names != NULL)
+			g_ptr_array_add(removed_names, g_strdup(fs_dir_index_name(idx, uid)));
+		fs_dir_index_remove(idx, uid);
 		if (removed != NULL)
-			g_array_append_val(removed, g_array_index(gone, guint32, i));
+			g_array_append_val(removed, uid);
 	}
 	/* holds this listing is newer than are settled */
 	g_hash_table_iter_init(&it, idx->holds);

@@ -41,9 +41,10 @@ void fs_dir_index_hold(FsDirIndex *idx, guint32 uid, guint64 ticket);
 
 /* A listing: @uids (ascending or not) is the whole folder as the server showed it to a
  * command sent after @ticket was taken. @name_of(uid, data) gives the name of a UID the
- * index does not know yet (newly allocated; the index takes it). UIDs that are added go
- * to @added, UIDs removed to @removed (either may be NULL); held UIDs newer than @ticket
- * are left as they are. */
+ * index does not know yet (newly allocated; the index frees it). UIDs that are added go
+ * to @added, UIDs removed to @removed and their names (copies) to @removed_names (each
+ * may be NULL); held UIDs newer than @ticket are left as they are. */
 typedef char *(*FsDirIndexNameFn)(guint32 uid, gpointer data);
 void fs_dir_index_sync(FsDirIndex *idx, const guint32 *uids, guint n, guint64 ticket,
-		       FsDirIndexNameFn name_of, gpointer data, GArray *added, GArray *removed);
+		       FsDirIndexNameFn name_of, gpointer data, GArray *added, GArray *removed,
+		       GPtrArray *removed_names);

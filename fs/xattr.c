@@ -211,7 +211,7 @@ fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellabl
 			 * FLAGS_MAX_AGE (one EXAMINE with CONDSTORE, for the whole folder).
 			 * Without the server, the last known flags are the answer. */
 			if (!fs_dir_refresh_sync(fs, node->parent, FLAGS_MAX_AGE, cancel, &error))
-				g_debug("flags of %s not refreshed: %s", node->name,
+				g_debug("flags of UID %u not refreshed: %s", node->uid,
 					error->message);
 		}
 		return msg_get(fs, node, name, value);

@@ -40,6 +40,8 @@ struct _Store {
 	gboolean quota_valid;
 	gint64 quota_time;
 	ImapQuota quota; /* protected by lock */
+	guint64 ticket;	       /* atomic: store_ticket() */
+	gboolean folders_listed; /* a LIST succeeded once; protected by lock */
 	StoreEventFn event_fn; /* immutable after store_set_event_handler */
 	gpointer event_data;
 };
@@ -51,6 +53,7 @@ struct _StoreFolder {
 	guint attrs; /* immutable */
 	/* protected by store->lock: */
 	gint64 hc_id;	  /* hcache mailbox id, 0 without cache */
+	gboolean listed;  /* in the last LIST */
 	gboolean loading; /* a thread is fetching the listing */
 	gboolean loaded;
 	gint64 loaded_at; /* monotonic us */

@@ -94,6 +94,12 @@ store_set_event_handler(Store *store, StoreEventFn fn, gpointer data)
 	store->event_data = data;
 }
 
+guint64
+store_ticket(Store *store)
+{
+	return __atomic_add_fetch(&store->ticket, 1, __ATOMIC_SEQ_CST);
+}
+
 void
 store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
 	   const char *old_name)
@@ -125,6 +131,43 @@ folder_get_locked(Store *store, const char *name, char delim, guint attrs)
 		g_hash_table_replace(store->folders, f->name, f);
 	}
 	return f;
+}
+
+/* After a LIST: folders that appeared or vanished since the previous one become events
+ * (the first LIST is the initial tree, no events). */
+static void
+emit_folder_changes(Store *store, GPtrArray *listed)
+{
+	g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func((GDestroyNotify)store_folder_unref);
+	g_autoptr(GPtrArray) removed =
+		g_ptr_array_new_with_free_func((GDestroyNotify)store_folder_unref);
+	g_autoptr(GHashTable) now = g_hash_table_new(NULL, NULL);
+	GHashTableIter it;
+	gpointer v;
+	gboolean first;
+
+	for (guint i = 0; i < listed->len; i++)
+		g_hash_table_add(now, g_ptr_array_index(listed, i));
+	g_mutex_lock(&store->lock);
+	first = !store->folders_listed;
+	store->folders_listed = TRUE;
+	g_hash_table_iter_init(&it, store->folders);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		StoreFolder *f = v;
+		gboolean is = g_hash_table_contains(now, f);
+
+		if (is && !f->listed && !first)
+			g_ptr_array_add(added, store_folder_ref(f));
+		else if (!is && f->listed)
+			g_ptr_array_add(removed, store_folder_ref(f));
+		f->listed = is;
+	}
+	g_mutex_unlock(&store->lock);
+	for (guint i = 0; i < removed->len; i++)
+		store_emit(store, STORE_EVENT_FOLDER_REMOVED, g_ptr_array_index(removed, i), NULL,
+			   NULL);
+	for (guint i = 0; i < added->len; i++)
+		store_emit(store, STORE_EVENT_FOLDER_ADDED, g_ptr_array_index(added, i), NULL, NULL);
 }
 
 /* One personal namespace with an empty prefix (a server without NAMESPACE). */
@@ -596,6 +639,7 @@ store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *canc
 		g_ptr_array_add(out, store_folder_ref(f));
 	}
 	g_mutex_unlock(&store->lock);
+	emit_folder_changes(store, out);
 	if (store_hc(store) != NULL) {
 		cache_folders(store, out);
 		if (nss != NULL)

@@ -166,6 +166,14 @@ const char *store_folder_get_special_use(StoreFolder *folder);
  * from the previous listing (UIDVALIDITY change, new or expunged mail). */
 GPtrArray *store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_age_us,
 					   gboolean *changed, GCancellable *cancel, GError **error);
+/* The current listing of @folder without any I/O or wait (owning array of refs, by
+ * UID), or NULL when it was never loaded. */
+GPtrArray *store_folder_snapshot(Store *store, StoreFolder *folder);
+/* The message @uid of @folder's current listing (a ref), or NULL. No I/O. */
+StoreMessage *store_folder_get_message(Store *store, StoreFolder *folder, guint32 uid);
+/* A number that grows with every call: taken before a command, it orders that command's
+ * answer against local changes (see fs/dirindex.h). */
+guint64 store_ticket(Store *store);
 /* TRUE once a listing exists (then list_messages with a large max_age does no I/O). */
 gboolean store_folder_is_loaded(Store *store, StoreFolder *folder);
 

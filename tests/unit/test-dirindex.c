@@ -77,18 +77,19 @@ test_sync_applies_diffs_in_place(void)
 	g_autoptr(FsDirIndex) idx = fs_dir_index_new();
 	g_autoptr(GArray) added = g_array_new(FALSE, FALSE, sizeof(guint32));
 	g_autoptr(GArray) removed = g_array_new(FALSE, FALSE, sizeof(guint32));
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
 	const guint32 first[] = {1, 2, 3}, second[] = {2, 3, 4, 5};
 	const char *kept;
 	Namer namer = {0};
 
-	fs_dir_index_sync(idx, first, 3, 1, name_of, &namer, added, removed);
+	fs_dir_index_sync(idx, first, 3, 1, name_of, &namer, added, removed, names);
 	g_assert_cmpuint(namer.calls, ==, 3);
 	g_assert_cmpuint(added->len, ==, 3);
 	g_assert_cmpuint(removed->len, ==, 0);
 	kept = fs_dir_index_name(idx, 2);
 
 	g_array_set_size(added, 0);
-	fs_dir_index_sync(idx, second, 4, 2, name_of, &namer, added, removed);
+	fs_dir_index_sync(idx, second, 4, 2, name_of, &namer, added, removed, names);
 	/* only the two new UIDs were named; the kept entry is the same object */
 	g_assert_cmpuint(namer.calls, ==, 5);
 	g_assert_true(fs_dir_index_name(idx, 2) == kept);
@@ -96,6 +97,7 @@ test_sync_applies_diffs_in_place(void)
 	g_assert_cmpuint(g_array_index(added, guint32, 0), ==, 4);
 	g_assert_cmpuint(removed->len, ==, 1);
 	g_assert_cmpuint(g_array_index(removed, guint32, 0), ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(names, 0), ==, "1.eml");
 	g_assert_cmpuint(fs_dir_index_find(idx, "1.eml"), ==, 0);
 	assert_uids(idx, second, 4);
 }
@@ -107,21 +109,21 @@ test_listing_in_flight_does_not_revert_local_change(void)
 	const guint32 before[] = {1, 2, 3}, after_rm[] = {1, 3}, with_new[] = {1, 3, 10};
 	Namer namer = {0};
 
-	fs_dir_index_sync(idx, before, 3, 1, name_of, &namer, NULL, NULL);
+	fs_dir_index_sync(idx, before, 3, 1, name_of, &namer, NULL, NULL, NULL);
 	/* the mount removes 2 itself at ticket 5, and adds 10 (an APPEND) at ticket 6 */
 	fs_dir_index_remove(idx, 2);
 	fs_dir_index_hold(idx, 2, 5);
 	fs_dir_index_put(idx, 10, "10.eml");
 	fs_dir_index_hold(idx, 10, 6);
 	/* a listing whose command went out before (ticket 4) still shows 2, not 10 */
-	fs_dir_index_sync(idx, before, 3, 4, name_of, &namer, NULL, NULL);
+	fs_dir_index_sync(idx, before, 3, 4, name_of, &namer, NULL, NULL, NULL);
 	g_assert_null(fs_dir_index_name(idx, 2));
 	g_assert_cmpstr(fs_dir_index_name(idx, 10), ==, "10.eml");
 	/* a listing sent after both changes is the truth again */
-	fs_dir_index_sync(idx, with_new, 3, 7, name_of, &namer, NULL, NULL);
+	fs_dir_index_sync(idx, with_new, 3, 7, name_of, &namer, NULL, NULL, NULL);
 	assert_uids(idx, with_new, 3);
 	/* and with the holds settled, a later listing may remove 10 */
-	fs_dir_index_sync(idx, after_rm, 2, 8, name_of, &namer, NULL, NULL);
+	fs_dir_index_sync(idx, after_rm, 2, 8, name_of, &namer, NULL, NULL, NULL);
 	assert_uids(idx, after_rm, 2);
 }
 
@@ -137,7 +139,7 @@ test_clear(void)
 	fs_dir_index_clear(idx);
 	g_assert_cmpuint(fs_dir_index_size(idx), ==, 0);
 	/* the hold went with the reset */
-	fs_dir_index_sync(idx, one, 1, 2, name_of, &namer, NULL, NULL);
+	fs_dir_index_sync(idx, one, 1, 2, name_of, &namer, NULL, NULL, NULL);
 	g_assert_cmpuint(fs_dir_index_find(idx, "4.eml"), ==, 4);
 }
 
