@@ -40,6 +40,11 @@ typedef struct {
 	char *names_opt;
 	int max_conns;
 	int timeout; /* seconds */
+	/* freshness timers, seconds (tests set them short instead of sleeping): */
+	int dir_max_age;     /* a folder's listing, re-checked on opendir */
+	int flags_max_age;   /* flags, re-checked on getxattr */
+	int folders_max_age; /* the folder list, re-LISTed on opendir */
+	int offline_retry;   /* reconnect attempts while offline */
 	int mark_seen;
 	int allow_insecure_auth;
 	char *cache_dir;      /* -o cache_dir= (as given) */

@@ -162,6 +162,7 @@ main(int argc, char **argv)
 	store = store_new(&o.imap);
 	store_set_sync(store, o.sync);
 	store_set_event_handler(store, fs_apply_event, fs);
+	store_set_offline_retry(store, (gint64)o.offline_retry * G_USEC_PER_SEC);
 	explicit_bzero(o.imap.password, strlen(o.imap.password));
 	fs->store = store;
 	if (!o.no_cache) {

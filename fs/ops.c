@@ -18,8 +18,6 @@
 
 #include "fs.h"
 
-#define READDIR_MAX_AGE	  (10 * G_USEC_PER_SEC) /* re-list a folder on opendir after this */
-#define TREE_MAX_AGE	  (30 * G_USEC_PER_SEC) /* re-LIST folders on opendir after this */
 #define NEG_TIMEOUT_PROBE 10.0			/* names that can never be messages */
 #define NEG_TIMEOUT_MSG	  1.0
 
@@ -188,12 +186,13 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	cancel = req_begin(req);
-	if (!fs_tree_refresh_sync(fs, TREE_MAX_AGE, cancel, &error)) {
+	if (!fs_tree_refresh_sync(fs, fs->opts->folders_max_age * G_USEC_PER_SEC, cancel,
+				  &error)) {
 		/* the folder's own listing below reports a dead server */
 		g_debug("LIST failed: %s", error->message);
 		g_clear_error(&error);
 	}
-	ok = fs_dir_refresh_sync(fs, n, READDIR_MAX_AGE, cancel, &error);
+	ok = fs_dir_refresh_sync(fs, n, fs->opts->dir_max_age * G_USEC_PER_SEC, cancel, &error);
 	req_end(req, cancel);
 	if (!ok) {
 		int err = fs_errno_from_error(error);

@@ -30,6 +30,7 @@ struct _Store {
 	gboolean offline_forced; /* -o offline: never try the network; set before use */
 	gboolean probing;	 /* a reconnect attempt runs; protected by lock */
 	gint64 probe_at;	 /* monotonic us of the last attempt; protected by lock */
+	gint64 retry_us;	 /* -o offline_retry; set before use */
 	GMutex lock;
 	GCond cond;	     /* signalled when a folder load or a body fetch ends */
 	GHashTable *folders; /* server name -> StoreFolder* (owning); protected by lock */
@@ -95,9 +96,8 @@ void store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid
 /* Cancels and joins the downloader; store_free calls it before freeing the committer. */
 void store_sync_stop(Store *store);
 /* TRUE while offline. When the server was unreachable (not -o offline), first tries to
- * reconnect, at most every STORE_RETRY_US; network-free otherwise. */
+ * reconnect, at most every store->retry_us; network-free otherwise. */
 gboolean store_offline_check(Store *store);
-#define STORE_RETRY_US (15 * G_USEC_PER_SEC)
 /* The server cannot be reached (connect, timeout, connection lost after retries). */
 gboolean store_error_is_unreachable(const GError *error);
 

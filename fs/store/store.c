@@ -64,6 +64,7 @@ store_new(const ImapConfig *cfg)
 					       (GDestroyNotify)store_folder_unref);
 	store->bodies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_queue_init(&store->body_lru);
+	store->retry_us = 15 * G_USEC_PER_SEC;
 	return store;
 }
 
@@ -85,6 +86,12 @@ store_free(Store *store)
 	g_mutex_clear(&store->lock);
 	g_cond_clear(&store->cond);
 	g_free(store);
+}
+
+void
+store_set_offline_retry(Store *store, gint64 us)
+{
+	store->retry_us = us;
 }
 
 void
@@ -345,7 +352,7 @@ store_offline_check(Store *store)
 	if (!store_is_offline(store))
 		return FALSE;
 	g_mutex_lock(&store->lock);
-	if (store->offline_forced || store->probing || now - store->probe_at < STORE_RETRY_US) {
+	if (store->offline_forced || store->probing || now - store->probe_at < store->retry_us) {
 		g_mutex_unlock(&store->lock);
 		return TRUE;
 	}

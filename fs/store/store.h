@@ -90,11 +90,14 @@ void store_sync_start(Store *store);
 gboolean store_cache_has_data(Store *store);
 /* Offline mode: no network; folders, listings and bodies come from the cache, the rest
  * fails at once with STORE_ERROR_OFFLINE. With @retry (the server was unreachable), a
- * listing request tries to reconnect at most every 15 s, and once the server answers the
+ * listing request tries to reconnect at most every offline retry interval, and once the server answers the
  * store is online again and the next listings resync; without it (-o offline) the store
  * never touches the network. Call before the first use. */
 void store_go_offline(Store *store, gboolean retry);
 gboolean store_is_offline(Store *store);
+/* How often an unreachable server is tried again while offline (default 15 s). Call
+ * before the first use. */
+void store_set_offline_retry(Store *store, gint64 us);
 
 /* Connects and logs in (first connection of the pool). */
 gboolean store_connect_sync(Store *store, GCancellable *cancel, GError **error);
