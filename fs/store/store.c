@@ -780,7 +780,7 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 	StoreMessageInfo *i = &msg->info;
 
 	msg->ref = 1;
-	i->mailbox = g_strdup(mailbox);
+	i->mailbox = g_ref_string_new_intern(mailbox); /* one copy per folder */
 	i->uidvalidity = uidvalidity;
 	i->uid = m->uid;
 	i->internaldate = m->internaldate;
@@ -810,7 +810,7 @@ store_message_new_from_hcache(const char *mailbox, guint32 uidvalidity, gint64 h
 	msg->ref = 1;
 	msg->hc_id = hc_id;
 	msg->ino = row->ino;
-	i->mailbox = g_strdup(mailbox);
+	i->mailbox = g_ref_string_new_intern(mailbox); /* one copy per folder */
 	i->uidvalidity = uidvalidity;
 	i->uid = row->uid;
 	i->internaldate = row->internaldate;
@@ -878,7 +878,7 @@ store_message_unref(StoreMessage *msg)
 	if (msg == NULL || !g_atomic_int_dec_and_test(&msg->ref))
 		return;
 	i = &msg->info;
-	g_free((char *)i->mailbox);
+	g_ref_string_release((char *)i->mailbox);
 	g_free((char *)i->subject);
 	g_free((char *)i->from);
 	g_free((char *)i->to);
