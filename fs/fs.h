@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "naming.h"
+#include "node.h"
 #include "store.h"
 
 /* ---- options (options.c) ----------------------------------------------------------- */
@@ -39,6 +40,11 @@ typedef struct {
 	char *names_opt;
 	int max_conns;
 	int timeout; /* seconds */
+	/* freshness timers, seconds (tests set them short instead of sleeping): */
+	int dir_max_age;     /* a folder's listing, re-checked on opendir */
+	int flags_max_age;   /* flags, re-checked on getxattr */
+	int folders_max_age; /* the folder list, re-LISTed on opendir */
+	int offline_retry;   /* reconnect attempts while offline */
 	int mark_seen;
 	int allow_insecure_auth;
 	char *cache_dir;      /* -o cache_dir= (as given) */
@@ -63,33 +69,10 @@ gboolean fs_options_get_password(FsOptions *opts);
 void fs_options_print_help(const char *progname);
 void fs_options_clear(FsOptions *opts);
 
-/* ---- nodes (inode.c) -------------------------------------------------------------- */
-
-typedef enum {
-	FS_NODE_DIR,
-	FS_NODE_MSG,
-} FsNodeKind;
-
-typedef struct _FsNode FsNode;
-struct _FsNode {
-	fuse_ino_t ino;	 /* immutable */
-	FsNodeKind kind; /* immutable */
-	FsNode *parent;	 /* immutable; NULL for the tree root */
-	char *name;	 /* immutable */
-	/* directories: */
-	StoreFolder *folder;  /* immutable; NULL for a directory no mailbox backs */
-	GHashTable *subdirs;  /* name -> FsNode*; protected by fs->lock */
-	GHashTable *msgs;     /* name -> FsNode*, NULL until listed; protected by fs->lock */
-	GPtrArray *msg_order; /* FsNode* by UID; protected by fs->lock */
-	/* messages: */
-	StoreMessage *msg; /* immutable ref */
-	gboolean gone;	   /* expunged; protected by fs->lock */
-};
-
-/* Nodes are never freed while the filesystem is mounted (they are small); forget() is a
- * no-op. Issue 5 (stable inodes from the cache) can add real lookup counting. */
+/* ---- the tree (tree.c) and its nodes (node.c) ---------------------------------------- */
 
 typedef struct _FsNotify FsNotify;
+typedef struct _FsInval FsInval; /* notify.c */
 
 typedef struct {
 	FsOptions *opts; /* immutable after start-up */
@@ -97,7 +80,9 @@ typedef struct {
 	struct fuse_session *se;
 	FsNotify *notify;
 	GMutex lock;
-	GHashTable *inodes;	  /* &ino -> FsNode*; protected by lock */
+	FsNodeTable *nodes;	  /* every node the kernel or the mount holds; protected by lock */
+	GHashTable *dirs;	  /* StoreFolder* -> FsNode* directory in the tree; protected by
+				   * lock */
 	FsNode *tree_root;	  /* the account's top; protected by lock */
 	FsNode *root;		  /* the node shown as the mount's root (FUSE_ROOT_ID) */
 	GPtrArray *namespaces;	  /* StoreNamespace*, immutable after start-up */
@@ -110,33 +95,57 @@ typedef struct {
 
 Fs *fs_new(FsOptions *opts, Store *store);
 void fs_free(Fs *fs);
-/* Lists the account and builds the directory tree; selects the mount root (opts->root). */
+/* Lists the account and builds the directory tree; selects the mount root (opts->root).
+ * From then on the store's events keep the tree current (events.c). */
 gboolean fs_tree_build_sync(Fs *fs, GError **error);
-/* Adds folders created on the server since the last LIST older than @max_age_us. */
+/* Re-LISTs the folders when the last LIST is older than @max_age_us; what appeared or
+ * vanished comes back as store events. */
 gboolean fs_tree_refresh_sync(Fs *fs, gint64 max_age_us, GCancellable *cancel, GError **error);
-/* The node of @ino, or NULL. Nodes stay valid for the life of @fs. */
-FsNode *fs_node_lookup(Fs *fs, fuse_ino_t ino);
-/* The child @name of directory @dir, or NULL. Touches the network only when @name could be
- * a message and the folder was never listed. Sets @error only on a network failure. */
-FsNode *fs_dir_find_sync(Fs *fs, FsNode *dir, const char *name, GCancellable *cancel,
-			 GError **error);
-/* Refreshes the message list of @dir when older than @max_age_us. */
+/* Under fs->lock: adds the directories of @folder (and any missing parents); returns the
+ * topmost directory it created, or NULL when all existed. */
+FsNode *fs_tree_add_folder_locked(Fs *fs, StoreFolder *folder);
+/* The node of @ino, or NULL. Valid while the kernel holds @ino (or the caller a hold). */
+FsNode *fs_node_get(Fs *fs, fuse_ino_t ino);
+/* The child @name of directory @dir, with one kernel lookup counted on it, or NULL.
+ * Touches the network only when @name could be a message and the folder was never
+ * listed. Sets @error only on a network failure. */
+FsNode *fs_dir_lookup_sync(Fs *fs, FsNode *dir, const char *name, GCancellable *cancel,
+			   GError **error);
+/* Refreshes the message list of @dir when older than @max_age_us, applying the diff to
+ * its index. */
 gboolean fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GCancellable *cancel,
 			     GError **error);
+/* The inode number a message has (or will have) in @dir, without creating its node. */
+fuse_ino_t fs_msg_ino_locked(Fs *fs, FsNode *dir, StoreMessage *msg);
+/* Under fs->lock: message @uid (named @name) left directory @dir: its node, if any, is
+ * gone, and the kernel is told through @inval. */
+void fs_dir_msg_gone_locked(Fs *fs, FsNode *dir, guint32 uid, const char *name, FsInval *inval);
+/* The file name of @msg. */
+char *fs_msg_name(Fs *fs, StoreMessage *msg);
 
+/* A directory listing as it was at opendir, held by the directory handle. */
 typedef struct {
-	char *name;
-	fuse_ino_t ino;
-	FsNode *node;
+	const char *name;  /* GRefString (owned ref) */
+	FsNode *node;	   /* "." / ".." / subdirectories (held), or NULL */
+	StoreMessage *msg; /* messages (ref), or NULL */
 } FsDirEntry;
-/* Snapshot of a directory: ".", "..", subdirectories, then messages by UID. Owning array
- * of FsDirEntry*. */
-GPtrArray *fs_dir_snapshot(Fs *fs, FsNode *dir);
+typedef struct {
+	FsNode *dir;	/* held */
+	GArray *entries; /* FsDirEntry: ".", "..", subdirectories by name, messages by UID */
+} FsDirSnapshot;
+FsDirSnapshot *fs_dir_snapshot_new(Fs *fs, FsNode *dir);
+void fs_dir_snapshot_free(Fs *fs, FsDirSnapshot *snap);
 
 /* Attributes of a node (no network). */
 void fs_node_stat(Fs *fs, FsNode *node, struct stat *st);
 double fs_node_entry_timeout(FsNode *node);
 double fs_node_attr_timeout(FsNode *node);
+
+/* ---- change events (events.c): the one place store changes reach the tree ---------- */
+
+/* The StoreEventFn of the mount: updates directories and indexes, queues kernel
+ * invalidations (never under a lock). */
+void fs_apply_event(const StoreEvent *event, gpointer fs);
 
 /* ---- xattrs (xattr.c) ------------------------------------------------------------- */
 
@@ -158,6 +167,18 @@ void fs_notify_free(FsNotify *n);
 /* Queue an invalidation; done later on the notify thread, never under a lock. */
 void fs_notify_inval_inode(FsNotify *n, fuse_ino_t ino);
 void fs_notify_inval_entry(FsNotify *n, fuse_ino_t parent, const char *name);
+/* The entry @name (inode @child) of @parent is gone: inotify watchers see a deletion. */
+void fs_notify_delete(FsNotify *n, fuse_ino_t parent, fuse_ino_t child, const char *name);
+
+/* Invalidations collected under fs->lock and queued after the unlock. */
+struct _FsInval {
+	GArray *items; /* private */
+};
+void fs_inval_init(FsInval *v);
+/* @child 0: invalidate the entry @name of @parent; else tell its deletion. */
+void fs_inval_add(FsInval *v, fuse_ino_t parent, fuse_ino_t child, const char *name);
+/* Queues everything (call with no lock held) and clears @v. */
+void fs_inval_flush(FsInval *v, FsNotify *n);
 
 /* ---- operations (ops.c) ----------------------------------------------------------- */
 

@@ -161,6 +161,8 @@ main(int argc, char **argv)
 	/* From here on threads exist: no more fork. */
 	store = store_new(&o.imap);
 	store_set_sync(store, o.sync);
+	store_set_event_handler(store, fs_apply_event, fs);
+	store_set_offline_retry(store, (gint64)o.offline_retry * G_USEC_PER_SEC);
 	explicit_bzero(o.imap.password, strlen(o.imap.password));
 	fs->store = store;
 	if (!o.no_cache) {
@@ -246,12 +248,13 @@ out:
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);
+	/* the store's threads may still send events: the tree and the notifier outlive them */
+	store_free(store);
 	if (fs != NULL)
 		fs_notify_free(fs->notify);
 	if (se != NULL)
 		fuse_session_destroy(se);
 	fs_free(fs);
-	store_free(store);
 	fs_options_clear(&o);
 	return ret;
 }

@@ -2,8 +2,9 @@
 /*
  * notify.c: kernel cache invalidation. Requests are queued and run on one thread of their
  * own, because fuse_lowlevel_notify_*() must not run inside the handler of a related
- * operation nor under a lock a handler may need (include/fuse_lowlevel.h). Later issues
- * feed server changes (IDLE, resync) through here.
+ * operation nor under a lock a handler may need (include/fuse_lowlevel.h). events.c feeds
+ * every change of the store through here; a deletion is told as one (notify_delete), so
+ * inotify watchers and file managers see it.
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -21,6 +22,7 @@ struct _FsNotify {
 
 typedef struct {
 	fuse_ino_t ino;
+	fuse_ino_t child; /* non-zero: @name (inode @child) was deleted from directory @ino */
 	char *name; /* NULL: invalidate the inode, else the entry @name in directory @ino */
 } Job;
 
@@ -31,7 +33,10 @@ run(gpointer data, gpointer user_data)
 	FsNotify *n = user_data;
 	int r;
 
-	if (job->name != NULL)
+	if (job->child != 0)
+		r = fuse_lowlevel_notify_delete(n->se, job->ino, job->child, job->name,
+						strlen(job->name));
+	else if (job->name != NULL)
 		r = fuse_lowlevel_notify_inval_entry(n->se, job->ino, job->name, strlen(job->name));
 	else
 		r = fuse_lowlevel_notify_inval_inode(n->se, job->ino, 0, 0);
@@ -62,7 +67,7 @@ fs_notify_free(FsNotify *n)
 }
 
 static void
-push(FsNotify *n, fuse_ino_t ino, const char *name)
+push(FsNotify *n, fuse_ino_t ino, fuse_ino_t child, const char *name)
 {
 	Job *job;
 
@@ -70,6 +75,7 @@ push(FsNotify *n, fuse_ino_t ino, const char *name)
 		return;
 	job = g_new0(Job, 1);
 	job->ino = ino;
+	job->child = child;
 	job->name = g_strdup(name);
 	g_thread_pool_push(n->pool, job, NULL);
 }
@@ -77,11 +83,54 @@ push(FsNotify *n, fuse_ino_t ino, const char *name)
 void
 fs_notify_inval_inode(FsNotify *n, fuse_ino_t ino)
 {
-	push(n, ino, NULL);
+	push(n, ino, 0, NULL);
 }
 
 void
 fs_notify_inval_entry(FsNotify *n, fuse_ino_t parent, const char *name)
 {
-	push(n, parent, name);
+	push(n, parent, 0, name);
+}
+
+void
+fs_notify_delete(FsNotify *n, fuse_ino_t parent, fuse_ino_t child, const char *name)
+{
+	push(n, parent, child, name);
+}
+
+typedef struct {
+	fuse_ino_t parent, child;
+	char *name;
+} Inval;
+
+static void
+inval_clear(gpointer p)
+{
+	g_free(((Inval *)p)->name);
+}
+
+void
+fs_inval_init(FsInval *v)
+{
+	v->items = g_array_new(FALSE, FALSE, sizeof(Inval));
+	g_array_set_clear_func(v->items, inval_clear);
+}
+
+void
+fs_inval_add(FsInval *v, fuse_ino_t parent, fuse_ino_t child, const char *name)
+{
+	Inval i = {parent, child, g_strdup(name)};
+
+	g_array_append_val(v->items, i);
+}
+
+void
+fs_inval_flush(FsInval *v, FsNotify *n)
+{
+	for (guint k = 0; k < v->items->len; k++) {
+		Inval *i = &g_array_index(v->items, Inval, k);
+
+		push(n, i->parent, i->child, i->name);
+	}
+	g_clear_pointer(&v->items, g_array_unref);
 }

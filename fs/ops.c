@@ -18,8 +18,6 @@
 
 #include "fs.h"
 
-#define READDIR_MAX_AGE	  (10 * G_USEC_PER_SEC) /* re-list a folder on opendir after this */
-#define TREE_MAX_AGE	  (30 * G_USEC_PER_SEC) /* re-LIST folders on opendir after this */
 #define NEG_TIMEOUT_PROBE 10.0			/* names that can never be messages */
 #define NEG_TIMEOUT_MSG	  1.0
 
@@ -82,7 +80,7 @@ static void
 op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	Fs *fs = fs_of(req);
-	FsNode *dir = fs_node_lookup(fs, parent);
+	FsNode *dir = fs_node_get(fs, parent);
 	g_autoptr(GError) error = NULL;
 	struct fuse_entry_param e;
 	GCancellable *cancel;
@@ -97,7 +95,7 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	cancel = req_begin(req);
-	n = fs_dir_find_sync(fs, dir, name, cancel, &error);
+	n = fs_dir_lookup_sync(fs, dir, name, cancel, &error);
 	req_end(req, cancel);
 	if (error != NULL) {
 		fuse_reply_err(req, fs_errno_from_error(error));
@@ -116,15 +114,36 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &e);
 }
 
+/* Under fs->lock. */
+static void
+forget_one(Fs *fs, fuse_ino_t ino, uint64_t nlookup)
+{
+	FsNode *n = fs_node_table_get(fs->nodes, ino);
+
+	if (n != NULL)
+		fs_node_forget(fs->nodes, n, nlookup);
+}
+
 static void
 op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	fuse_reply_none(req); /* nodes live as long as the mount (inode.c) */
+	Fs *fs = fs_of(req);
+
+	g_mutex_lock(&fs->lock);
+	forget_one(fs, ino, nlookup);
+	g_mutex_unlock(&fs->lock);
+	fuse_reply_none(req);
 }
 
 static void
 op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+	Fs *fs = fs_of(req);
+
+	g_mutex_lock(&fs->lock);
+	for (size_t i = 0; i < count; i++)
+		forget_one(fs, forgets[i].ino, forgets[i].nlookup);
+	g_mutex_unlock(&fs->lock);
 	fuse_reply_none(req);
 }
 
@@ -132,7 +151,7 @@ static void
 op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	Fs *fs = fs_of(req);
-	FsNode *n = fs_node_lookup(fs, ino);
+	FsNode *n = fs_node_get(fs, ino);
 	struct stat st;
 
 	if (n == NULL) {
@@ -153,7 +172,7 @@ static void
 op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	Fs *fs = fs_of(req);
-	FsNode *n = fs_node_lookup(fs, ino);
+	FsNode *n = fs_node_get(fs, ino);
 	g_autoptr(GError) error = NULL;
 	GCancellable *cancel;
 	gboolean ok;
@@ -167,12 +186,13 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	cancel = req_begin(req);
-	if (!fs_tree_refresh_sync(fs, TREE_MAX_AGE, cancel, &error)) {
+	if (!fs_tree_refresh_sync(fs, fs->opts->folders_max_age * G_USEC_PER_SEC, cancel,
+				  &error)) {
 		/* the folder's own listing below reports a dead server */
 		g_debug("LIST failed: %s", error->message);
 		g_clear_error(&error);
 	}
-	ok = fs_dir_refresh_sync(fs, n, READDIR_MAX_AGE, cancel, &error);
+	ok = fs_dir_refresh_sync(fs, n, fs->opts->dir_max_age * G_USEC_PER_SEC, cancel, &error);
 	req_end(req, cancel);
 	if (!ok) {
 		int err = fs_errno_from_error(error);
@@ -184,8 +204,34 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* a folder we may not read: show its subfolders only */
 		g_message("cannot list %s: %s", store_folder_get_name(n->folder), error->message);
 	}
-	fi->fh = (uint64_t)(uintptr_t)fs_dir_snapshot(fs, n);
+	fi->fh = (uint64_t)(uintptr_t)fs_dir_snapshot_new(fs, n);
 	fuse_reply_open(req, fi);
+}
+
+/* One readdirplus entry: the node (held while we fill it) and its attributes. A lookup is
+ * counted only when the entry fits in the reply ("." and ".." are never counted). */
+static size_t
+add_plus(Fs *fs, fuse_req_t req, FsDirSnapshot *snap, FsDirEntry *d, char *buf, size_t room,
+	 off_t next, gboolean dot)
+{
+	struct fuse_entry_param e;
+	FsNode *n;
+	size_t len;
+
+	g_mutex_lock(&fs->lock);
+	n = d->node ? d->node
+		    : fs_node_msg_get(fs->nodes, snap->dir, d->msg,
+				      fs_msg_ino_locked(fs, snap->dir, d->msg));
+	fs_node_hold(n);
+	g_mutex_unlock(&fs->lock);
+	fill_entry(fs, n, &e);
+	len = fuse_add_direntry_plus(req, buf, room, d->name, &e, next);
+	g_mutex_lock(&fs->lock);
+	if (len <= room && !dot)
+		fs_node_ref_lookup(n);
+	fs_node_unhold(fs->nodes, n);
+	g_mutex_unlock(&fs->lock);
+	return len;
 }
 
 static void
@@ -193,26 +239,28 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 	   gboolean plus)
 {
 	Fs *fs = fs_of(req);
-	GPtrArray *entries = (GPtrArray *)(uintptr_t)fi->fh;
+	FsDirSnapshot *snap = (FsDirSnapshot *)(uintptr_t)fi->fh;
 	g_autofree char *buf = g_malloc(size);
 	size_t used = 0;
 
-	for (guint i = off; i < entries->len; i++) {
-		FsDirEntry *d = g_ptr_array_index(entries, i);
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	for (guint64 i = off; i < snap->entries->len; i++) {
+		FsDirEntry *d = &g_array_index(snap->entries, FsDirEntry, i);
 		size_t len;
 
 		if (plus) {
-			struct fuse_entry_param e;
-
-			fill_entry(fs, d->node, &e);
-			len = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &e,
-						     i + 1);
+			len = add_plus(fs, req, snap, d, buf + used, size - used, i + 1, i < 2);
 		} else {
 			struct stat st = {
-				.st_ino = d->ino,
-				.st_mode = d->node->kind == FS_NODE_DIR ? S_IFDIR : S_IFREG,
+				.st_mode = d->msg ? S_IFREG : S_IFDIR,
 			};
 
+			g_mutex_lock(&fs->lock);
+			st.st_ino = d->node ? d->node->ino : fs_msg_ino_locked(fs, snap->dir, d->msg);
+			g_mutex_unlock(&fs->lock);
 			len = fuse_add_direntry(req, buf + used, size - used, d->name, &st, i + 1);
 		}
 		if (len > size - used)
@@ -237,7 +285,7 @@ op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 static void
 op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	g_ptr_array_unref((GPtrArray *)(uintptr_t)fi->fh);
+	fs_dir_snapshot_free(fs_of(req), (FsDirSnapshot *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -245,7 +293,7 @@ static void
 op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	Fs *fs = fs_of(req);
-	FsNode *n = fs_node_lookup(fs, ino);
+	FsNode *n = fs_node_get(fs, ino);
 	g_autoptr(GError) error = NULL;
 	gboolean size_changed = FALSE, ok;
 	GCancellable *cancel;
@@ -375,7 +423,7 @@ static void
 op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	Fs *fs = fs_of(req);
-	FsNode *n = fs_node_lookup(fs, ino);
+	FsNode *n = fs_node_get(fs, ino);
 	g_autoptr(GBytes) value = NULL;
 	GCancellable *cancel;
 	int err;
@@ -394,7 +442,7 @@ static void
 op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	Fs *fs = fs_of(req);
-	FsNode *n = fs_node_lookup(fs, ino);
+	FsNode *n = fs_node_get(fs, ino);
 	g_autoptr(GBytes) value = NULL;
 
 	if (n == NULL) {

@@ -42,6 +42,10 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("no_cache", no_cache),
 	OPT("offline", offline),
 	OPT("sync=%s", sync_opt),
+	OPT("dir_max_age=%d", dir_max_age),
+	OPT("flags_max_age=%d", flags_max_age),
+	OPT("folders_max_age=%d", folders_max_age),
+	OPT("offline_retry=%d", offline_retry),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -96,6 +100,13 @@ fs_options_print_help(const char *progname)
 	       "    -o sync=POLICY           bodies kept on disk: none (headers only), headers\n"
 	       "                             (the bodies read; default), new (also download\n"
 	       "                             new mail in the background), all (every body)\n"
+	       "    -o dir_max_age=SECONDS   re-list a folder on opendir when its listing is\n"
+	       "                             older (default: 10; 0: every time)\n"
+	       "    -o flags_max_age=SECONDS re-check flags on getxattr when older (default: 10)\n"
+	       "    -o folders_max_age=SECONDS  re-LIST the folders on opendir when older\n"
+	       "                             (default: 30)\n"
+	       "    -o offline_retry=SECONDS when offline because the server was unreachable,\n"
+	       "                             try it again at most this often (default: 15)\n"
 	       "    -h, --help               this help\n"
 	       "    -V, --version            the version\n"
 	       "\n"
@@ -228,6 +239,10 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 	o->fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	o->max_conns = 4;
 	o->timeout = 30;
+	o->dir_max_age = 10;
+	o->flags_max_age = 10;
+	o->folders_max_age = 30;
+	o->offline_retry = 15;
 	o->imap.trace_fd = -1;
 	if (fuse_opt_parse(&o->fuse_args, o, opt_spec, opt_proc) != 0)
 		return FALSE; /* libfuse printed why */
@@ -290,6 +305,28 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 	if (o->timeout < 1 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: timeout must be between 1 and 3600 seconds\n");
 		return FALSE;
+	}
+	{
+		static const struct {
+			const char *name;
+			size_t off;
+			int min;
+		} ages[] = {
+			{"dir_max_age", offsetof(FsOptions, dir_max_age), 0},
+			{"flags_max_age", offsetof(FsOptions, flags_max_age), 0},
+			{"folders_max_age", offsetof(FsOptions, folders_max_age), 0},
+			{"offline_retry", offsetof(FsOptions, offline_retry), 1},
+		};
+
+		for (gsize i = 0; i < G_N_ELEMENTS(ages); i++) {
+			int v = G_STRUCT_MEMBER(int, o, ages[i].off);
+
+			if (v < ages[i].min || v > 86400) {
+				fprintf(stderr, "imapfs: %s must be between %d and 86400 seconds\n",
+					ages[i].name, ages[i].min);
+				return FALSE;
+			}
+		}
 	}
 	if (o->cache_size_opt != NULL && !parse_size(o->cache_size_opt, &o->cache_size)) {
 		fprintf(stderr, "imapfs: bad cache_size=%s (bytes, with K, M or G suffix)\n",

@@ -15,7 +15,6 @@
 #include "fs.h"
 
 #define STATS_XATTR   "user.imapfs.stats"
-#define FLAGS_MAX_AGE (10 * G_USEC_PER_SEC)
 
 static const char *const msg_names[] = {
 	"user.imap.flags",  "user.xdg.tags",	    "user.imap.uid",  "user.imap.internaldate",
@@ -190,16 +189,22 @@ fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellabl
 		ImapStats s;
 		StoreCacheStats c;
 
+		guint dirs, msgs;
+
 		store_get_stats(fs->store, &s);
 		store_get_cache_stats(fs->store, &c);
+		g_mutex_lock(&fs->lock);
+		dirs = fs_node_table_count(fs->nodes, FS_NODE_DIR);
+		msgs = fs_node_table_count(fs->nodes, FS_NODE_MSG);
+		g_mutex_unlock(&fs->lock);
 		*value = take_value(g_strdup_printf(
 			"bytes_in=%" G_GUINT64_FORMAT " bytes_out=%" G_GUINT64_FORMAT
 			" commands=%" G_GUINT64_FORMAT " body_bytes=%" G_GUINT64_FORMAT
 			" reconnects=%" G_GUINT64_FORMAT " cache_hits=%" G_GUINT64_FORMAT
 			" cache_misses=%" G_GUINT64_FORMAT " cache_bytes=%" G_GUINT64_FORMAT
-			" cache_files=%" G_GUINT64_FORMAT,
+			" cache_files=%" G_GUINT64_FORMAT " nodes_dir=%u nodes_msg=%u",
 			s.bytes_in, s.bytes_out, s.commands, s.body_bytes, s.reconnects, c.hits,
-			c.misses, c.bytes, c.files));
+			c.misses, c.bytes, c.files, dirs, msgs));
 		return 0;
 	}
 	if (node->kind == FS_NODE_MSG) {
@@ -208,10 +213,12 @@ fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellabl
 			g_autoptr(GError) error = NULL;
 
 			/* Flags change on the server: re-check a listing older than
-			 * FLAGS_MAX_AGE (one EXAMINE with CONDSTORE, for the whole folder).
+			 * -o flags_max_age (one EXAMINE with CONDSTORE, for the whole folder).
 			 * Without the server, the last known flags are the answer. */
-			if (!fs_dir_refresh_sync(fs, node->parent, FLAGS_MAX_AGE, cancel, &error))
-				g_debug("flags of %s not refreshed: %s", node->name,
+			if (!fs_dir_refresh_sync(fs, node->parent,
+						 fs->opts->flags_max_age * G_USEC_PER_SEC, cancel,
+						 &error))
+				g_debug("flags of UID %u not refreshed: %s", node->uid,
 					error->message);
 		}
 		return msg_get(fs, node, name, value);

@@ -580,8 +580,53 @@ load(Store *store, StoreFolder *f, const Known *k, Load *l, GCancellable *cancel
 	return TRUE;
 }
 
+/* A change found by a merge, emitted once the store lock is dropped. */
+typedef struct {
+	StoreEventKind kind;
+	StoreMessage *msg; /* ref or NULL */
+} Pending;
+
+static void
+pending_add(GArray *events, StoreEventKind kind, StoreMessage *msg)
+{
+	Pending p = {kind, msg ? store_message_ref(msg) : NULL};
+
+	if (events != NULL)
+		g_array_append_val(events, p);
+	else
+		store_message_unref(p.msg);
+}
+
+static void
+pending_clear(gpointer p)
+{
+	g_clear_pointer(&((Pending *)p)->msg, store_message_unref);
+}
+
+static GArray *
+pending_new(void)
+{
+	GArray *a = g_array_new(FALSE, FALSE, sizeof(Pending));
+
+	g_array_set_clear_func(a, pending_clear);
+	return a;
+}
+
+/* Unlocked: hands what a merge found to the event receiver. */
+static void
+emit_pending(Store *store, StoreFolder *f, GArray *events)
+{
+	for (guint i = 0; events != NULL && i < events->len; i++) {
+		Pending *p = &g_array_index(events, Pending, i);
+
+		store_emit(store, p->kind, f, p->msg, NULL);
+	}
+}
+
+/* Under store->lock: applies a load to the folder. Adds to @events (may be NULL) what
+ * changed for someone who had seen the previous listing. */
 static gboolean
-merge_locked(Store *store, StoreFolder *f, Load *l)
+merge_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 {
 	gboolean changed = FALSE;
 	GHashTable *by_uid;
@@ -589,6 +634,8 @@ merge_locked(Store *store, StoreFolder *f, Load *l)
 	(void)store;
 	if (l->unchanged)
 		return FALSE;
+	if (l->reset && f->by_uid != NULL && f->uidvalidity != l->sel->uidvalidity)
+		pending_add(events, STORE_EVENT_FOLDER_RESET, NULL);
 	if (l->reset) {
 		by_uid = g_hash_table_new_full(NULL, NULL, NULL,
 					       (GDestroyNotify)store_message_unref);
@@ -610,16 +657,20 @@ merge_locked(Store *store, StoreFolder *f, Load *l)
 		}
 		changed = f->by_uid == NULL || f->uidvalidity != l->sel->uidvalidity ||
 			  g_hash_table_size(f->by_uid) != g_hash_table_size(by_uid);
-		if (!changed) {
+		if (f->by_uid != NULL && f->uidvalidity == l->sel->uidvalidity) {
 			GHashTableIter it;
-			gpointer k;
+			gpointer k, v;
 
 			g_hash_table_iter_init(&it, by_uid);
-			while (g_hash_table_iter_next(&it, &k, NULL))
+			while (g_hash_table_iter_next(&it, &k, &v))
 				if (!g_hash_table_contains(f->by_uid, k)) {
 					changed = TRUE;
-					break;
+					pending_add(events, STORE_EVENT_MESSAGE_ADDED, v);
 				}
+			g_hash_table_iter_init(&it, f->by_uid);
+			while (g_hash_table_iter_next(&it, &k, &v))
+				if (!g_hash_table_contains(by_uid, k))
+					pending_add(events, STORE_EVENT_MESSAGE_GONE, v);
 		}
 		g_clear_pointer(&f->by_uid, g_hash_table_unref);
 		f->by_uid = by_uid;
@@ -631,19 +682,28 @@ merge_locked(Store *store, StoreFolder *f, Load *l)
 				continue;
 			g_hash_table_replace(f->by_uid, GUINT_TO_POINTER(m->info.uid),
 					     store_message_ref(m));
+			pending_add(events, STORE_EVENT_MESSAGE_ADDED, m);
 			changed = TRUE;
 		}
 		for (guint i = 0; i < l->flags->len; i++) {
 			ImapMessage *im = g_ptr_array_index(l->flags, i);
 			StoreMessage *m = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(im->uid));
 
-			if (m != NULL)
+			if (m != NULL) {
 				store_message_update_locked(m, im);
+				pending_add(events, STORE_EVENT_FLAGS_CHANGED, m);
+			}
 		}
-		for (guint i = 0; i < l->gone->len; i++)
-			if (g_hash_table_remove(f->by_uid, GUINT_TO_POINTER(g_array_index(
-								   l->gone, guint32, i))))
-				changed = TRUE;
+		for (guint i = 0; i < l->gone->len; i++) {
+			gpointer uid = GUINT_TO_POINTER(g_array_index(l->gone, guint32, i));
+			StoreMessage *m = g_hash_table_lookup(f->by_uid, uid);
+
+			if (m == NULL)
+				continue;
+			pending_add(events, STORE_EVENT_MESSAGE_GONE, m);
+			g_hash_table_remove(f->by_uid, uid);
+			changed = TRUE;
+		}
 	}
 	rebuild_sorted_locked(f);
 	return changed;
@@ -674,6 +734,7 @@ GPtrArray *
 store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_age_us,
 				gboolean *changed, GCancellable *cancel, GError **error)
 {
+	g_autoptr(GArray) events = pending_new();
 	Load l = {0};
 	Known k = {0};
 	gboolean ok, ch = FALSE, warm = FALSE, offline, sync = FALSE;
@@ -774,7 +835,7 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	g_mutex_lock(&store->lock);
 	folder->loading = FALSE;
 	if (ok && l.sel != NULL) {
-		ch = merge_locked(store, folder, &l);
+		ch = merge_locked(store, folder, &l, events);
 		folder->loaded = TRUE;
 		folder->loaded_at = g_get_monotonic_time();
 		folder->uidvalidity = l.sel->uidvalidity;
@@ -795,6 +856,7 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	}
 	g_cond_broadcast(&store->cond);
 	g_mutex_unlock(&store->lock);
+	emit_pending(store, folder, events);
 	load_clear(&l);
 	g_hash_table_unref(k.uids);
 	if (reset_uv != 0)
@@ -809,4 +871,30 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	if (changed != NULL)
 		*changed = ch || warm;
 	return out;
+}
+
+GPtrArray *
+store_folder_snapshot(Store *store, StoreFolder *folder)
+{
+	GPtrArray *out = NULL;
+
+	g_mutex_lock(&store->lock);
+	if (folder->loaded)
+		out = snapshot_locked(folder);
+	g_mutex_unlock(&store->lock);
+	return out;
+}
+
+StoreMessage *
+store_folder_get_message(Store *store, StoreFolder *folder, guint32 uid)
+{
+	StoreMessage *m = NULL;
+
+	g_mutex_lock(&store->lock);
+	if (folder->by_uid != NULL)
+		m = g_hash_table_lookup(folder->by_uid, GUINT_TO_POINTER(uid));
+	if (m != NULL)
+		store_message_ref(m);
+	g_mutex_unlock(&store->lock);
+	return m;
 }

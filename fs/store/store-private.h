@@ -30,6 +30,7 @@ struct _Store {
 	gboolean offline_forced; /* -o offline: never try the network; set before use */
 	gboolean probing;	 /* a reconnect attempt runs; protected by lock */
 	gint64 probe_at;	 /* monotonic us of the last attempt; protected by lock */
+	gint64 retry_us;	 /* -o offline_retry; set before use */
 	GMutex lock;
 	GCond cond;	     /* signalled when a folder load or a body fetch ends */
 	GHashTable *folders; /* server name -> StoreFolder* (owning); protected by lock */
@@ -40,6 +41,8 @@ struct _Store {
 	gboolean quota_valid;
 	gint64 quota_time;
 	ImapQuota quota; /* protected by lock */
+	guint64 ticket;	       /* atomic: store_ticket() */
+	gboolean folders_listed; /* a LIST succeeded once; protected by lock */
 	StoreEventFn event_fn; /* immutable after store_set_event_handler */
 	gpointer event_data;
 };
@@ -51,6 +54,7 @@ struct _StoreFolder {
 	guint attrs; /* immutable */
 	/* protected by store->lock: */
 	gint64 hc_id;	  /* hcache mailbox id, 0 without cache */
+	gboolean listed;  /* in the last LIST */
 	gboolean loading; /* a thread is fetching the listing */
 	gboolean loaded;
 	gint64 loaded_at; /* monotonic us */
@@ -107,9 +111,8 @@ void store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid
 /* Cancels and joins the downloader; store_free calls it before freeing the committer. */
 void store_sync_stop(Store *store);
 /* TRUE while offline. When the server was unreachable (not -o offline), first tries to
- * reconnect, at most every STORE_RETRY_US; network-free otherwise. */
+ * reconnect, at most every store->retry_us; network-free otherwise. */
 gboolean store_offline_check(Store *store);
-#define STORE_RETRY_US (15 * G_USEC_PER_SEC)
 /* The server cannot be reached (connect, timeout, connection lost after retries). */
 gboolean store_error_is_unreachable(const GError *error);
 

@@ -64,6 +64,7 @@ store_new(const ImapConfig *cfg)
 					       (GDestroyNotify)store_folder_unref);
 	store->bodies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_queue_init(&store->body_lru);
+	store->retry_us = 15 * G_USEC_PER_SEC;
 	return store;
 }
 
@@ -88,10 +89,22 @@ store_free(Store *store)
 }
 
 void
+store_set_offline_retry(Store *store, gint64 us)
+{
+	store->retry_us = us;
+}
+
+void
 store_set_event_handler(Store *store, StoreEventFn fn, gpointer data)
 {
 	store->event_fn = fn;
 	store->event_data = data;
+}
+
+guint64
+store_ticket(Store *store)
+{
+	return __atomic_add_fetch(&store->ticket, 1, __ATOMIC_SEQ_CST);
 }
 
 void
@@ -125,6 +138,43 @@ folder_get_locked(Store *store, const char *name, char delim, guint attrs)
 		g_hash_table_replace(store->folders, f->name, f);
 	}
 	return f;
+}
+
+/* After a LIST: folders that appeared or vanished since the previous one become events
+ * (the first LIST is the initial tree, no events). */
+static void
+emit_folder_changes(Store *store, GPtrArray *listed)
+{
+	g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func((GDestroyNotify)store_folder_unref);
+	g_autoptr(GPtrArray) removed =
+		g_ptr_array_new_with_free_func((GDestroyNotify)store_folder_unref);
+	g_autoptr(GHashTable) now = g_hash_table_new(NULL, NULL);
+	GHashTableIter it;
+	gpointer v;
+	gboolean first;
+
+	for (guint i = 0; i < listed->len; i++)
+		g_hash_table_add(now, g_ptr_array_index(listed, i));
+	g_mutex_lock(&store->lock);
+	first = !store->folders_listed;
+	store->folders_listed = TRUE;
+	g_hash_table_iter_init(&it, store->folders);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		StoreFolder *f = v;
+		gboolean is = g_hash_table_contains(now, f);
+
+		if (is && !f->listed && !first)
+			g_ptr_array_add(added, store_folder_ref(f));
+		else if (!is && f->listed)
+			g_ptr_array_add(removed, store_folder_ref(f));
+		f->listed = is;
+	}
+	g_mutex_unlock(&store->lock);
+	for (guint i = 0; i < removed->len; i++)
+		store_emit(store, STORE_EVENT_FOLDER_REMOVED, g_ptr_array_index(removed, i), NULL,
+			   NULL);
+	for (guint i = 0; i < added->len; i++)
+		store_emit(store, STORE_EVENT_FOLDER_ADDED, g_ptr_array_index(added, i), NULL, NULL);
 }
 
 /* One personal namespace with an empty prefix (a server without NAMESPACE). */
@@ -302,7 +352,7 @@ store_offline_check(Store *store)
 	if (!store_is_offline(store))
 		return FALSE;
 	g_mutex_lock(&store->lock);
-	if (store->offline_forced || store->probing || now - store->probe_at < STORE_RETRY_US) {
+	if (store->offline_forced || store->probing || now - store->probe_at < store->retry_us) {
 		g_mutex_unlock(&store->lock);
 		return TRUE;
 	}
@@ -597,6 +647,7 @@ store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *canc
 		g_ptr_array_add(out, store_folder_ref(f));
 	}
 	g_mutex_unlock(&store->lock);
+	emit_folder_changes(store, out);
 	if (store_hc(store) != NULL) {
 		cache_folders(store, out);
 		if (nss != NULL)
@@ -730,7 +781,7 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 	StoreMessageInfo *i = &msg->info;
 
 	msg->ref = 1;
-	i->mailbox = g_strdup(mailbox);
+	i->mailbox = g_ref_string_new_intern(mailbox); /* one copy per folder */
 	i->uidvalidity = uidvalidity;
 	i->uid = m->uid;
 	i->internaldate = m->internaldate;
@@ -769,7 +820,7 @@ store_message_new_from_hcache(const char *mailbox, guint32 uidvalidity, gint64 h
 	msg->ref = 1;
 	msg->hc_id = hc_id;
 	msg->ino = row->ino;
-	i->mailbox = g_strdup(mailbox);
+	i->mailbox = g_ref_string_new_intern(mailbox); /* one copy per folder */
 	i->uidvalidity = uidvalidity;
 	i->uid = row->uid;
 	i->internaldate = row->internaldate;
@@ -837,7 +888,7 @@ store_message_unref(StoreMessage *msg)
 	if (msg == NULL || !g_atomic_int_dec_and_test(&msg->ref))
 		return;
 	i = &msg->info;
-	g_free((char *)i->mailbox);
+	g_ref_string_release((char *)i->mailbox);
 	g_free((char *)i->subject);
 	g_free((char *)i->from);
 	g_free((char *)i->to);

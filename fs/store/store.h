@@ -91,11 +91,14 @@ void store_sync_start(Store *store);
 gboolean store_cache_has_data(Store *store);
 /* Offline mode: no network; folders, listings and bodies come from the cache, the rest
  * fails at once with STORE_ERROR_OFFLINE. With @retry (the server was unreachable), a
- * listing request tries to reconnect at most every 15 s, and once the server answers the
+ * listing request tries to reconnect at most every offline retry interval, and once the server answers the
  * store is online again and the next listings resync; without it (-o offline) the store
  * never touches the network. Call before the first use. */
 void store_go_offline(Store *store, gboolean retry);
 gboolean store_is_offline(Store *store);
+/* How often an unreachable server is tried again while offline (default 15 s). Call
+ * before the first use. */
+void store_set_offline_retry(Store *store, gint64 us);
 
 /* Connects and logs in (first connection of the pool). */
 gboolean store_connect_sync(Store *store, GCancellable *cancel, GError **error);
@@ -167,6 +170,14 @@ const char *store_folder_get_special_use(StoreFolder *folder);
  * from the previous listing (UIDVALIDITY change, new or expunged mail). */
 GPtrArray *store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_age_us,
 					   gboolean *changed, GCancellable *cancel, GError **error);
+/* The current listing of @folder without any I/O or wait (owning array of refs, by
+ * UID), or NULL when it was never loaded. */
+GPtrArray *store_folder_snapshot(Store *store, StoreFolder *folder);
+/* The message @uid of @folder's current listing (a ref), or NULL. No I/O. */
+StoreMessage *store_folder_get_message(Store *store, StoreFolder *folder, guint32 uid);
+/* A number that grows with every call: taken before a command, it orders that command's
+ * answer against local changes (see fs/dirindex.h). */
+guint64 store_ticket(Store *store);
 /* TRUE once a listing exists (then list_messages with a large max_age does no I/O). */
 gboolean store_folder_is_loaded(Store *store, StoreFolder *folder);
 

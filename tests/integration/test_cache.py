@@ -105,9 +105,9 @@ def restart_and_see_new_mail(dv, inbox):
 	"""Restarts the server, adds a message; the mount must show it by itself."""
 	dv.start(layout="slash")
 	new = tl.append(dv.imap(), "INBOX", message("back online"))
-	deadline = time.time() + 60
+	deadline = time.time() + 60  # the mount retries every offline_retry (1 s in these tests)
 	while new not in uids_in(inbox) and time.time() < deadline:
-		time.sleep(1)
+		time.sleep(0.2)
 	assert new in uids_in(inbox)
 
 
@@ -299,7 +299,7 @@ def test_offline_serves_cache_and_fails_fast(fresh_dovecot, cmount, tmp_path):
 	m2.stop()
 	# the server is gone (its files kept): offline by itself
 	stop_server(dv)
-	m3 = cmount(dv, cache, opts=["timeout=5"])
+	m3 = cmount(dv, cache, opts=["timeout=5", "offline_retry=1", "dir_max_age=0"])
 	assert "offline" in m3.log()
 	assert walk(m3.mnt) == first
 	inbox = os.path.join(m3.mnt, "INBOX")
@@ -505,13 +505,13 @@ def test_server_lost_after_mount_goes_offline_and_back(fresh_dovecot, cmount, tm
 	dv, conn, cache, m, inbox = first_mount(fresh_dovecot, cmount, tmp_path, 20)
 	conn.logout()
 	m.stop()
-	m = cmount(dv, cache, opts=["timeout=3"])
+	# every listing resyncs (dir_max_age=0), so the next one meets the dead server
+	m = cmount(dv, cache, opts=["timeout=3", "dir_max_age=0", "offline_retry=1"])
 	inbox = os.path.join(m.mnt, "INBOX")
 	files = sorted(by_uid(inbox).items())
 	with open(files[0][1], "rb") as f:
 		cached = f.read()
 	stop_server(dv)
-	time.sleep(10.5)  # the listing is due for a resync, which cannot reach the server
 	t0 = time.time()
 	assert by_uid(inbox).keys() == dict(files).keys()  # served from the cache
 	assert time.time() - t0 < 3 * 3 + 5
