@@ -861,11 +861,8 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	g_hash_table_unref(k.uids);
 	if (reset_uv != 0)
 		store_folder_reset(store, folder->name, reset_uv);
-	if (gone_uv != 0) {
-		/* (cached rows and bodies went in load()) */
+	if (gone_uv != 0) /* (rows and bodies went in load(), the event in the merge) */
 		store_bodies_mark_stale(store, folder->name, gone_uv);
-		store_emit(store, STORE_EVENT_FOLDER_RESET, folder, NULL, NULL);
-	}
 	if (sync)
 		store_sync_queue_folder(store, folder, sync_from);
 	if (changed != NULL)
