@@ -856,13 +856,13 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 	}
 	g_cond_broadcast(&store->cond);
 	g_mutex_unlock(&store->lock);
+	if (gone_uv != 0) /* (rows and bodies went in load(), the event comes next) */
+		store_bodies_mark_stale(store, folder->name, gone_uv);
 	emit_pending(store, folder, events);
 	load_clear(&l);
 	g_hash_table_unref(k.uids);
 	if (reset_uv != 0)
 		store_folder_reset(store, folder->name, reset_uv);
-	if (gone_uv != 0) /* (rows and bodies went in load(), the event in the merge) */
-		store_bodies_mark_stale(store, folder->name, gone_uv);
 	if (sync)
 		store_sync_queue_folder(store, folder, sync_from);
 	if (changed != NULL)
