@@ -193,6 +193,9 @@ def test_uidvalidity_change_mid_session_never_serves_another_message(session, mo
 	inbox = os.path.join(m.mnt, "INBOX")
 	names = eml(inbox)
 	assert len(names) == 2
+	# a handle open on the old second message, its bytes read
+	held = os.open(os.path.join(inbox, names[1]), os.O_RDONLY)
+	assert os.read(held, 1 << 20) == old[2]
 	# the server recreates the mailbox: same UIDs, other messages, UIDVALIDITY 8
 	with box.lock:
 		box.uidvalidity = 8
@@ -216,6 +219,14 @@ def test_uidvalidity_change_mid_session_never_serves_another_message(session, mo
 		assert b"NEW-" in read(os.path.join(inbox, n))
 	assert not [n for n in eml(inbox) if "old" in n]
 	assert "UIDVALIDITY" in m.log()
+	# the handle on the old message: ESTALE from the store, or its own bytes from the
+	# kernel's page cache, never the new message that took its UID
+	try:
+		assert os.pread(held, 1 << 20, 0) == old[2]
+	except OSError as e:
+		assert e.errno == errno.ESTALE, e
+	finally:
+		os.close(held)
 
 
 # ---- 2. NIL where the protocol wants a value ----------------------------------------------
