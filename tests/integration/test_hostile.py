@@ -184,49 +184,55 @@ def wait_for(pred, timeout=30, what="condition"):
 
 @pytest.mark.parametrize("how", ["unsolicited", "reselect"])
 def test_uidvalidity_change_mid_session_never_serves_another_message(session, mount, how):
-	old = {1: message("first old", b"OLD-ONE\r\n"), 2: message("second old", b"OLD-TWO\r\n")}
-	new = {1: message("first new", b"NEW-ONE " * 50 + b"\r\n"),
-	       2: message("second new", b"NEW-TWO " * 50 + b"\r\n")}
+	old = {u: message("old %d" % u, b"OLD-%d\r\n" % u) for u in (1, 2, 3)}
+	new = {u: message("new %d" % u, b"NEW-%d " % u * 50 + b"\r\n") for u in (1, 2, 3)}
 	box = Box(old)
 	s = session(box)
 	m = mount(s.dv, opts=["max_conns=2"])
 	inbox = os.path.join(m.mnt, "INBOX")
-	names = eml(inbox)
-	assert len(names) == 2
-	# a handle open on the old second message, its bytes read
-	held = os.open(os.path.join(inbox, names[1]), os.O_RDONLY)
-	assert os.read(held, 1 << 20) == old[2]
-	# the server recreates the mailbox: same UIDs, other messages, UIDVALIDITY 8
-	with box.lock:
-		box.uidvalidity = 8
-		box.msgs = dict(new)
-		if how == "unsolicited":
-			box.announce = b"* OK [UIDVALIDITY 8] mailbox recreated\r\n"
-	if how == "reselect":
-		# every live connection is dropped: the retry re-EXAMINEs and sees UIDVALIDITY 8
-		s.srv.drop_all()
-	for name in names:
+	path = {int(os.getxattr(os.path.join(inbox, n), "user.imap.uid")): os.path.join(inbox, n)
+		for n in eml(inbox)}
+	assert sorted(path) == [1, 2, 3]
+	# a handle on message 2 whose bytes were read (the kernel may keep them), and one on
+	# message 3 never read (every read reaches the store)
+	warm = os.open(path[2], os.O_RDONLY)
+	assert os.read(warm, 1 << 20) == old[2]
+	cold = os.open(path[3], os.O_RDONLY)
+	try:
+		# the server recreates the mailbox: same UIDs, other messages, UIDVALIDITY 8
+		with box.lock:
+			box.uidvalidity = 8
+			box.msgs = dict(new)
+			if how == "unsolicited":
+				box.announce = b"* OK [UIDVALIDITY 8] mailbox recreated\r\n"
+		if how == "reselect":
+			# every live connection is dropped: the retry re-EXAMINEs, sees UIDVALIDITY 8
+			s.srv.drop_all()
+		# message 1 was never read: this read goes to the server and meets the change
+		# (ESTALE, or ENOENT when the reset already took its name away)
+		with pytest.raises(OSError) as e:
+			read(path[1])
+		assert e.value.errno in (errno.ESTALE, errno.ENOENT), e.value
+		# the folder is reset: the open, unread handle is stale
+		with pytest.raises(OSError) as e:
+			os.pread(cold, 1 << 20, 0)
+		assert e.value.errno == errno.ESTALE, e.value
+		# the read one: ESTALE, or its own bytes from the page cache; never the new
+		# message that took its UID
 		try:
-			data = read(os.path.join(inbox, name))
-		except OSError as e:
-			assert e.errno in (errno.ESTALE, errno.ENOENT), e
-			continue
-		assert b"NEW-" not in data, "another message's bytes under an old name"
-	# the folder was reset: the new messages show under their own names and read right
+			assert os.pread(warm, 1 << 20, 0) == old[2]
+		except OSError as e2:
+			assert e2.errno == errno.ESTALE, e2
+	finally:
+		os.close(warm)
+		os.close(cold)
+	# the new messages show under their own names and read right; the old names are gone
 	got = wait_for(lambda: [n for n in eml(inbox) if "new" in n] or None, what="new listing")
-	assert len(got) == 2, eml(inbox)
+	assert len(got) == 3, eml(inbox)
 	for n in got:
 		assert b"NEW-" in read(os.path.join(inbox, n))
 	assert not [n for n in eml(inbox) if "old" in n]
-	assert "UIDVALIDITY" in m.log()
-	# the handle on the old message: ESTALE from the store, or its own bytes from the
-	# kernel's page cache, never the new message that took its UID
-	try:
-		assert os.pread(held, 1 << 20, 0) == old[2]
-	except OSError as e:
-		assert e.errno == errno.ESTALE, e
-	finally:
-		os.close(held)
+	assert "UIDVALIDITY 7 is gone" in m.log()
 
 
 # ---- 2. NIL where the protocol wants a value ----------------------------------------------
