@@ -112,7 +112,7 @@ add_folder_locked(Fs *fs, StoreFolder *folder)
 			/* two mailboxes map to one name: the later one gets a suffix */
 			for (int k = 2;; k++) {
 				g_free(name);
-				name = g_strdup_printf("%s~%d", path[i], k);
+				name = naming_component_variant(path[i], k);
 				next = g_hash_table_lookup(cur->subdirs, name);
 				if (next == NULL || next->folder == NULL || next->folder == folder)
 					break;
