@@ -37,6 +37,8 @@ typedef struct {
 	char *tls_fingerprint;
 	char *tls;
 	char *names_opt;
+	char *max_conns_opt; /* -o max_conns= (as given) */
+	char *timeout_opt;   /* -o timeout= (as given) */
 	int max_conns;
 	int timeout; /* seconds */
 	int mark_seen;
@@ -48,6 +50,7 @@ typedef struct {
 	int offline;
 	char *sync_opt;	 /* -o sync= */
 	StoreSync sync;	 /* parsed, default STORE_SYNC_HEADERS */
+	int allow_coredump; /* -o allow_coredump: stay dumpable and ptrace-able */
 	int show_help;
 	int show_version;
 	int extra_args;		    /* non-option arguments beyond the two */
