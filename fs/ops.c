@@ -197,7 +197,7 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 	g_autofree char *buf = g_malloc(size);
 	size_t used = 0;
 
-	for (guint i = off; i < entries->len; i++) {
+	for (guint64 i = off < 0 ? G_MAXUINT64 : (guint64)off; i < entries->len; i++) {
 		FsDirEntry *d = g_ptr_array_index(entries, i);
 		size_t len;
 

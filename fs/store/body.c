@@ -192,8 +192,9 @@ store_body_cache_clear(Store *store)
 		if (b->lru != NULL)
 			lru_remove_locked(store, b);
 		g_hash_table_iter_remove(&it);
-		if (--b->refs == 0)
-			body_free(b);
+		/* also bodies of handles never released: after a lazy unmount the kernel
+		 * drops the RELEASE of files closed later, and no request runs any more */
+		body_free(b);
 	}
 	g_mutex_unlock(&store->lock);
 }
