@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,16 @@ still_mounted(const char *mountpoint, dev_t dev)
 		}
 	}
 	return FALSE;
+}
+
+/* Has the kernel ended the session (unmounted, or aborted)? libfuse then skips the
+ * unmount itself. */
+static gboolean
+session_ended(struct fuse_session *se)
+{
+	struct pollfd p = {.fd = fuse_session_fd(se), .events = 0};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
 }
 
 static char *
@@ -297,7 +308,7 @@ main(int argc, char **argv)
 
 out:
 	report(verdict_fd, 1);
-	if (mounted && still_mounted(o.mountpoint, dev))
+	if (mounted && (session_ended(se) || still_mounted(o.mountpoint, dev)))
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);
