@@ -195,14 +195,16 @@ parse_url(FsOptions *o)
 		return FALSE;
 	}
 	if (has_control(c->user) || !g_utf8_validate(c->user, -1, NULL)) {
-		fprintf(stderr, "imapfs: bad URL '%s': the user name has a control character or "
-				"is not UTF-8\n",
+		fprintf(stderr,
+			"imapfs: bad URL '%s': the user name has a control character or "
+			"is not UTF-8\n",
 			u);
 		return FALSE;
 	}
 	if (o->root != NULL && (has_control(o->root) || !g_utf8_validate(o->root, -1, NULL))) {
-		fprintf(stderr, "imapfs: bad URL '%s': the folder path has a control character or "
-				"is not UTF-8\n",
+		fprintf(stderr,
+			"imapfs: bad URL '%s': the folder path has a control character or "
+			"is not UTF-8\n",
 			u);
 		return FALSE;
 	}

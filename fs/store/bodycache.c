@@ -482,7 +482,8 @@ bodycache_contains(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid
 BodycacheWriter *
 bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, GError **error)
 {
-	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	static const char chars[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	BodycacheWriter *w = g_new0(BodycacheWriter, 1);
 	int fd = -1;
 
@@ -491,8 +492,8 @@ bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 u
 		for (gsize i = sizeof(TMP_PREFIX) - 1; i < TMP_LEN; i++)
 			w->tmp[i] = chars[g_random_int_range(0, sizeof(chars) - 1)];
 		w->tmp[TMP_LEN] = '\0';
-		fd = openat(bc->root_fd, w->tmp,
-			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = openat(bc->root_fd, w->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}
