@@ -506,6 +506,12 @@ from_file(const char *path)
 	close(fd);
 	line = first_line(buf, len);
 	explicit_bzero(buf, sizeof(buf));
+	if (strlen(line) == sizeof(buf)) {
+		fprintf(stderr, "imapfs: password_file %s: the first line is too long\n", path);
+		explicit_bzero(line, strlen(line));
+		g_free(line);
+		return NULL;
+	}
 	return line;
 }
 
