@@ -106,6 +106,7 @@ typedef struct {
 	GPtrArray *namespaces;	  /* StoreNamespace*, immutable after start-up */
 	gint64 tree_time;	  /* when the folder list was last fetched; protected by lock */
 	gboolean tree_refreshing; /* protected by lock */
+	GHashTable *dir_handles; /* set of the snapshots handed out by opendir; protected by lock */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
@@ -135,6 +136,9 @@ typedef struct {
 /* Snapshot of a directory: ".", "..", subdirectories, then messages by UID. Owning array
  * of FsDirEntry*. */
 GPtrArray *fs_dir_snapshot(Fs *fs, FsNode *dir);
+/* Frees a snapshot (releasedir). Those never released (a lazy unmount ends the session
+ * without RELEASEDIR) are freed by fs_free(). */
+void fs_dir_snapshot_free(Fs *fs, GPtrArray *snapshot);
 
 /* Attributes of a node (no network). */
 void fs_node_stat(Fs *fs, FsNode *node, struct stat *st);

@@ -76,6 +76,8 @@ fs_new(FsOptions *opts, Store *store)
 	g_mutex_init(&fs->lock);
 	fs->inodes =
 		g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, (GDestroyNotify)node_free);
+	fs->dir_handles = g_hash_table_new_full(g_direct_hash, g_direct_equal,
+						(GDestroyNotify)g_ptr_array_unref, NULL);
 	fs->mount_time = time(NULL);
 	fs->uid = getuid();
 	fs->gid = getgid();
@@ -87,6 +89,7 @@ fs_free(Fs *fs)
 {
 	if (fs == NULL)
 		return;
+	g_hash_table_unref(fs->dir_handles);
 	g_hash_table_unref(fs->inodes);
 	g_clear_pointer(&fs->namespaces, g_ptr_array_unref);
 	g_mutex_clear(&fs->lock);
@@ -406,8 +409,17 @@ fs_dir_snapshot(Fs *fs, FsNode *dir)
 
 			add_entry(a, m->name, m);
 		}
+	g_hash_table_add(fs->dir_handles, a);
 	g_mutex_unlock(&fs->lock);
 	return a;
+}
+
+void
+fs_dir_snapshot_free(Fs *fs, GPtrArray *snapshot)
+{
+	g_mutex_lock(&fs->lock);
+	g_hash_table_remove(fs->dir_handles, snapshot);
+	g_mutex_unlock(&fs->lock);
 }
 
 /* ---- attributes ------------------------------------------------------------------- */

@@ -237,7 +237,7 @@ op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 static void
 op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	g_ptr_array_unref((GPtrArray *)(uintptr_t)fi->fh);
+	fs_dir_snapshot_free(fs_of(req), (GPtrArray *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

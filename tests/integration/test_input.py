@@ -454,8 +454,8 @@ class LeakCheckedMount(Mount):
 def test_lazy_unmount_with_open_file_exits_0_and_frees_it(dovecot_slash, tmp_path, end):
 	"""Regression: after `fusermount3 -u -z` with a file open, the daemon leaked the open
 	body and exited 1. Now the open file keeps reading right, and the daemon exits 0 when
-	the file is closed or on SIGTERM, with nothing of the body leaked and no second
-	unmount attempt."""
+	the file (and a directory held open) are closed or on SIGTERM, with no body or
+	directory handle leaked and no second unmount attempt."""
 	dv = dovecot_slash
 	conn = dv.imap()
 	m = LeakCheckedMount(dv, tmp_path / "mnt", tmp_path / "imapfs.log",
@@ -465,6 +465,8 @@ def test_lazy_unmount_with_open_file_exits_0_and_frees_it(dovecot_slash, tmp_pat
 		inbox = os.path.join(m.mnt, "INBOX")
 		name = emls(inbox)[0]
 		want = tl.fetch_body(conn, "INBOX", uid_of(name))
+		d = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY)
+		assert name in os.listdir(d)
 		f = open(os.path.join(inbox, name), "rb")
 		head = f.read(10)
 		r = subprocess.run(["fusermount3", "-u", "-z", m.mnt], timeout=30)
@@ -473,14 +475,18 @@ def test_lazy_unmount_with_open_file_exits_0_and_frees_it(dovecot_slash, tmp_pat
 		assert head + f.read() == want  # still served
 		if end == "close":
 			f.close()
+			os.close(d)
 		else:
 			os.kill(m.proc.pid, signal.SIGTERM)
 		rc = m.proc.wait(timeout=60)
 		f.close()
+		if end != "close":
+			os.close(d)
 		assert rc == 0, m.log()
 	finally:
 		m.stop()
 	log = m.log()
 	assert "failed to unmount" not in log, log
-	assert "store_body" not in log, log  # no LeakSanitizer report of a body
+	# no LeakSanitizer report of a body or a directory handle
+	assert "store_body" not in log and "fs_dir_snapshot" not in log, log
 	assert "WARNING" not in log and "CRITICAL" not in log, log
