@@ -202,13 +202,14 @@ def core_limit():
 
 
 @pytest.mark.parametrize("allow", [False, True], ids=["default", "allow_coredump"])
-def test_password_not_in_environ_or_core_dump(dovecot_slash, tmp_path, allow):
+def test_password_not_in_environ_or_core_dump(dovecot_slash, tmp_path, monkeypatch, allow):
 	"""Regression: IMAPFS_PASSWORD stayed readable in /proc/PID/environ for the life of the
 	daemon (g_unsetenv does not clear the original block), and a crash dumped the password
 	to a core file. The kernel's own account of the death (CLD_DUMPED or CLD_KILLED) tells
 	whether a core was written; -o allow_coredump is the positive control."""
 	dv = dovecot_slash
 	password = dv.users["alice"].encode()
+	monkeypatch.setenv("ASAN_OPTIONS", "disable_coredump=0:detect_leaks=0")  # sanitized builds
 	work = tmp_path / "cwd"
 	work.mkdir()
 	m = Mount(dv, tmp_path / "mnt", tmp_path / "imapfs.log",
@@ -438,12 +439,21 @@ def test_readdir_offset_beyond_4g_is_not_wrapped(dovecot_slash, mount):
 LSAN = (glob.glob("/usr/lib/*/liblsan.so.0") + [None])[0]
 
 
+def _sanitized(path):
+	"""Was @path built with -fsanitize=address (then it checks leaks by itself)?"""
+	with open(path, "rb") as f:
+		return b"__asan_init" in f.read()
+
+
 class LeakCheckedMount(Mount):
 	"""The daemon under LeakSanitizer (preloaded, reports into the log, exit code kept)."""
 
 	def env(self):
 		e = super().env()
-		if LSAN is not None:
+		if _sanitized(tl.imapfs_bin()):
+			e["ASAN_OPTIONS"] = "detect_leaks=1:exitcode=0"
+			e["G_SLICE"] = "always-malloc"
+		elif LSAN is not None:
 			e["LD_PRELOAD"] = LSAN
 			e["LSAN_OPTIONS"] = "exitcode=0:fast_unwind_on_malloc=0"
 			e["G_SLICE"] = "always-malloc"
