@@ -194,6 +194,42 @@ def test_symlinked_bodies_dir_is_refused(dovecot_slash, tmp_path):
 	assert snapshot(str(victim)) == before
 
 
+@pytest.mark.parametrize("name", ["hcache.db", "hcache.db-wal", "hcache.db-shm", "lock",
+				  "bodies/lock"])
+def test_symlinked_header_cache_files_are_refused(dovecot_slash, tmp_path, name):
+	"""A link planted in place of a cache file: its target is never written or changed
+	(imapfs refuses the cache with one clear line, or SQLite replaces a stale sidecar
+	link by its own file)."""
+	dv = dovecot_slash
+	cache = tmp_path / "cache"
+	(cache / "bodies").mkdir(parents=True, mode=0o700)
+	victim = tmp_path / "victim"
+	victim.write_bytes(b"precious " * 1000)
+	os.chmod(victim, 0o644)
+	os.symlink(str(victim), str(cache / name))
+	mnt = str(tmp_path / "mnt")
+	os.makedirs(mnt)
+	env = dict(os.environ, IMAPFS_PASSWORD=dv.users["alice"])
+	try:
+		r = subprocess.run([tl.imapfs_bin(), "-o", "cafile=" + dv.ca, "-o",
+				    "cache_dir=%s" % cache, dv.url("alice"), mnt], env=env,
+				   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+				   stderr=subprocess.PIPE, timeout=60)
+		err = r.stderr.decode(errors="replace")
+		if r.returncode != 0:
+			assert len(err.splitlines()) == 1, err
+			assert "cache" in err and "no_cache" in err, err
+		else:
+			assert _mounted(mnt) and not err, err
+			assert os.listdir(os.path.join(mnt, "INBOX"))
+			assert not os.path.islink(cache / name)
+	finally:
+		if _mounted(mnt):
+			subprocess.run(["fusermount3", "-u", mnt], timeout=30)
+	assert victim.read_bytes() == b"precious " * 1000
+	assert stat.S_IMODE(os.stat(victim).st_mode) == 0o644
+
+
 # ---- item 11: the password ---------------------------------------------------------------
 
 def core_limit():
