@@ -15,11 +15,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,6 +99,58 @@ raise_fd_limit(void)
 	}
 }
 
+/* The device number of the filesystem mounted on @mountpoint, read from the kernel's
+ * cached attributes (AT_STATX_DONT_SYNC: no request reaches our own, not yet running,
+ * session loop). 0 if unknown. */
+static dev_t
+mount_dev(const char *mountpoint)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, mountpoint, AT_STATX_DONT_SYNC, STATX_TYPE, &stx) != 0)
+		return 0;
+	return makedev(stx.stx_dev_major, stx.stx_dev_minor);
+}
+
+/* Is our filesystem (device @dev) still mounted on @mountpoint? Not after a lazy unmount
+ * (fusermount3 -u -z), and then the path may hold somebody else's mount by now. */
+static gboolean
+still_mounted(const char *mountpoint, dev_t dev)
+{
+	g_autofree char *info = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	if (dev == 0 || !g_file_get_contents("/proc/self/mountinfo", &info, NULL, NULL))
+		return TRUE; /* cannot tell: let libfuse try */
+	lines = g_strsplit(info, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		unsigned maj, min;
+		char path[4096];
+
+		/* "36 35 0:42 / /mnt/x rw,... - fuse.imapfs ..."; the path is \ooo-escaped */
+		if (sscanf(lines[i], "%*u %*u %u:%u %*s %4095s", &maj, &min, path) != 3 ||
+		    makedev(maj, min) != dev)
+			continue;
+		{
+			g_autofree char *unescaped = g_strcompress(path);
+
+			if (!strcmp(unescaped, mountpoint))
+				return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/* Has the kernel ended the session (unmounted, or aborted)? libfuse then skips the
+ * unmount itself. */
+static gboolean
+session_ended(struct fuse_session *se)
+{
+	struct pollfd p = {.fd = fuse_session_fd(se), .events = 0};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
 static char *
 fsname_option(const FsOptions *o)
 {
@@ -122,6 +178,7 @@ main(int argc, char **argv)
 	int verdict_fd = -1;
 	int ret = 1;
 	gboolean mounted = FALSE, handlers = FALSE;
+	dev_t dev = 0;
 
 	setlocale(LC_ALL, "");
 	/* a server closing the socket under a write must be an error, not a death */
@@ -140,6 +197,12 @@ main(int argc, char **argv)
 	if (o.show_help) {
 		fs_options_print_help(argv[0]);
 		ret = 0;
+		goto out;
+	}
+	/* The password is about to be read: no core dump and no ptrace by the user from now
+	 * on (inherited by the daemon across fork), unless -o allow_coredump. */
+	if (!o.allow_coredump && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "imapfs: cannot disable core dumps: %s\n", g_strerror(errno));
 		goto out;
 	}
 	fsname = fsname_option(&o);
@@ -223,6 +286,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	mounted = TRUE;
+	dev = mount_dev(o.mountpoint);
 	fs->se = se;
 	fs->notify = fs_notify_new(se);
 
@@ -239,12 +303,14 @@ main(int argc, char **argv)
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 32);
-	ret = fuse_session_loop_mt(se, loop) != 0 ? 1 : 0;
+	ret = fuse_session_loop_mt(se, loop);
+	/* unmounted (0), or SIGTERM/SIGINT/SIGHUP (the signal number): a clean end */
+	ret = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 
 out:
 	report(verdict_fd, 1);
-	if (mounted)
+	if (mounted && (session_ended(se) || still_mounted(o.mountpoint, dev)))
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);

@@ -192,8 +192,9 @@ store_body_cache_clear(Store *store)
 		if (b->lru != NULL)
 			lru_remove_locked(store, b);
 		g_hash_table_iter_remove(&it);
-		if (--b->refs == 0)
-			body_free(b);
+		/* also bodies of handles never released: after a lazy unmount the kernel
+		 * drops the RELEASE of files closed later, and no request runs any more */
+		body_free(b);
 	}
 	g_mutex_unlock(&store->lock);
 }
@@ -263,38 +264,15 @@ commit_to_cache(Store *store, StoreMessage *msg, int fd, guint64 size)
 {
 	g_autoptr(GError) error = NULL;
 	BodycacheWriter *w;
-	int out, rfd;
-	loff_t off = 0;
+	int rfd;
 
 	w = bodycache_writer_new(store->bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
 				 &error);
-	if (w == NULL) {
-		g_message("body cache: %s", error->message);
-		return;
-	}
-	out = bodycache_writer_get_fd(w);
-	while ((guint64)off < size) {
-		ssize_t n = copy_file_range(fd, &off, out, NULL, size - off, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			char buf[65536];
-			ssize_t r = pread(fd, buf, MIN(sizeof(buf), size - off), off);
-
-			if (r <= 0 || write(out, buf, r) != r) {
-				g_message("body cache: copying message %u of %s failed: %s",
-					  msg->info.uid, msg->info.mailbox,
-					  r < 0 ? g_strerror(errno) : "short read/write");
-				bodycache_writer_abort(w);
-				return;
-			}
-			off += r;
-		}
-	}
-	rfd = bodycache_writer_commit(w, &error);
+	if (w != NULL && !bodycache_writer_copy(w, fd, size, &error))
+		g_clear_pointer(&w, bodycache_writer_abort);
+	rfd = w != NULL ? bodycache_writer_commit(w, &error) : -1;
 	if (rfd < 0) {
-		g_message("body cache: %s", error->message);
+		bodycache_log_failure(store->bc, error);
 		return;
 	}
 	close(rfd);

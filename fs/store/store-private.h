@@ -85,6 +85,7 @@ StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidi
 					  const ImapMessage *m);
 /* Under store->lock: update the mutable fields from a fresh FETCH. */
 void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
+/* At store_free(): frees every body, also those of handles the kernel never released. */
 void store_body_cache_clear(Store *store);
 /* The body committer: store_body_committer_new() when the body cache opens,
  * store_body_committer_free() before it closes (finishes the queued commits). */

@@ -10,7 +10,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,21 +213,6 @@ store_default_cache_dir(const char *user, const char *host, guint port, const ch
 	return g_build_filename(g_get_user_cache_dir(), "imapfs", name, NULL);
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (remove(path) != 0)
-		g_message("cannot remove %s: %s", path, g_strerror(errno));
-	return 0;
-}
-
-static void
-remove_tree(const char *path)
-{
-	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-		g_message("cannot remove %s: %s", path, g_strerror(errno));
-}
-
 Hcache *
 store_hc(Store *store)
 {
@@ -286,12 +270,6 @@ store_open_cache(Store *store, const char *dir, guint64 cap, GError **error)
 				    local->message);
 		return FALSE;
 	}
-	if (hcache_get_rebuilds(hc) > 0) {
-		/* body files are keyed by mailbox ids of the lost database: drop them */
-		g_autofree char *bodies = g_build_filename(dir, "bodies", NULL);
-
-		remove_tree(bodies);
-	}
 	bc = bodycache_open(dir, cap, &local);
 	if (bc == NULL) {
 		g_set_error(error, STORE_ERROR,
@@ -301,6 +279,8 @@ store_open_cache(Store *store, const char *dir, guint64 cap, GError **error)
 			    "body cache %s: %s", dir, local->message);
 		return FALSE;
 	}
+	if (hcache_get_rebuilds(hc) > 0) /* bodies are keyed by ids of the lost database */
+		bodycache_drop_all(bc);
 	store->hc = g_steal_pointer(&hc);
 	store->bc = g_steal_pointer(&bc);
 	store->committer = store_body_committer_new(store);
