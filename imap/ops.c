@@ -425,6 +425,8 @@ fetch_build(ImapConn *conn, gpointer data, GError **error)
 		imap_cmd_raw(cmd, "BODYSTRUCTURE");
 	if (d->items & IMAP_FETCH_HEADER)
 		imap_cmd_raw(cmd, "BODY.PEEK[HEADER]");
+	if (d->items & IMAP_FETCH_REFERENCES)
+		imap_cmd_raw(cmd, "BODY.PEEK[HEADER.FIELDS (REFERENCES)]");
 	imap_cmd_raw(cmd, ")");
 	if (d->changedsince && imap_conn_condstore(conn)) {
 		imap_cmd_raw(cmd, "(CHANGEDSINCE");

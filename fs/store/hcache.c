@@ -40,7 +40,9 @@ G_DEFINE_QUARK(hcache - error - quark, hcache_error)
 
 /* ---- schema ------------------------------------------------------------------------- */
 
-/* Version 1. A later version adds a case to migrate() that upgrades from the previous. */
+/* Version 1, as first released. A new database is created at version 1 and then brought up
+ * to date by the same migrations an old one goes through, so every migration runs on every
+ * new cache too. */
 static const char schema_v1[] = "CREATE TABLE mailbox("
 				" id INTEGER PRIMARY KEY,"
 				" name TEXT NOT NULL UNIQUE,"
@@ -72,6 +74,15 @@ static const char schema_v1[] = "CREATE TABLE mailbox("
 				"CREATE TRIGGER message_del AFTER DELETE ON message BEGIN"
 				" DELETE FROM inode WHERE ino = old.ino; END;";
 
+/* Version 2: the References and In-Reply-To of each message (thread views). Rows from
+ * before it get NULL ("never fetched"): they are not refetched, and stay NULL until the
+ * message is listed again from the server (a UIDVALIDITY change or a rebuilt cache); a
+ * fetched message without the field gets "". */
+static const char migrate_v2[] = "ALTER TABLE message ADD COLUMN references_ TEXT;"
+				 "ALTER TABLE message ADD COLUMN in_reply_to TEXT;";
+
+/* Brings the schema from version @from to HCACHE_SCHEMA_VERSION, in the caller's
+ * transaction: each case upgrades by one version and falls through to the next. */
 static gboolean
 migrate(sqlite3 *db, int from, GError **error)
 {
@@ -81,15 +92,19 @@ migrate(sqlite3 *db, int from, GError **error)
 	switch (from) {
 	case 0:
 		rc = sqlite3_exec(db, schema_v1, NULL, NULL, &msg);
+		if (rc != SQLITE_OK)
+			break;
+		/* fall through */
+	case 1:
+		rc = sqlite3_exec(db, migrate_v2, NULL, NULL, &msg);
 		break;
-	/* case 1: ALTER TABLE ... for version 2, and fall through to the next. */
 	default:
 		break;
 	}
 	if (rc != SQLITE_OK) {
 		g_set_error(error, HCACHE_ERROR,
 			    rc == SQLITE_FULL ? HCACHE_ERROR_FULL : HCACHE_ERROR_IO,
-			    "header cache: creating the schema: %s",
+			    "header cache: migrating the schema from version %d: %s", from,
 			    msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return FALSE;
@@ -1086,6 +1101,8 @@ hcache_message_free(HcacheMessage *msg)
 	g_free(msg->from);
 	g_free(msg->to);
 	g_free(msg->message_id);
+	g_free(msg->references);
+	g_free(msg->in_reply_to);
 	g_clear_pointer(&msg->extra, g_bytes_unref);
 	g_free(msg->filename);
 	g_free(msg);
@@ -1134,8 +1151,8 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage 
 		if (sql_run(hc,
 			    "INSERT INTO message(mbox, uidvalidity, uid, flags, modseq, size,"
 			    " true_size, idate, idate_tz, date, subject, from_, to_, message_id,"
-			    " extra, filename, ino) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-			    " ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+			    " extra, filename, ino, references_, in_reply_to) VALUES(?1, ?2, ?3, ?4,"
+			    " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?19, ?20)"
 			    " ON CONFLICT DO UPDATE SET"
 			    " flags = CASE WHEN " APPLY_RULE("?18", "?5") " THEN ?4 ELSE flags END,"
 			    " modseq = CASE WHEN " APPLY_RULE("?18", "?5") " AND ?5 <> 0 THEN ?5"
@@ -1144,14 +1161,17 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage 
 			    " true_size = CASE WHEN ?7 <> 0 THEN ?7 ELSE true_size END,"
 			    " idate = ?8, idate_tz = ?9, date = ?10, subject = ?11, from_ = ?12,"
 			    " to_ = ?13, message_id = ?14, extra = ?15,"
-			    " filename = coalesce(?16, filename), ino = ?17",
+			    " filename = coalesce(?16, filename), ino = ?17,"
+			    " references_ = coalesce(?19, references_),"
+			    " in_reply_to = coalesce(?20, in_reply_to)",
 			    ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(m->uid),
 				 SQL_TEXT(flags), SQL_INT(m->modseq), SQL_INT(m->size),
 				 SQL_INT(m->true_size), SQL_INT(m->internaldate),
 				 SQL_INT(m->internaldate_tz), SQL_TEXT(m->date),
 				 SQL_TEXT(m->subject), SQL_TEXT(m->from), SQL_TEXT(m->to),
 				 SQL_TEXT(m->message_id), SQL_BLOB(m->extra), SQL_TEXT(m->filename),
-				 SQL_INT(ino), SQL_TICKET(ticket)),
+				 SQL_INT(ino), SQL_TICKET(ticket), SQL_TEXT(m->references),
+				 SQL_TEXT(m->in_reply_to)),
 			    error) < 0)
 			goto out;
 		m->ino = (guint64)ino;
@@ -1258,7 +1278,7 @@ hcache_message_set_filename(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint3
 
 #define MSG_COLS                                                                                   \
 	"uid, flags, modseq, size, true_size, idate, idate_tz, date, subject, from_, to_,"         \
-	" message_id, extra, filename, ino"
+	" message_id, extra, filename, ino, references_, in_reply_to"
 
 static void
 read_message(sqlite3_stmt *s, gpointer data)
@@ -1283,6 +1303,8 @@ read_message(sqlite3_stmt *s, gpointer data)
 		m->extra = g_bytes_new(blob, sqlite3_column_bytes(s, 12));
 	m->filename = col_str(s, 13);
 	m->ino = (guint64)sqlite3_column_int64(s, 14);
+	m->references = col_str(s, 15);
+	m->in_reply_to = col_str(s, 16);
 }
 
 HcacheMessage *

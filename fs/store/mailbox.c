@@ -101,7 +101,8 @@ fetch_set(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *s
 	guint items = IMAP_FETCH_UID | IMAP_FETCH_FLAGS;
 
 	if (full)
-		items |= IMAP_FETCH_SIZE | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_ENVELOPE;
+		items |= IMAP_FETCH_SIZE | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_ENVELOPE |
+			 IMAP_FETCH_REFERENCES;
 	if (store->condstore)
 		items |= IMAP_FETCH_MODSEQ;
 	c.items = g_ptr_array_new_with_free_func(full ? (GDestroyNotify)store_message_unref
@@ -138,9 +139,25 @@ store_folder_is_loaded(Store *store, StoreFolder *folder)
 
 /* ---- the header cache side ----------------------------------------------------------- */
 
-/* Stores fetched messages, one transaction per BATCH; fills their inode numbers. */
+static void cache_put_rows(Store *store, gint64 id, guint32 uv, GPtrArray *msgs,
+			   guint64 ticket);
+
+/* Stores fetched messages, one transaction per BATCH; fills their inode numbers. The
+ * thread headers go to the cache only, never into the published records. */
 static void
 cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
+{
+	cache_put_rows(store, id, uv, msgs, ticket);
+	for (guint i = 0; msgs != NULL && i < msgs->len; i++) {
+		StoreMessage *m = g_ptr_array_index(msgs, i);
+
+		g_clear_pointer(&m->references, g_free);
+		g_clear_pointer(&m->in_reply_to, g_free);
+	}
+}
+
+static void
+cache_put_rows(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 {
 	g_autoptr(GError) error = NULL;
 
