@@ -436,6 +436,7 @@ test_migrate_v1(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(got->references, ==, "<10@x>");
 	g_assert_cmpstr(got->in_reply_to, ==, "<10@x>");
 	g_assert_cmpuint(got->ino, ==, 123456);
+	g_clear_pointer(&got, hcache_message_free);
 	g_clear_pointer(&hc, hcache_close);
 
 	g_assert_cmpint(user_version(path), ==, HCACHE_SCHEMA_VERSION);
