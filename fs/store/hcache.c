@@ -241,8 +241,8 @@ bind_arg(sqlite3_stmt *s, int i, const SqlArg *a)
 /* Runs @sql with @args, calling @fn (may be NULL) on each row. Returns the row count, or
  * -1 with @error set (the failure named @what, see sql_fail()). */
 static gint64
-sql_query(Hcache *hc, const char *what, const char *sql, const SqlArg *args, guint n,
-	  SqlRowFn fn, gpointer data, GError **error)
+sql_query(Hcache *hc, const char *what, const char *sql, const SqlArg *args, guint n, SqlRowFn fn,
+	  gpointer data, GError **error)
 {
 	sqlite3_stmt *s = stmt(hc, sql, error);
 	gint64 rows = 0;
@@ -868,8 +868,8 @@ hcache_mailbox_list(Hcache *hc, GError **error)
 	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hcache_mailbox_free);
 
 	g_mutex_lock(&hc->lock);
-	if (sql_query(hc, "list mailboxes", "SELECT " MBOX_COLS " FROM mailbox ORDER BY name",
-		      NULL, 0, list_mailbox_row, out, error) < 0)
+	if (sql_query(hc, "list mailboxes", "SELECT " MBOX_COLS " FROM mailbox ORDER BY name", NULL,
+		      0, list_mailbox_row, out, error) < 0)
 		g_clear_pointer(&out, g_ptr_array_unref);
 	g_mutex_unlock(&hc->lock);
 	return out;
@@ -896,10 +896,10 @@ rename_row(sqlite3_stmt *s, gpointer data)
 	gint64 id = sqlite3_column_int64(s, 0);
 
 	g_array_append_val(r->ids, id);
-	g_ptr_array_add(r->names, g_strconcat(r->to,
-					      (const char *)sqlite3_column_text(s, 1) +
-						      strlen(r->from),
-					      NULL));
+	g_ptr_array_add(r->names,
+			g_strconcat(r->to,
+				    (const char *)sqlite3_column_text(s, 1) + strlen(r->from),
+				    NULL));
 }
 
 /* from<delim>x -> to<delim>x for every child; a row already named like a target is
@@ -925,7 +925,8 @@ rename_children_locked(Hcache *hc, const char *from, const char *to, char delim,
 		if (other != 0 && !drop_mailbox_locked(hc, other, error))
 			return FALSE;
 		if (sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?",
-			    ARGS(SQL_TEXT(name), SQL_INT(g_array_index(ids, gint64, i))), error) < 0)
+			    ARGS(SQL_TEXT(name), SQL_INT(g_array_index(ids, gint64, i))),
+			    error) < 0)
 			return FALSE;
 	}
 	return TRUE;
@@ -949,8 +950,8 @@ hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim, 
 	other = mailbox_id_locked(hc, to, FALSE, NULL);
 	if (other != 0 && !drop_mailbox_locked(hc, other, error))
 		goto out;
-	if (sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?",
-		    ARGS(SQL_TEXT(to), SQL_INT(id)), error) < 0)
+	if (sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?", ARGS(SQL_TEXT(to), SQL_INT(id)),
+		    error) < 0)
 		goto out;
 	if (delim != 0 && !rename_children_locked(hc, from, to, delim, error))
 		goto out;
@@ -1125,6 +1126,8 @@ hcache_ticket(Hcache *hc)
 	"(" T " < 0 OR CASE WHEN " M " <> 0 AND modseq <> 0 AND " M " <> modseq THEN " M           \
 	" > modseq ELSE " T " >= lgen END)"
 #define SQL_TICKET(t) SQL_INT((t) == HCACHE_TICKET_FORCE ? -1 : (gint64)(t))
+#define PUT_RULE      APPLY_RULE("?18", "?5") /* hcache_messages_put() */
+#define FLAGS_RULE    APPLY_RULE("?6", "?5")  /* hcache_flags_apply() */
 
 gboolean
 hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage *const *msgs,
@@ -1151,11 +1154,12 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage 
 		if (sql_run(hc,
 			    "INSERT INTO message(mbox, uidvalidity, uid, flags, modseq, size,"
 			    " true_size, idate, idate_tz, date, subject, from_, to_, message_id,"
-			    " extra, filename, ino, references_, in_reply_to) VALUES(?1, ?2, ?3, ?4,"
-			    " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?19, ?20)"
+			    " extra, filename, ino, references_, in_reply_to)"
+			    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+			    " ?15, ?16, ?17, ?19, ?20)"
 			    " ON CONFLICT DO UPDATE SET"
-			    " flags = CASE WHEN " APPLY_RULE("?18", "?5") " THEN ?4 ELSE flags END,"
-			    " modseq = CASE WHEN " APPLY_RULE("?18", "?5") " AND ?5 <> 0 THEN ?5"
+			    " flags = CASE WHEN " PUT_RULE " THEN ?4 ELSE flags END,"
+			    " modseq = CASE WHEN " PUT_RULE " AND ?5 <> 0 THEN ?5"
 			    " ELSE modseq END,"
 			    " size = ?6,"
 			    " true_size = CASE WHEN ?7 <> 0 THEN ?7 ELSE true_size END,"
@@ -1198,8 +1202,7 @@ hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity, const HcacheFla
 			hc,
 			"UPDATE message SET flags = ?4,"
 			" modseq = CASE WHEN ?5 <> 0 THEN ?5 ELSE modseq END"
-			" WHERE mbox = ?1 AND uidvalidity = ?2 AND uid = ?3 AND " APPLY_RULE("?6",
-											  "?5"),
+			" WHERE mbox = ?1 AND uidvalidity = ?2 AND uid = ?3 AND " FLAGS_RULE,
 			ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(updates[i].uid),
 			     SQL_TEXT(flags), SQL_INT(updates[i].modseq), SQL_TICKET(ticket)),
 			error);
@@ -1228,8 +1231,8 @@ hcache_flags_local(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
 			  "UPDATE message SET flags = ?1, lgen = ?2,"
 			  " modseq = CASE WHEN ?3 <> 0 THEN ?3 ELSE modseq END"
 			  " WHERE mbox = ?4 AND uidvalidity = ?5 AND uid = ?6",
-			  ARGS(SQL_TEXT(text), SQL_INT(hc->gen + 1), SQL_INT(modseq),
-			       SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uid)),
+			  ARGS(SQL_TEXT(text), SQL_INT(hc->gen + 1), SQL_INT(modseq), SQL_INT(mbox),
+			       SQL_INT(uidvalidity), SQL_INT(uid)),
 			  error);
 	if (changed == 0)
 		not_found(error, "such message");
@@ -1241,8 +1244,8 @@ hcache_flags_local(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
 
 /* Sets one column of one message (@value is the first parameter of @sql). */
 static gboolean
-update_one(Hcache *hc, const char *sql, gint64 mbox, guint32 uidvalidity, guint32 uid,
-	   SqlArg value, GError **error)
+update_one(Hcache *hc, const char *sql, gint64 mbox, guint32 uidvalidity, guint32 uid, SqlArg value,
+	   GError **error)
 {
 	gint64 changed;
 
@@ -1442,9 +1445,9 @@ hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint
 	if (!begin(hc, error))
 		goto out;
 	for (guint i = 0; i < n; i++) {
-		gint64 changed =
-			sql_run(hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND uid = ?",
-				ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uids[i])), error);
+		gint64 changed = sql_run(
+			hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND uid = ?",
+			ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uids[i])), error);
 
 		if (changed < 0)
 			goto out;

@@ -139,23 +139,7 @@ store_folder_is_loaded(Store *store, StoreFolder *folder)
 
 /* ---- the header cache side ----------------------------------------------------------- */
 
-static void cache_put_rows(Store *store, gint64 id, guint32 uv, GPtrArray *msgs,
-			   guint64 ticket);
-
-/* Stores fetched messages, one transaction per BATCH; fills their inode numbers. The
- * thread headers go to the cache only, never into the published records. */
-static void
-cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
-{
-	cache_put_rows(store, id, uv, msgs, ticket);
-	for (guint i = 0; msgs != NULL && i < msgs->len; i++) {
-		StoreMessage *m = g_ptr_array_index(msgs, i);
-
-		g_clear_pointer(&m->references, g_free);
-		g_clear_pointer(&m->in_reply_to, g_free);
-	}
-}
-
+/* Stores fetched messages, one transaction per BATCH; fills their inode numbers. */
 static void
 cache_put_rows(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 {
@@ -182,6 +166,20 @@ cache_put_rows(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 tic
 			m->hc_id = id;
 			m->ino = ((HcacheMessage *)g_ptr_array_index(rows, i))->ino;
 		}
+	}
+}
+
+/* cache_put_rows(), then the thread headers are dropped: they go to the cache only, never
+ * into the published records. */
+static void
+cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
+{
+	cache_put_rows(store, id, uv, msgs, ticket);
+	for (guint i = 0; msgs != NULL && i < msgs->len; i++) {
+		StoreMessage *m = g_ptr_array_index(msgs, i);
+
+		g_clear_pointer(&m->references, g_free);
+		g_clear_pointer(&m->in_reply_to, g_free);
 	}
 }
 
