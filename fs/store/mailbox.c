@@ -101,7 +101,8 @@ fetch_set(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *s
 	guint items = IMAP_FETCH_UID | IMAP_FETCH_FLAGS;
 
 	if (full)
-		items |= IMAP_FETCH_SIZE | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_ENVELOPE;
+		items |= IMAP_FETCH_SIZE | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_ENVELOPE |
+			 IMAP_FETCH_REFERENCES;
 	if (store->condstore)
 		items |= IMAP_FETCH_MODSEQ;
 	c.items = g_ptr_array_new_with_free_func(full ? (GDestroyNotify)store_message_unref
@@ -140,7 +141,7 @@ store_folder_is_loaded(Store *store, StoreFolder *folder)
 
 /* Stores fetched messages, one transaction per BATCH; fills their inode numbers. */
 static void
-cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
+cache_put_rows(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 {
 	g_autoptr(GError) error = NULL;
 
@@ -165,6 +166,20 @@ cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 			m->hc_id = id;
 			m->ino = ((HcacheMessage *)g_ptr_array_index(rows, i))->ino;
 		}
+	}
+}
+
+/* cache_put_rows(), then the thread headers are dropped: they go to the cache only, never
+ * into the published records. */
+static void
+cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
+{
+	cache_put_rows(store, id, uv, msgs, ticket);
+	for (guint i = 0; msgs != NULL && i < msgs->len; i++) {
+		StoreMessage *m = g_ptr_array_index(msgs, i);
+
+		g_clear_pointer(&m->references, g_free);
+		g_clear_pointer(&m->in_reply_to, g_free);
 	}
 }
 

@@ -69,6 +69,10 @@ struct _StoreMessage {
 	StoreMessageInfo info; /* immutable; strings owned */
 	gint64 hc_id;	       /* hcache mailbox id (bodycache key), 0 without cache; and */
 	guint64 ino;	       /* hcache inode number, 0 if none: both set before publishing */
+	/* References and In-Reply-To of a fresh FETCH ("" none, NULL not fetched), only
+	 * until cache_put() hands them to the header cache: freed before publishing */
+	char *references;
+	char *in_reply_to;
 	/* protected by store->lock: */
 	guint64 size;
 	gboolean size_exact;

@@ -773,7 +773,10 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 		i->to = store_mime_format_addresses(e->to);
 		i->date = store_mime_decode_text(e->date);
 		i->message_id = store_mime_decode_text(e->message_id);
+		msg->in_reply_to = g_strdup(e->in_reply_to ? e->in_reply_to : "");
 	}
+	if (m->have & IMAP_FETCH_REFERENCES)
+		msg->references = g_strdup(m->references ? m->references : "");
 	msg->size = m->size;
 	msg->modseq = m->modseq;
 	msg->flags = copy_flags(m->flags);
@@ -821,6 +824,8 @@ store_message_to_hcache(Store *store, StoreMessage *msg)
 	row->to = g_strdup(i->to);
 	row->date = g_strdup(i->date);
 	row->message_id = g_strdup(i->message_id);
+	row->references = g_strdup(msg->references);
+	row->in_reply_to = g_strdup(msg->in_reply_to);
 	g_mutex_lock(&store->lock);
 	row->size = msg->size;
 	row->true_size = msg->size_exact ? msg->size : 0;
@@ -864,6 +869,8 @@ store_message_unref(StoreMessage *msg)
 	g_free((char *)i->to);
 	g_free((char *)i->date);
 	g_free((char *)i->message_id);
+	g_free(msg->references);
+	g_free(msg->in_reply_to);
 	g_strfreev(msg->flags);
 	g_free(msg);
 }
