@@ -7,6 +7,13 @@
  * cannot be reached while the cache knows the account), lists the account, mounts, and only then
  * lets the parent exit 0; any failure before that is one "imapfs: ..." line on the
  * terminal and a non-zero exit. Then it runs fuse_session_loop_mt() until unmounted.
+ *
+ * Shutdown: SIGTERM/SIGINT/SIGHUP (libfuse's handlers) or the kernel ending the connection
+ * (unmount, abort) make the session exit; the loop then joins its workers, so a worker
+ * blocked in a store call would hold the daemon (and an unserved mount) for up to the
+ * network timeout. A watcher thread sees the exit and cancels every store operation
+ * (store_cancel_all): blocked requests fail and reply at once, the loop returns, the
+ * mount goes.
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -107,6 +114,58 @@ fsname_option(const FsOptions *o)
 		g_string_append_c(s, *p);
 	}
 	return g_string_free(s, FALSE);
+}
+
+/* The shutdown watcher: polls the session's exit flag (set from a signal handler, so no
+ * callback can tell us) and then cancels the store's operations. */
+typedef struct {
+	struct fuse_session *se;
+	Store *store;
+	GMutex lock;
+	GCond cond;
+	gboolean stop; /* protected by lock */
+	GThread *thread;
+} ExitWatch;
+
+#define EXIT_WATCH_STEP (100 * G_TIME_SPAN_MILLISECOND)
+
+static gpointer
+exit_watch_run(gpointer data)
+{
+	ExitWatch *w = data;
+	gboolean exited = FALSE;
+
+	g_mutex_lock(&w->lock);
+	while (!w->stop && !(exited = fuse_session_exited(w->se)))
+		g_cond_wait_until(&w->cond, &w->lock, g_get_monotonic_time() + EXIT_WATCH_STEP);
+	g_mutex_unlock(&w->lock);
+	if (exited) {
+		g_debug("shutting down: cancelling the requests in flight");
+		store_cancel_all(w->store);
+	}
+	return NULL;
+}
+
+static void
+exit_watch_start(ExitWatch *w, struct fuse_session *se, Store *store)
+{
+	w->se = se;
+	w->store = store;
+	g_mutex_init(&w->lock);
+	g_cond_init(&w->cond);
+	w->thread = g_thread_new("imapfs-exit", exit_watch_run, w);
+}
+
+static void
+exit_watch_stop(ExitWatch *w)
+{
+	g_mutex_lock(&w->lock);
+	w->stop = TRUE;
+	g_cond_signal(&w->cond);
+	g_mutex_unlock(&w->lock);
+	g_thread_join(w->thread);
+	g_mutex_clear(&w->lock);
+	g_cond_clear(&w->cond);
 }
 
 int
@@ -237,7 +296,14 @@ main(int argc, char **argv)
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 32);
-	ret = fuse_session_loop_mt(se, loop) != 0 ? 1 : 0;
+	{
+		ExitWatch watch = {0};
+
+		exit_watch_start(&watch, se, store);
+		ret = fuse_session_loop_mt(se, loop) != 0 ? 1 : 0;
+		exit_watch_stop(&watch);
+	}
+	store_cancel_all(store); /* nothing more is served: end what still runs */
 	fuse_loop_cfg_destroy(loop);
 
 out:
