@@ -1,0 +1,270 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Never stuck (issue 9, items 5, 6 and 9): a real mount against tests/fakeimap scripted to
+stall or dribble, real tools (ls, cat, mountpoint, fusermount3).
+
+- Requests that need a listing or a body another request is already fetching share that
+  fetch: one failure fails them all at once (no serial retries), each leaves on its own
+  interrupt (kill) and within the timeout.
+- A download whose every reader is gone is stopped (its connection closed).
+- SIGTERM/SIGINT or an unmount while a request is stuck end the daemon and the mount at
+  once, and the stuck tool gets an error.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import imapfs_testlib as tl
+from test_mount import _FakeDv, _mounted, _private_cache_home, mount  # noqa: F401
+
+sys.path.insert(0, os.path.join(tl.source_dir(), "tests", "fakeimap"))
+
+import fakeimap as fi  # noqa: E402
+
+TIMEOUT = 3	      # -o timeout= of the mounts here (seconds)
+MARGIN = 2.0	      # scheduling slack on a loaded machine, on top of a promised bound
+SHUTDOWN_BOUND = 2.0  # SIGTERM ends the daemon and the mount within this (issue 9)
+CAPS = "IMAP4rev1 LITERAL+ SASL-IR UIDPLUS NAMESPACE AUTH=PLAIN"
+
+
+def _envelope(uid, size):
+	return ('* %d FETCH (UID %d FLAGS (\\Seen) RFC822.SIZE %d INTERNALDATE '
+		'"01-Jan-2024 10:00:00 +0000" ENVELOPE ("Mon, 1 Jan 2024 10:00:00 +0000" '
+		'"stuck %d" NIL NIL NIL NIL NIL NIL NIL "<s%d@x>"))\r\n' % (uid, uid, size, uid, uid))
+
+
+def _body(size):
+	head = b"Subject: stuck\r\n\r\n"
+	return head + b"x" * (size - len(head))
+
+
+def _server(tmp_path, examine="ok", body="ok", size=2000, dribble_chunk=1000,
+	    dribble_delay=0.05):
+	"""One INBOX with one message of `size` bytes. examine/body: 'ok', 'stall' (no answer
+	for a minute) or 'dribble' (body only: the literal `dribble_chunk` bytes at a time,
+	`dribble_delay` s apart, so no single wait reaches the timeout)."""
+	ca, crt, key = fi.make_certs(str(tmp_path / "certs"))
+	data = _body(size)
+	if examine == "stall":
+		ex = [fi.stall(60)]
+	else:
+		ex = (b"* 1 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 2] n\r\n"
+		      b"{tag} OK [READ-ONLY] done\r\n")
+	whole = b"* 1 FETCH (UID 1 BODY[] {%d}\r\n" % len(data) + data + b")\r\n{tag} OK done\r\n"
+	if body == "stall":
+		bd = [fi.stall(60)]
+	elif body == "dribble":
+		bd = [fi.send(whole, chunk=dribble_chunk, delay=dribble_delay)]
+	else:
+		bd = whole
+	rules = [
+		(rb"\S+ CAPABILITY", ("* CAPABILITY %s\r\n{tag} OK\r\n" % CAPS).encode()),
+		(rb"\S+ NAMESPACE", b'* NAMESPACE (("" "/")) NIL NIL\r\n{tag} OK\r\n'),
+		(rb"\S+ LIST .*", b'* LIST (\\HasNoChildren) "/" INBOX\r\n{tag} OK\r\n'),
+		(rb"\S+ (EXAMINE|SELECT) .*", ex),
+		(rb"\S+ UID FETCH \S+ \(.*BODY\.PEEK\[\]\)", bd),
+		(rb"\S+ UID FETCH \S+ \(.*", (_envelope(1, size) + "{tag} OK done\r\n").encode()),
+		(rb"\S+ (NOOP|CHECK|ENABLE .*|ID .*)", b"{tag} OK\r\n"),
+	]
+	script = fi.login_steps(CAPS) + [fi.serve(rules, timeout=120)]
+	srv = fi.FakeImap(scripts=[script], tls="implicit", certfile=crt, keyfile=key).start()
+	srv.whole_len = len(whole)
+	return srv, _FakeDv(srv.port, ca)
+
+
+def _count(srv, pattern):
+	return sum(1 for c in list(srv.conns) for cmd in c.commands() if re.match(pattern, cmd))
+
+
+def _wait_for(cond, timeout, what):
+	deadline = time.monotonic() + timeout
+	while time.monotonic() < deadline:
+		if cond():
+			return
+		time.sleep(0.02)
+	raise AssertionError("timed out waiting for " + what)
+
+
+def _spawn(*argv):
+	return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+				stderr=subprocess.PIPE)
+
+
+def _reap(procs, timeout):
+	"""Waits for every process (up to timeout); returns {proc: seconds from now} of
+	those that ended, killing (by PID) and reaping the rest."""
+	t0 = time.monotonic()
+	ended = {}
+	while time.monotonic() - t0 < timeout and len(ended) < len(procs):
+		for p in procs:
+			if p not in ended and p.poll() is not None:
+				ended[p] = time.monotonic() - t0
+		time.sleep(0.02)
+	for p in procs:
+		if p not in ended:
+			tl.kill_and_wait(p.pid, signal.SIGKILL, 30)
+	for p in procs:
+		p.communicate()
+	return ended
+
+
+def _blocked_in_fuse(pid):
+	"""The process sleeps in a FUSE request (or has ended)."""
+	try:
+		with open("/proc/%d/wchan" % pid) as f:
+			w = f.read()
+	except FileNotFoundError:
+		return True
+	return "fuse" in w or "request_wait_answer" in w
+
+
+# ---- item 5: waiting on another request's fetch -------------------------------------
+
+def test_parallel_ls_on_stalled_server_fail_together(tmp_path, mount):
+	"""5 parallel `ls` of a folder whose EXAMINE never comes back share one listing:
+	one EXAMINE is sent, and all five fail within the timeout (they returned after 5, 10,
+	16, 22 and 29 s when each waiter retried in turn)."""
+	srv, dv = _server(tmp_path, examine="stall")
+	try:
+		m = mount(dv, opts=["timeout=%d" % TIMEOUT])
+		inbox = os.path.join(m.mnt, "INBOX")
+		procs = [_spawn("ls", inbox) for _ in range(5)]
+		ended = _reap(procs, 4 * TIMEOUT + 10)
+		assert len(ended) == 5, "some ls never returned"
+		for p in procs:
+			assert p.returncode != 0
+		assert max(ended.values()) <= TIMEOUT + MARGIN, sorted(ended.values())
+		assert _count(srv, r"EXAMINE") == 1, [c.commands() for c in srv.conns]
+	finally:
+		srv.stop()
+
+
+def test_killed_waiter_leaves_while_fetch_goes_on(tmp_path, mount):
+	"""A second `ls` waiting for the first one's listing is killed: it is gone at once
+	(not in D state until the listing ends), while the first goes on waiting."""
+	srv, dv = _server(tmp_path, examine="stall")
+	try:
+		m = mount(dv, opts=["timeout=%d" % (3 * TIMEOUT)])
+		inbox = os.path.join(m.mnt, "INBOX")
+		first = _spawn("ls", inbox)
+		_wait_for(lambda: _count(srv, r"EXAMINE") == 1, 10, "the EXAMINE")
+		second = _spawn("ls", inbox)
+		_wait_for(lambda: _blocked_in_fuse(second.pid), 10, "the second ls to block")
+		os.kill(second.pid, signal.SIGKILL)
+		ended = _reap([second], 3 * TIMEOUT + 10)
+		assert second in ended
+		assert first.poll() is None, "the first ls should still be waiting"
+		ended = _reap([first], 3 * TIMEOUT + 10)
+		assert first.returncode != 0
+		assert _count(srv, r"EXAMINE") == 1
+	finally:
+		srv.stop()
+
+
+def test_parallel_cat_on_stalled_body_fail_together(tmp_path, mount):
+	"""3 parallel `cat` of one message whose body never comes: one body FETCH, and all
+	fail within the timeout."""
+	srv, dv = _server(tmp_path, body="stall")
+	try:
+		m = mount(dv, opts=["timeout=%d" % TIMEOUT])
+		inbox = os.path.join(m.mnt, "INBOX")
+		(name,) = os.listdir(inbox)
+		procs = [_spawn("cat", os.path.join(inbox, name)) for _ in range(3)]
+		ended = _reap(procs, 4 * TIMEOUT + 10)
+		assert len(ended) == 3
+		assert all(p.returncode != 0 for p in procs)
+		assert max(ended.values()) <= TIMEOUT + MARGIN, sorted(ended.values())
+		assert _count(srv, r"UID FETCH .*BODY\.PEEK") == 1
+	finally:
+		srv.stop()
+
+
+# ---- item 9: a download nobody waits for ---------------------------------------------
+
+def test_killed_reader_stops_its_download(tmp_path, mount):
+	"""`cat` of a message that comes slowly is killed with kill -9 while the body
+	streams: the download stops (the client closes that connection) instead of running
+	on to the end for nobody."""
+	srv, dv = _server(tmp_path, body="dribble", size=200000, dribble_chunk=1000,
+			  dribble_delay=0.05)
+	try:
+		m = mount(dv, opts=["timeout=%d" % TIMEOUT])
+		inbox = os.path.join(m.mnt, "INBOX")
+		(name,) = os.listdir(inbox)
+		cat = _spawn("cat", os.path.join(inbox, name))
+
+		def body_conn():
+			for c in list(srv.conns):
+				if any("BODY.PEEK" in x for x in c.commands()):
+					return c
+			return None
+
+		_wait_for(lambda: body_conn() is not None and len(body_conn().sent) > 20000, 30,
+			  "the body to start streaming")
+		os.kill(cat.pid, signal.SIGKILL)
+		_reap([cat], 30)
+		c = body_conn()
+		# the whole body takes 10 s to send; the client must hang up long before
+		_wait_for(lambda: c.done.is_set(), 30, "the body connection to close")
+		assert c.closed_by == "client"
+		assert len(c.sent) < srv.whole_len, "the download ran to its end"
+	finally:
+		srv.stop()
+
+
+# ---- item 6 and "Done when": stopping a daemon with a stuck request -------------------
+
+def _stuck_ls(tmp_path, mount, examine="stall"):
+	srv, dv = _server(tmp_path, examine=examine)
+	m = mount(dv, opts=["timeout=%d" % (10 * TIMEOUT)])
+	ls = _spawn("ls", os.path.join(m.mnt, "INBOX"))
+	_wait_for(lambda: _count(srv, r"EXAMINE") == 1, 10, "the EXAMINE")
+	_wait_for(lambda: _blocked_in_fuse(ls.pid), 10, "ls to block")
+	return srv, m, ls
+
+
+def _assert_gone(m, ls, bound):
+	t0 = time.monotonic()
+	ended = _reap([m.proc, ls], bound + MARGIN)
+	assert m.proc in ended, "the daemon did not exit"
+	assert ended[m.proc] <= bound + MARGIN, ended[m.proc]
+	assert ls in ended and ls.returncode != 0, "the stuck ls got no error"
+	_wait_for(lambda: not _mounted(m.mnt), bound + MARGIN - (time.monotonic() - t0),
+		  "the mount to go")
+	# mountpoint(1) must answer (not hang on an unserved mount)
+	r = subprocess.run(["mountpoint", "-q", m.mnt], timeout=10)
+	assert r.returncode != 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_with_stuck_request_ends_daemon_and_mount(tmp_path, mount, sig):
+	srv, m, ls = _stuck_ls(tmp_path, mount)
+	try:
+		os.kill(m.proc.pid, sig)
+		_assert_gone(m, ls, SHUTDOWN_BOUND)
+	finally:
+		srv.stop()
+
+
+def test_unmount_with_stuck_request_ends_daemon(tmp_path, mount):
+	"""fusermount3 -u while `ls` is stuck: the kernel refuses a busy mount (EBUSY) and
+	the daemon keeps serving; once the request has failed (timeout), the unmount
+	succeeds and the daemon exits at once."""
+	srv, m, ls = _stuck_ls(tmp_path, mount)
+	try:
+		r = subprocess.run(["fusermount3", "-u", m.mnt], stdout=subprocess.PIPE,
+				   stderr=subprocess.PIPE, timeout=10)
+		if r.returncode == 0:
+			_assert_gone(m, ls, SHUTDOWN_BOUND)
+			return
+		assert b"busy" in r.stderr.lower(), r.stderr
+		assert m.proc.poll() is None and _mounted(m.mnt)
+		os.kill(m.proc.pid, signal.SIGTERM)
+		_assert_gone(m, ls, SHUTDOWN_BOUND)
+	finally:
+		srv.stop()
