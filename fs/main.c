@@ -13,7 +13,8 @@
  * blocked in a store call would hold the daemon (and an unserved mount) for up to the
  * network timeout. A watcher thread sees the exit and cancels every store operation
  * (store_cancel_all): blocked requests fail and reply at once, the loop returns, the
- * mount goes.
+ * mount goes. A lazy unmount (fusermount3 -u -z) only detaches the mount while a request
+ * is stuck in it; the watcher sees it leave the mount table and shuts down the same way.
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,30 +118,88 @@ fsname_option(const FsOptions *o)
 	return g_string_free(s, FALSE);
 }
 
+/* The mount's ID in /proc/self/mountinfo: the newest fuse.imapfs mount on @mountpoint, or
+ * 0. Reads no file of the mount (the session loop is not serving yet when we ask). */
+static guint64
+find_mount_id(const char *mountpoint)
+{
+	g_autofree char *data = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint64 id = 0;
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &data, NULL, NULL))
+		return 0;
+	lines = g_strsplit(data, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_auto(GStrv) f = g_strsplit(lines[i], " ", 0);
+		const char *sep = strstr(lines[i], " - ");
+		g_autofree char *mp = NULL;
+
+		if (g_strv_length(f) < 5 || sep == NULL || !g_str_has_prefix(sep, " - fuse.imapfs "))
+			continue;
+		mp = g_strcompress(f[4]); /* octal escapes: \040 for a space, ... */
+		if (strcmp(mp, mountpoint) == 0)
+			id = g_ascii_strtoull(f[0], NULL, 10);
+	}
+	return id;
+}
+
+static gboolean
+mount_present(guint64 id)
+{
+	g_autofree char *data = NULL;
+	g_autofree char *head = g_strdup_printf("\n%" G_GUINT64_FORMAT " ", id);
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &data, NULL, NULL))
+		return TRUE; /* cannot tell: assume it is */
+	return g_str_has_prefix(data, head + 1) || strstr(data, head) != NULL;
+}
+
 /* The shutdown watcher: polls the session's exit flag (set from a signal handler, so no
- * callback can tell us) and then cancels the store's operations. */
+ * callback can tell us) and whether the mount is still there (a lazy unmount detaches it
+ * while a stuck request keeps the connection), then cancels the store's operations. */
 typedef struct {
 	struct fuse_session *se;
 	Store *store;
+	guint64 mount_id; /* 0: unknown, not watched */
+	pthread_t main_thread;
 	GMutex lock;
 	GCond cond;
 	gboolean stop; /* protected by lock */
 	GThread *thread;
 } ExitWatch;
 
-#define EXIT_WATCH_STEP (100 * G_TIME_SPAN_MILLISECOND)
+#define EXIT_WATCH_STEP	 (100 * G_TIME_SPAN_MILLISECOND)
+#define MOUNT_WATCH_STEP (10) /* exit watch steps between two looks at the mount table */
+
+static void
+wake_handler(int sig)
+{
+	/* nothing: interrupts the main thread's wait in fuse_session_loop_mt() */
+}
 
 static gpointer
 exit_watch_run(gpointer data)
 {
 	ExitWatch *w = data;
-	gboolean exited = FALSE;
+	gboolean exited = FALSE, unmounted = FALSE;
+	guint n = 0;
 
 	g_mutex_lock(&w->lock);
-	while (!w->stop && !(exited = fuse_session_exited(w->se)))
+	while (!w->stop && !(exited = fuse_session_exited(w->se))) {
+		if (w->mount_id != 0 && ++n % MOUNT_WATCH_STEP == 0 && !mount_present(w->mount_id)) {
+			unmounted = TRUE;
+			break;
+		}
 		g_cond_wait_until(&w->cond, &w->lock, g_get_monotonic_time() + EXIT_WATCH_STEP);
+	}
 	g_mutex_unlock(&w->lock);
-	if (exited) {
+	if (unmounted) {
+		g_debug("the mount is gone (lazy unmount): shutting down");
+		fuse_session_exit(w->se);
+		pthread_kill(w->main_thread, SIGUSR1);
+	}
+	if (exited || unmounted) {
 		g_debug("shutting down: cancelling the requests in flight");
 		store_cancel_all(w->store);
 	}
@@ -147,10 +207,16 @@ exit_watch_run(gpointer data)
 }
 
 static void
-exit_watch_start(ExitWatch *w, struct fuse_session *se, Store *store)
+exit_watch_start(ExitWatch *w, struct fuse_session *se, Store *store, const char *mountpoint)
 {
+	struct sigaction sa = {.sa_handler = wake_handler}; /* no SA_RESTART */
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	w->se = se;
 	w->store = store;
+	w->mount_id = find_mount_id(mountpoint);
+	w->main_thread = pthread_self();
 	g_mutex_init(&w->lock);
 	g_cond_init(&w->cond);
 	w->thread = g_thread_new("imapfs-exit", exit_watch_run, w);
@@ -299,7 +365,7 @@ main(int argc, char **argv)
 	{
 		ExitWatch watch = {0};
 
-		exit_watch_start(&watch, se, store);
+		exit_watch_start(&watch, se, store, o.mountpoint);
 		ret = fuse_session_loop_mt(se, loop) != 0 ? 1 : 0;
 		exit_watch_stop(&watch);
 	}
