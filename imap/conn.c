@@ -1414,7 +1414,9 @@ imap_conn_free(ImapConn *c)
 			c->idle_done_req = TRUE;
 			wake(c);
 		}
-		alive = !c->dead;
+		/* a LOGOUT would wait behind what is in flight (an abandoned command on a
+		 * stalled or dribbling server): then just close */
+		alive = !c->dead && g_queue_is_empty(&c->inflight);
 		c->logging_out = TRUE;
 		g_mutex_unlock(&c->lock);
 		cc_unref(cc);

@@ -44,28 +44,34 @@ def _body(size):
 
 
 def _server(tmp_path, examine="ok", body="ok", size=2000, dribble_chunk=1000,
-	    dribble_delay=0.05):
+	    dribble_delay=0.05, slow=None):
 	"""One INBOX with one message of `size` bytes. examine/body: 'ok', 'stall' (no answer
-	for a minute) or 'dribble' (body only: the literal `dribble_chunk` bytes at a time,
-	`dribble_delay` s apart, so no single wait reaches the timeout)."""
+	for a minute) or 'dribble' (the answer `dribble_chunk` bytes at a time, `dribble_delay`
+	s apart, so no single wait reaches the timeout). slow: a second folder, Slow, whose
+	EXAMINE behaves so (INBOX's is then fine)."""
 	ca, crt, key = fi.make_certs(str(tmp_path / "certs"))
 	data = _body(size)
-	if examine == "stall":
-		ex = [fi.stall(60)]
-	else:
-		ex = (b"* 1 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 2] n\r\n"
-		      b"{tag} OK [READ-ONLY] done\r\n")
+	good = (b"* 1 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 2] n\r\n"
+		b"{tag} OK [READ-ONLY] done\r\n")
+
+	def fault(kind, reply):
+		if kind == "stall":
+			return [fi.stall(60)]
+		if kind == "dribble":
+			return [fi.send(reply, chunk=dribble_chunk, delay=dribble_delay)]
+		return reply
+
+	ex = fault(examine, good)
 	whole = b"* 1 FETCH (UID 1 BODY[] {%d}\r\n" % len(data) + data + b")\r\n{tag} OK done\r\n"
-	if body == "stall":
-		bd = [fi.stall(60)]
-	elif body == "dribble":
-		bd = [fi.send(whole, chunk=dribble_chunk, delay=dribble_delay)]
-	else:
-		bd = whole
+	bd = fault(body, whole)
+	folders = b'* LIST (\\HasNoChildren) "/" INBOX\r\n'
+	if slow:
+		folders += b'* LIST (\\HasNoChildren) "/" Slow\r\n'
 	rules = [
 		(rb"\S+ CAPABILITY", ("* CAPABILITY %s\r\n{tag} OK\r\n" % CAPS).encode()),
 		(rb"\S+ NAMESPACE", b'* NAMESPACE (("" "/")) NIL NIL\r\n{tag} OK\r\n'),
-		(rb"\S+ LIST .*", b'* LIST (\\HasNoChildren) "/" INBOX\r\n{tag} OK\r\n'),
+		(rb"\S+ LIST .*", folders + b"{tag} OK\r\n"),
+		(rb'\S+ (EXAMINE|SELECT) "?Slow"?.*', fault(slow, good)),
 		(rb"\S+ (EXAMINE|SELECT) .*", ex),
 		(rb"\S+ UID FETCH \S+ \(.*BODY\.PEEK\[\]\)", bd),
 		(rb"\S+ UID FETCH \S+ \(.*", (_envelope(1, size) + "{tag} OK done\r\n").encode()),
@@ -265,5 +271,46 @@ def test_unmount_with_stuck_request_ends_daemon(tmp_path, mount):
 		r = subprocess.run(["fusermount3", "-u", "-z", m.mnt], timeout=10)
 		assert r.returncode == 0
 		_assert_gone(m, ls, SHUTDOWN_BOUND)
+	finally:
+		srv.stop()
+
+
+# ---- "Done when": bounded syscalls under a stalling or dribbling server, then SIGTERM --
+
+def _timed(argv, bound):
+	"""Runs one tool; returns (returncode, seconds), killing it past bound + MARGIN."""
+	t0 = time.monotonic()
+	p = _spawn(*argv)
+	ended = _reap([p], bound + MARGIN)
+	return p.returncode, ended.get(p, time.monotonic() - t0)
+
+
+@pytest.mark.parametrize("fault", ["stall", "dribble"])
+def test_faulty_server_bounds_every_syscall_and_sigterm_ends_mount(tmp_path, mount, fault):
+	"""Under a server that stalls (or dribbles a byte now and then, each within the
+	timeout, before any body byte) on a listing and on a body, every tool on the mount
+	returns (with an error) within the timeout plus a margin, alone or ten at once; then
+	SIGTERM with a request stuck ends the daemon and the mount within 2 s. (A dribble
+	inside a body literal is progress: bounded by the per-command total deadline.)"""
+	srv, dv = _server(tmp_path, body=fault, slow=fault, size=100000, dribble_chunk=1,
+			  dribble_delay=TIMEOUT * 0.6)
+	try:
+		m = mount(dv, opts=["timeout=%d" % TIMEOUT])
+		inbox, slow = os.path.join(m.mnt, "INBOX"), os.path.join(m.mnt, "Slow")
+		(name,) = os.listdir(inbox)
+		msg = os.path.join(inbox, name)
+		for argv in (["ls", slow], ["cat", msg]):
+			rc, took = _timed(argv, TIMEOUT)
+			assert rc != 0 and took <= TIMEOUT + MARGIN, (argv, rc, took)
+		procs = [_spawn("ls", slow) for _ in range(5)] + [_spawn("cat", msg) for _ in range(5)]
+		ended = _reap(procs, TIMEOUT + MARGIN)
+		assert len(ended) == len(procs), "a tool was still blocked after the timeout"
+		assert all(p.returncode != 0 for p in procs)
+		assert max(ended.values()) <= TIMEOUT + MARGIN, sorted(ended.values())
+
+		cat = _spawn("cat", msg)
+		_wait_for(lambda: _blocked_in_fuse(cat.pid), 10, "cat to block")
+		os.kill(m.proc.pid, signal.SIGTERM)
+		_assert_gone(m, cat, SHUTDOWN_BOUND)
 	finally:
 		srv.stop()
