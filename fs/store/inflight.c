@@ -41,6 +41,7 @@ struct _StoreInflight {
 	GCond cond;	       /* signalled when done or on progress */
 	/* protected by lock: */
 	guint waiters;
+	gboolean abandoned; /* the last waiter left before the end: cancelled */
 	gboolean done;
 	GError *error;	       /* the outcome when done (NULL: success) */
 	gint64 progress_at;    /* monotonic us of the last progress */
@@ -318,7 +319,7 @@ store_inflight_join(StoreInflight *op)
 	gboolean abandoned;
 
 	g_mutex_lock(&op->lock);
-	abandoned = op->waiters == 0 && !op->done;
+	abandoned = op->abandoned;
 	if (!abandoned)
 		op->waiters++;
 	g_mutex_unlock(&op->lock);
@@ -366,6 +367,8 @@ store_inflight_wait(StoreInflight *op, gint64 idle_us, GCancellable *cancel, GEr
 		g_cond_wait_until(&op->cond, &op->lock, until);
 	}
 	abandon = --op->waiters == 0 && !op->done;
+	if (abandon)
+		op->abandoned = TRUE;
 	g_mutex_unlock(&op->lock);
 	if (abandon) {
 		/* nobody wants the result any more: stop the network work */
