@@ -14,7 +14,8 @@
  * network timeout. A watcher thread sees the exit and cancels every store operation
  * (store_cancel_all): blocked requests fail and reply at once, the loop returns, the
  * mount goes. A lazy unmount (fusermount3 -u -z) only detaches the mount while a request
- * is stuck in it; the watcher sees it leave the mount table and shuts down the same way.
+ * is stuck in it; the watcher sees it leave the mount table and cancels what runs, so the
+ * stuck requests end, the kernel lets go of the mount and ends the connection.
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -23,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,13 +156,14 @@ mount_present(guint64 id)
 }
 
 /* The shutdown watcher: polls the session's exit flag (set from a signal handler, so no
- * callback can tell us) and whether the mount is still there (a lazy unmount detaches it
- * while a stuck request keeps the connection), then cancels the store's operations. */
+ * callback can tell us) and then cancels the store's operations. It also watches the mount
+ * table: a lazy unmount detaches the mount while requests are stuck in it, which the
+ * kernel then keeps until they end; those are cancelled at once (nothing more: open files
+ * of a detached mount are still served until the kernel ends the connection). */
 typedef struct {
 	struct fuse_session *se;
 	Store *store;
 	guint64 mount_id; /* 0: unknown, not watched */
-	pthread_t main_thread;
 	GMutex lock;
 	GCond cond;
 	gboolean stop; /* protected by lock */
@@ -170,36 +171,29 @@ typedef struct {
 } ExitWatch;
 
 #define EXIT_WATCH_STEP	 (100 * G_TIME_SPAN_MILLISECOND)
-#define MOUNT_WATCH_STEP (10) /* exit watch steps between two looks at the mount table */
-
-static void
-wake_handler(int sig)
-{
-	/* nothing: interrupts the main thread's wait in fuse_session_loop_mt() */
-}
+#define MOUNT_WATCH_STEP (5) /* exit watch steps between two looks at the mount table */
 
 static gpointer
 exit_watch_run(gpointer data)
 {
 	ExitWatch *w = data;
-	gboolean exited = FALSE, unmounted = FALSE;
+	gboolean exited = FALSE;
 	guint n = 0;
 
 	g_mutex_lock(&w->lock);
 	while (!w->stop && !(exited = fuse_session_exited(w->se))) {
 		if (w->mount_id != 0 && ++n % MOUNT_WATCH_STEP == 0 && !mount_present(w->mount_id)) {
-			unmounted = TRUE;
-			break;
+			g_debug("the mount was detached: cancelling the requests in flight");
+			w->mount_id = 0;
+			g_mutex_unlock(&w->lock);
+			store_cancel_running(w->store);
+			g_mutex_lock(&w->lock);
+			continue;
 		}
 		g_cond_wait_until(&w->cond, &w->lock, g_get_monotonic_time() + EXIT_WATCH_STEP);
 	}
 	g_mutex_unlock(&w->lock);
-	if (unmounted) {
-		g_debug("the mount is gone (lazy unmount): shutting down");
-		fuse_session_exit(w->se);
-		pthread_kill(w->main_thread, SIGUSR1);
-	}
-	if (exited || unmounted) {
+	if (exited) {
 		g_debug("shutting down: cancelling the requests in flight");
 		store_cancel_all(w->store);
 	}
@@ -209,14 +203,9 @@ exit_watch_run(gpointer data)
 static void
 exit_watch_start(ExitWatch *w, struct fuse_session *se, Store *store, const char *mountpoint)
 {
-	struct sigaction sa = {.sa_handler = wake_handler}; /* no SA_RESTART */
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
 	w->se = se;
 	w->store = store;
 	w->mount_id = find_mount_id(mountpoint);
-	w->main_thread = pthread_self();
 	g_mutex_init(&w->lock);
 	g_cond_init(&w->cond);
 	w->thread = g_thread_new("imapfs-exit", exit_watch_run, w);

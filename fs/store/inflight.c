@@ -85,17 +85,30 @@ cancellables_locked(StoreInflightGroup *g)
 	return out;
 }
 
-void
-store_inflight_group_close(StoreInflightGroup *group)
+static void
+cancel_running(StoreInflightGroup *group, gboolean close)
 {
 	g_autoptr(GPtrArray) cancels = NULL;
 
 	g_mutex_lock(&group->lock);
-	group->closed = TRUE;
+	if (close)
+		group->closed = TRUE;
 	cancels = cancellables_locked(group);
 	g_mutex_unlock(&group->lock);
 	for (guint i = 0; i < cancels->len; i++)
 		g_cancellable_cancel(g_ptr_array_index(cancels, i));
+}
+
+void
+store_inflight_group_close(StoreInflightGroup *group)
+{
+	cancel_running(group, TRUE);
+}
+
+void
+store_inflight_group_cancel_running(StoreInflightGroup *group)
+{
+	cancel_running(group, FALSE);
 }
 
 gboolean

@@ -35,6 +35,8 @@ void store_inflight_group_free(StoreInflightGroup *group);
  * fail at once (STORE_ERROR_IO, "shutting down"). Any thread, any time, idempotent. */
 void store_inflight_group_close(StoreInflightGroup *group);
 gboolean store_inflight_group_is_closed(StoreInflightGroup *group);
+/* Cancels what runs now (operations and calls), like close, but later ones run. */
+void store_inflight_group_cancel_running(StoreInflightGroup *group);
 
 /* A call the caller makes on its own thread (not shared): returns a new GCancellable
  * that is cancelled when @cancel (may be NULL) is, or when the group closes. NULL with

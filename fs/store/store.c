@@ -107,6 +107,12 @@ store_cancel_all(Store *store)
 	}
 }
 
+void
+store_cancel_running(Store *store)
+{
+	store_inflight_group_cancel_running(store->inflight);
+}
+
 GCancellable *
 store_call_begin(Store *store, GCancellable *cancel, GError **error)
 {

@@ -314,3 +314,26 @@ def test_faulty_server_bounds_every_syscall_and_sigterm_ends_mount(tmp_path, mou
 		_assert_gone(m, cat, SHUTDOWN_BOUND)
 	finally:
 		srv.stop()
+
+
+def test_lazy_unmount_without_stuck_request_keeps_open_files(tmp_path, mount, monkeypatch):
+	"""The watch for lazy unmounts cancels stuck requests only: a file opened before
+	`fusermount3 -u -z` is still read in full after the daemon saw the mount go, and
+	closing it ends the daemon."""
+	monkeypatch.setenv("G_MESSAGES_DEBUG", "imapfs")  # to see the watch react
+	srv, dv = _server(tmp_path, size=50000)
+	try:
+		m = mount(dv, opts=["timeout=%d" % TIMEOUT])
+		inbox = os.path.join(m.mnt, "INBOX")
+		(name,) = os.listdir(inbox)
+		with open(os.path.join(inbox, name), "rb") as f:
+			r = subprocess.run(["fusermount3", "-u", "-z", m.mnt], timeout=10)
+			assert r.returncode == 0
+			_wait_for(lambda: "the mount was detached" in m.log(), 10,
+				  "the daemon to see the mount go")
+			assert m.proc.poll() is None
+			assert f.read() == _body(50000)
+		ended = _reap([m.proc], 10)
+		assert m.proc in ended
+	finally:
+		srv.stop()

@@ -362,6 +362,41 @@ test_close_cancels_everything(void)
 	work_clear(&w);
 }
 
+/* A lazy unmount: what runs now is cancelled, the group goes on working. */
+static void
+test_cancel_running_only(void)
+{
+	StoreInflightGroup *g = store_inflight_group_new();
+	Work w, w2;
+	Waiter wt = {0};
+	StoreInflight *op;
+	GCancellable *call;
+	GError *error = NULL;
+
+	work_init(&w);
+	work_init(&w2);
+	op = store_inflight_start(g, work_fn, &w, NULL, NULL);
+	waiter_start(&wt, op, 0);
+	call = store_inflight_group_call_begin(g, NULL, NULL);
+	store_inflight_group_cancel_running(g);
+	g_assert_true(g_cancellable_is_cancelled(call));
+	store_inflight_group_call_end(g, call);
+	waiter_join(&wt);
+	g_assert_false(wt.ok);
+	g_assert_error(wt.error, IMAP_ERROR, IMAP_ERROR_CANCELLED);
+	g_clear_error(&wt.error);
+	g_assert_false(store_inflight_group_is_closed(g));
+
+	op = store_inflight_start(g, work_fn, &w2, NULL, &error);
+	g_assert_no_error(error);
+	work_release(&w2);
+	g_assert_true(store_inflight_wait(op, 0, NULL, &error));
+	g_assert_no_error(error);
+	store_inflight_group_free(g);
+	work_clear(&w);
+	work_clear(&w2);
+}
+
 /* A call's cancellable follows the request's (a FUSE interrupt). */
 static void
 test_call_follows_parent(void)
@@ -399,6 +434,7 @@ main(int argc, char **argv)
 	g_test_add_func("/inflight/idle-deadline", test_idle_deadline);
 	g_test_add_func("/inflight/probe-progress", test_probe_progress);
 	g_test_add_func("/inflight/close-cancels-everything", test_close_cancels_everything);
+	g_test_add_func("/inflight/cancel-running-only", test_cancel_running_only);
 	g_test_add_func("/inflight/call-follows-parent", test_call_follows_parent);
 	return g_test_run();
 }
