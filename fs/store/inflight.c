@@ -123,18 +123,24 @@ store_inflight_group_is_closed(StoreInflightGroup *group)
 }
 
 void
-store_inflight_group_free(StoreInflightGroup *group)
+store_inflight_group_join(StoreInflightGroup *group)
 {
 	GThreadPool *workers;
 
-	if (group == NULL)
-		return;
 	store_inflight_group_close(group);
 	g_mutex_lock(&group->lock);
 	workers = g_steal_pointer(&group->workers);
 	g_mutex_unlock(&group->lock);
 	if (workers != NULL)
 		g_thread_pool_free(workers, FALSE, TRUE);
+}
+
+void
+store_inflight_group_free(StoreInflightGroup *group)
+{
+	if (group == NULL)
+		return;
+	store_inflight_group_join(group);
 	g_assert(g_hash_table_size(group->ops) == 0);
 	g_assert(g_hash_table_size(group->calls) == 0);
 	g_hash_table_unref(group->ops);

@@ -31,6 +31,8 @@ typedef gboolean (*StoreInflightFn)(StoreInflight *op, gpointer data, GCancellab
  * the running workers, which end soon once cancelled. */
 StoreInflightGroup *store_inflight_group_new(void);
 void store_inflight_group_free(StoreInflightGroup *group);
+/* Closes @group and waits for its workers to end; later starts fail (closed). */
+void store_inflight_group_join(StoreInflightGroup *group);
 /* Cancels every running operation and linked call; from now on starts and call_begin
  * fail at once (STORE_ERROR_IO, "shutting down"). Any thread, any time, idempotent. */
 void store_inflight_group_close(StoreInflightGroup *group);

@@ -75,8 +75,10 @@ store_free(Store *store)
 	if (store == NULL)
 		return;
 	store_cancel_all(store);
-	/* the downloader uses the pool, the shared operations, the committer's writer path
-	 * and the caches */
+	/* the shared operations' workers feed the downloader's queue: end them first (the
+	 * downloader's own starts then fail at once) */
+	store_inflight_group_join(store->inflight);
+	/* the downloader uses the pool, the committer's writer path and the caches */
 	store_sync_stop(store);
 	g_clear_pointer(&store->inflight, store_inflight_group_free);
 	store_body_cache_clear(store);
