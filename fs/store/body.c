@@ -652,7 +652,9 @@ fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error
 	gboolean ok, commit = FALSE;
 	gint64 got;
 
-	if (lseek(job->fd, from, SEEK_SET) < 0) {
+	/* from == body->have: drop what an earlier failed fetch left beyond it, so the
+	 * waiters' probe (the file size) sees this fetch's bytes as progress */
+	if (ftruncate(job->fd, from) < 0 || lseek(job->fd, from, SEEK_SET) < 0) {
 		g_set_error(error, STORE_ERROR, STORE_ERROR_IO, "seek: %s", g_strerror(errno));
 		got = -1;
 	} else if (kind == F_WHOLE) {
