@@ -135,7 +135,8 @@ find_mount_id(const char *mountpoint)
 		const char *sep = strstr(lines[i], " - ");
 		g_autofree char *mp = NULL;
 
-		if (g_strv_length(f) < 5 || sep == NULL || !g_str_has_prefix(sep, " - fuse.imapfs "))
+		if (g_strv_length(f) < 5 || sep == NULL ||
+		    !g_str_has_prefix(sep, " - fuse.imapfs "))
 			continue;
 		mp = g_strcompress(f[4]); /* octal escapes: \040 for a space, ... */
 		if (strcmp(mp, mountpoint) == 0)
@@ -182,7 +183,8 @@ exit_watch_run(gpointer data)
 
 	g_mutex_lock(&w->lock);
 	while (!w->stop && !(exited = fuse_session_exited(w->se))) {
-		if (w->mount_id != 0 && ++n % MOUNT_WATCH_STEP == 0 && !mount_present(w->mount_id)) {
+		if (w->mount_id != 0 && ++n % MOUNT_WATCH_STEP == 0 &&
+		    !mount_present(w->mount_id)) {
 			g_debug("the mount was detached: cancelling the requests in flight");
 			w->mount_id = 0;
 			g_mutex_unlock(&w->lock);

@@ -46,8 +46,8 @@ struct _StoreBody {
 	guint64 have;	   /* valid prefix length in fd */
 	gboolean complete; /* have == exact size */
 	gboolean fetching;
-	StoreInflight *inflight; /* that fetch (not a reference: its worker clears it) */
 	gboolean in_bc; /* in the on-disk body cache (or being committed to it) */
+	StoreInflight *inflight; /* that fetch (not a reference: its worker clears it) */
 };
 
 static char *

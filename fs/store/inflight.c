@@ -38,13 +38,13 @@ struct _StoreInflight {
 	GDestroyNotify destroy;
 	GCancellable *cancel; /* the operation's own */
 	GMutex lock;
-	GCond cond;	       /* signalled when done or on progress */
+	GCond cond; /* signalled when done or on progress */
 	/* protected by lock: */
 	guint waiters;
 	gboolean abandoned; /* the last waiter left before the end: cancelled */
 	gboolean done;
-	GError *error;	       /* the outcome when done (NULL: success) */
-	gint64 progress_at;    /* monotonic us of the last progress */
+	GError *error;		  /* the outcome when done (NULL: success) */
+	gint64 progress_at;	  /* monotonic us of the last progress */
 	StoreInflightProbe probe; /* optional; called by waiters under lock */
 	gpointer probe_data;
 	guint64 probe_last;
@@ -164,8 +164,8 @@ store_inflight_group_call_begin(StoreInflightGroup *group, GCancellable *cancel,
 	gulong id = 0;
 
 	if (cancel != NULL)
-		id = g_cancellable_connect(cancel, G_CALLBACK(forward_cancel),
-					   g_object_ref(call), g_object_unref);
+		id = g_cancellable_connect(cancel, G_CALLBACK(forward_cancel), g_object_ref(call),
+					   g_object_unref);
 	g_object_set_data(G_OBJECT(call), "imapfs-parent", cancel ? g_object_ref(cancel) : NULL);
 	g_object_set_data(G_OBJECT(call), "imapfs-handler", GSIZE_TO_POINTER(id));
 	g_mutex_lock(&group->lock);

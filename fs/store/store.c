@@ -689,7 +689,8 @@ store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **er
 	}
 	{
 		GCancellable *call = store_call_begin(store, cancel, error);
-		gboolean ok = call != NULL && imap_quota_sync(store->pool, "INBOX", &q, call, error);
+		gboolean ok =
+			call != NULL && imap_quota_sync(store->pool, "INBOX", &q, call, error);
 
 		store_call_end(store, call);
 		if (!ok)

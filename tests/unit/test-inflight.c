@@ -15,11 +15,11 @@
 typedef struct {
 	GMutex lock;
 	GCond cond;
-	gboolean release;	 /* protected by lock */
-	gboolean fail;		 /* end with IMAP_ERROR_TIMEOUT */
-	gboolean progress;	 /* report progress every 10 ms while blocked */
-	gint runs;		 /* atomic */
-	gint saw_cancel;	 /* atomic: the work saw its cancellable fire */
+	gboolean release;  /* protected by lock */
+	gboolean fail;	   /* end with IMAP_ERROR_TIMEOUT */
+	gboolean progress; /* report progress every 10 ms while blocked */
+	gint runs;	   /* atomic */
+	gint saw_cancel;   /* atomic: the work saw its cancellable fire */
 } Work;
 
 static void
