@@ -150,24 +150,35 @@ def test_parallel_ls_on_stalled_server_fail_together(tmp_path, mount):
 		srv.stop()
 
 
-def test_killed_waiter_leaves_while_fetch_goes_on(tmp_path, mount):
-	"""A second `ls` waiting for the first one's listing is killed: it is gone at once
-	(not in D state until the listing ends), while the first goes on waiting."""
-	srv, dv = _server(tmp_path, examine="stall")
+@pytest.mark.parametrize("what", ["listing", "body"])
+def test_killed_waiter_leaves_while_fetch_goes_on(tmp_path, mount, what):
+	"""A second `ls` (or `cat`) waiting for the first one's listing (or body) is killed:
+	it is gone at once (not in D state until the fetch ends), while the first goes on
+	waiting, and the fetch is not sent again."""
+	if what == "listing":
+		srv, dv = _server(tmp_path, examine="stall")
+		sent = r"EXAMINE"
+	else:
+		srv, dv = _server(tmp_path, body="stall")
+		sent = r"UID FETCH .*BODY\.PEEK"
 	try:
 		m = mount(dv, opts=["timeout=%d" % (3 * TIMEOUT)])
 		inbox = os.path.join(m.mnt, "INBOX")
-		first = _spawn("ls", inbox)
-		_wait_for(lambda: _count(srv, r"EXAMINE") == 1, 10, "the EXAMINE")
-		second = _spawn("ls", inbox)
-		_wait_for(lambda: _blocked_in_fuse(second.pid), 10, "the second ls to block")
+		if what == "listing":
+			argv = ["ls", inbox]
+		else:
+			argv = ["cat", os.path.join(inbox, os.listdir(inbox)[0])]
+		first = _spawn(*argv)
+		_wait_for(lambda: _count(srv, sent) == 1, 10, "the fetch")
+		second = _spawn(*argv)
+		_wait_for(lambda: _blocked_in_fuse(second.pid), 10, "the second tool to block")
 		os.kill(second.pid, signal.SIGKILL)
 		ended = _reap([second], 3 * TIMEOUT + 10)
 		assert second in ended
-		assert first.poll() is None, "the first ls should still be waiting"
+		assert first.poll() is None, "the first tool should still be waiting"
 		ended = _reap([first], 3 * TIMEOUT + 10)
 		assert first.returncode != 0
-		assert _count(srv, r"EXAMINE") == 1
+		assert _count(srv, sent) == 1
 	finally:
 		srv.stop()
 
