@@ -7,6 +7,15 @@
  * cannot be reached while the cache knows the account), lists the account, mounts, and only then
  * lets the parent exit 0; any failure before that is one "imapfs: ..." line on the
  * terminal and a non-zero exit. Then it runs fuse_session_loop_mt() until unmounted.
+ *
+ * Shutdown: SIGTERM/SIGINT/SIGHUP (libfuse's handlers) or the kernel ending the connection
+ * (unmount, abort) make the session exit; the loop then joins its workers, so a worker
+ * blocked in a store call would hold the daemon (and an unserved mount) for up to the
+ * network timeout. A watcher thread sees the exit and cancels every store operation
+ * (store_cancel_all): blocked requests fail and reply at once, the loop returns, the
+ * mount goes. A lazy unmount (fusermount3 -u -z) only detaches the mount while a request
+ * is stuck in it; the watcher sees it leave the mount table and cancels what runs, so the
+ * stuck requests end, the kernel lets go of the mount and ends the connection.
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -165,6 +174,113 @@ fsname_option(const FsOptions *o)
 	return g_string_free(s, FALSE);
 }
 
+/* The mount's ID in /proc/self/mountinfo: the newest fuse.imapfs mount on @mountpoint, or
+ * 0. Reads no file of the mount (the session loop is not serving yet when we ask). */
+static guint64
+find_mount_id(const char *mountpoint)
+{
+	g_autofree char *data = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint64 id = 0;
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &data, NULL, NULL))
+		return 0;
+	lines = g_strsplit(data, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_auto(GStrv) f = g_strsplit(lines[i], " ", 0);
+		const char *sep = strstr(lines[i], " - ");
+		g_autofree char *mp = NULL;
+
+		if (g_strv_length(f) < 5 || sep == NULL ||
+		    !g_str_has_prefix(sep, " - fuse.imapfs "))
+			continue;
+		mp = g_strcompress(f[4]); /* octal escapes: \040 for a space, ... */
+		if (strcmp(mp, mountpoint) == 0)
+			id = g_ascii_strtoull(f[0], NULL, 10);
+	}
+	return id;
+}
+
+static gboolean
+mount_present(guint64 id)
+{
+	g_autofree char *data = NULL;
+	g_autofree char *head = g_strdup_printf("\n%" G_GUINT64_FORMAT " ", id);
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &data, NULL, NULL))
+		return TRUE; /* cannot tell: assume it is */
+	return g_str_has_prefix(data, head + 1) || strstr(data, head) != NULL;
+}
+
+/* The shutdown watcher: polls the session's exit flag (set from a signal handler, so no
+ * callback can tell us) and then cancels the store's operations. It also watches the mount
+ * table: a lazy unmount detaches the mount while requests are stuck in it, which the
+ * kernel then keeps until they end; those are cancelled at once (nothing more: open files
+ * of a detached mount are still served until the kernel ends the connection). */
+typedef struct {
+	struct fuse_session *se;
+	Store *store;
+	guint64 mount_id; /* 0: unknown, not watched */
+	GMutex lock;
+	GCond cond;
+	gboolean stop; /* protected by lock */
+	GThread *thread;
+} ExitWatch;
+
+#define EXIT_WATCH_STEP	 (100 * G_TIME_SPAN_MILLISECOND)
+#define MOUNT_WATCH_STEP (5) /* exit watch steps between two looks at the mount table */
+
+static gpointer
+exit_watch_run(gpointer data)
+{
+	ExitWatch *w = data;
+	gboolean exited = FALSE;
+	guint n = 0;
+
+	g_mutex_lock(&w->lock);
+	while (!w->stop && !(exited = fuse_session_exited(w->se))) {
+		if (w->mount_id != 0 && ++n % MOUNT_WATCH_STEP == 0 &&
+		    !mount_present(w->mount_id)) {
+			g_debug("the mount was detached: cancelling the requests in flight");
+			w->mount_id = 0;
+			g_mutex_unlock(&w->lock);
+			store_cancel_running(w->store);
+			g_mutex_lock(&w->lock);
+			continue;
+		}
+		g_cond_wait_until(&w->cond, &w->lock, g_get_monotonic_time() + EXIT_WATCH_STEP);
+	}
+	g_mutex_unlock(&w->lock);
+	if (exited) {
+		g_debug("shutting down: cancelling the requests in flight");
+		store_cancel_all(w->store);
+	}
+	return NULL;
+}
+
+static void
+exit_watch_start(ExitWatch *w, struct fuse_session *se, Store *store, const char *mountpoint)
+{
+	w->se = se;
+	w->store = store;
+	w->mount_id = find_mount_id(mountpoint);
+	g_mutex_init(&w->lock);
+	g_cond_init(&w->cond);
+	w->thread = g_thread_new("imapfs-exit", exit_watch_run, w);
+}
+
+static void
+exit_watch_stop(ExitWatch *w)
+{
+	g_mutex_lock(&w->lock);
+	w->stop = TRUE;
+	g_cond_signal(&w->cond);
+	g_mutex_unlock(&w->lock);
+	g_thread_join(w->thread);
+	g_mutex_clear(&w->lock);
+	g_cond_clear(&w->cond);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -303,9 +419,16 @@ main(int argc, char **argv)
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 32);
-	ret = fuse_session_loop_mt(se, loop);
+	{
+		ExitWatch watch = {0};
+
+		exit_watch_start(&watch, se, store, o.mountpoint);
+		ret = fuse_session_loop_mt(se, loop);
+		exit_watch_stop(&watch);
+	}
 	/* unmounted (0), or SIGTERM/SIGINT/SIGHUP (the signal number): a clean end */
 	ret = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ? 0 : 1;
+	store_cancel_all(store); /* nothing more is served: end what still runs */
 	fuse_loop_cfg_destroy(loop);
 
 out:

@@ -57,6 +57,8 @@ store_new(const ImapConfig *cfg)
 
 	store_mime_init();
 	store->pool = imap_pool_new(cfg);
+	store->inflight = store_inflight_group_new();
+	store->idle_us = (gint64)(cfg->timeout_ms ? cfg->timeout_ms : 30000) * 1000;
 	g_mutex_init(&store->lock);
 	g_cond_init(&store->cond);
 	store->folders = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -72,8 +74,13 @@ store_free(Store *store)
 {
 	if (store == NULL)
 		return;
+	store_cancel_all(store);
+	/* the shared operations' workers feed the downloader's queue: end them first (the
+	 * downloader's own starts then fail at once) */
+	store_inflight_group_join(store->inflight);
 	/* the downloader uses the pool, the committer's writer path and the caches */
 	store_sync_stop(store);
+	g_clear_pointer(&store->inflight, store_inflight_group_free);
 	store_body_cache_clear(store);
 	g_hash_table_unref(store->bodies);
 	g_hash_table_unref(store->folders);
@@ -91,6 +98,39 @@ void
 store_set_offline_retry(Store *store, gint64 us)
 {
 	store->retry_us = us;
+}
+
+void
+store_cancel_all(Store *store)
+{
+	GCancellable *sync_cancel;
+
+	store_inflight_group_close(store->inflight);
+	g_mutex_lock(&store->lock);
+	sync_cancel = store->sync_cancel ? g_object_ref(store->sync_cancel) : NULL;
+	g_mutex_unlock(&store->lock);
+	if (sync_cancel != NULL) {
+		g_cancellable_cancel(sync_cancel);
+		g_object_unref(sync_cancel);
+	}
+}
+
+void
+store_cancel_running(Store *store)
+{
+	store_inflight_group_cancel_running(store->inflight);
+}
+
+GCancellable *
+store_call_begin(Store *store, GCancellable *cancel, GError **error)
+{
+	return store_inflight_group_call_begin(store->inflight, cancel, error);
+}
+
+void
+store_call_end(Store *store, GCancellable *call)
+{
+	store_inflight_group_call_end(store->inflight, call);
 }
 
 void
@@ -339,7 +379,12 @@ store_offline_check(Store *store)
 	store->probing = TRUE;
 	g_mutex_unlock(&store->lock);
 
-	ok = store_connect_sync(store, NULL, &error);
+	{
+		GCancellable *call = store_call_begin(store, NULL, &error);
+
+		ok = call != NULL && store_connect_sync(store, call, &error);
+		store_call_end(store, call);
+	}
 
 	g_mutex_lock(&store->lock);
 	store->probing = FALSE;
@@ -597,15 +642,13 @@ get_namespaces(Store *store, GPtrArray *infos, GCancellable *cancel, GError **er
 	return g_steal_pointer(&nss);
 }
 
-GPtrArray *
-store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
+static GPtrArray *
+list_folders(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
 {
 	g_autoptr(GPtrArray) infos = NULL;
 	g_autoptr(GPtrArray) nss = NULL;
 	GPtrArray *out;
 
-	if (store_offline_check(store))
-		return list_cached_folders(store, namespaces, error);
 	infos = imap_list_all_sync(store->pool, FALSE, cancel, error);
 	if (infos == NULL)
 		return NULL;
@@ -637,6 +680,22 @@ store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *canc
 	return out;
 }
 
+GPtrArray *
+store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
+{
+	GCancellable *call;
+	GPtrArray *out;
+
+	if (store_offline_check(store))
+		return list_cached_folders(store, namespaces, error);
+	call = store_call_begin(store, cancel, error);
+	if (call == NULL)
+		return NULL;
+	out = list_folders(store, namespaces, call, error);
+	store_call_end(store, call);
+	return out;
+}
+
 gboolean
 store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **error)
 {
@@ -659,8 +718,15 @@ store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **er
 		g_set_error(error, IMAP_ERROR, IMAP_ERROR_UNSUPPORTED, "no QUOTA");
 		return FALSE;
 	}
-	if (!imap_quota_sync(store->pool, "INBOX", &q, cancel, error))
-		return FALSE;
+	{
+		GCancellable *call = store_call_begin(store, cancel, error);
+		gboolean ok =
+			call != NULL && imap_quota_sync(store->pool, "INBOX", &q, call, error);
+
+		store_call_end(store, call);
+		if (!ok)
+			return FALSE;
+	}
 	g_mutex_lock(&store->lock);
 	g_free(store->quota.root);
 	store->quota = q;
@@ -734,7 +800,14 @@ store_folder_status_sync(Store *store, StoreFolder *folder, ImapStatus *out, GCa
 	if (store->condstore)
 		items |= IMAP_STATUS_HIGHESTMODSEQ;
 	memset(out, 0, sizeof(*out));
-	return imap_status_sync(store->pool, folder->name, items, out, cancel, error);
+	{
+		GCancellable *call = store_call_begin(store, cancel, error);
+		gboolean ok = call != NULL &&
+			      imap_status_sync(store->pool, folder->name, items, out, call, error);
+
+		store_call_end(store, call);
+		return ok;
+	}
 }
 
 /* ---- messages ---------------------------------------------------------------------- */
