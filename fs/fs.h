@@ -38,6 +38,8 @@ typedef struct {
 	char *tls_fingerprint;
 	char *tls;
 	char *names_opt;
+	char *max_conns_opt; /* -o max_conns= (as given) */
+	char *timeout_opt;   /* -o timeout= (as given) */
 	int max_conns;
 	int timeout; /* seconds */
 	/* freshness timers, seconds (tests set them short instead of sleeping): */
@@ -45,6 +47,7 @@ typedef struct {
 	int flags_max_age;   /* flags, re-checked on getxattr */
 	int folders_max_age; /* the folder list, re-LISTed on opendir */
 	int offline_retry;   /* reconnect attempts while offline */
+	char *dir_max_age_opt, *flags_max_age_opt, *folders_max_age_opt, *offline_retry_opt;
 	int mark_seen;
 	int allow_insecure_auth;
 	char *cache_dir;      /* -o cache_dir= (as given) */
@@ -54,6 +57,7 @@ typedef struct {
 	int offline;
 	char *sync_opt;	 /* -o sync= */
 	StoreSync sync;	 /* parsed, default STORE_SYNC_HEADERS */
+	int allow_coredump; /* -o allow_coredump: stay dumpable and ptrace-able */
 	int show_help;
 	int show_version;
 	int extra_args;		    /* non-option arguments beyond the two */
@@ -81,6 +85,7 @@ typedef struct {
 	FsNotify *notify;
 	GMutex lock;
 	FsNodeTable *nodes;	  /* every node the kernel or the mount holds; protected by lock */
+	GHashTable *dir_handles;  /* the snapshots handed out by opendir; protected by lock */
 	GHashTable *dirs;	  /* StoreFolder* -> FsNode* directory in the tree; protected by
 				   * lock */
 	FsNode *tree_root;	  /* the account's top; protected by lock */
@@ -134,6 +139,8 @@ typedef struct {
 	GArray *entries; /* FsDirEntry: ".", "..", subdirectories by name, messages by UID */
 } FsDirSnapshot;
 FsDirSnapshot *fs_dir_snapshot_new(Fs *fs, FsNode *dir);
+/* Frees a snapshot (releasedir). Those never released (a lazy unmount ends the session
+ * without RELEASEDIR) are freed by fs_free(). */
 void fs_dir_snapshot_free(Fs *fs, FsDirSnapshot *snap);
 
 /* Attributes of a node (no network). */

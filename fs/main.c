@@ -7,6 +7,15 @@
  * cannot be reached while the cache knows the account), lists the account, mounts, and only then
  * lets the parent exit 0; any failure before that is one "imapfs: ..." line on the
  * terminal and a non-zero exit. Then it runs fuse_session_loop_mt() until unmounted.
+ *
+ * Shutdown: SIGTERM/SIGINT/SIGHUP (libfuse's handlers) or the kernel ending the connection
+ * (unmount, abort) make the session exit; the loop then joins its workers, so a worker
+ * blocked in a store call would hold the daemon (and an unserved mount) for up to the
+ * network timeout. A watcher thread sees the exit and cancels every store operation
+ * (store_cancel_all): blocked requests fail and reply at once, the loop returns, the
+ * mount goes. A lazy unmount (fusermount3 -u -z) only detaches the mount while a request
+ * is stuck in it; the watcher sees it leave the mount table and cancels what runs, so the
+ * stuck requests end, the kernel lets go of the mount and ends the connection.
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -15,11 +24,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,6 +108,58 @@ raise_fd_limit(void)
 	}
 }
 
+/* The device number of the filesystem mounted on @mountpoint, read from the kernel's
+ * cached attributes (AT_STATX_DONT_SYNC: no request reaches our own, not yet running,
+ * session loop). 0 if unknown. */
+static dev_t
+mount_dev(const char *mountpoint)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, mountpoint, AT_STATX_DONT_SYNC, STATX_TYPE, &stx) != 0)
+		return 0;
+	return makedev(stx.stx_dev_major, stx.stx_dev_minor);
+}
+
+/* Is our filesystem (device @dev) still mounted on @mountpoint? Not after a lazy unmount
+ * (fusermount3 -u -z), and then the path may hold somebody else's mount by now. */
+static gboolean
+still_mounted(const char *mountpoint, dev_t dev)
+{
+	g_autofree char *info = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	if (dev == 0 || !g_file_get_contents("/proc/self/mountinfo", &info, NULL, NULL))
+		return TRUE; /* cannot tell: let libfuse try */
+	lines = g_strsplit(info, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		unsigned maj, min;
+		char path[4096];
+
+		/* "36 35 0:42 / /mnt/x rw,... - fuse.imapfs ..."; the path is \ooo-escaped */
+		if (sscanf(lines[i], "%*u %*u %u:%u %*s %4095s", &maj, &min, path) != 3 ||
+		    makedev(maj, min) != dev)
+			continue;
+		{
+			g_autofree char *unescaped = g_strcompress(path);
+
+			if (!strcmp(unescaped, mountpoint))
+				return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/* Has the kernel ended the session (unmounted, or aborted)? libfuse then skips the
+ * unmount itself. */
+static gboolean
+session_ended(struct fuse_session *se)
+{
+	struct pollfd p = {.fd = fuse_session_fd(se), .events = 0};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
 static char *
 fsname_option(const FsOptions *o)
 {
@@ -107,6 +172,113 @@ fsname_option(const FsOptions *o)
 		g_string_append_c(s, *p);
 	}
 	return g_string_free(s, FALSE);
+}
+
+/* The mount's ID in /proc/self/mountinfo: the newest fuse.imapfs mount on @mountpoint, or
+ * 0. Reads no file of the mount (the session loop is not serving yet when we ask). */
+static guint64
+find_mount_id(const char *mountpoint)
+{
+	g_autofree char *data = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint64 id = 0;
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &data, NULL, NULL))
+		return 0;
+	lines = g_strsplit(data, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_auto(GStrv) f = g_strsplit(lines[i], " ", 0);
+		const char *sep = strstr(lines[i], " - ");
+		g_autofree char *mp = NULL;
+
+		if (g_strv_length(f) < 5 || sep == NULL ||
+		    !g_str_has_prefix(sep, " - fuse.imapfs "))
+			continue;
+		mp = g_strcompress(f[4]); /* octal escapes: \040 for a space, ... */
+		if (strcmp(mp, mountpoint) == 0)
+			id = g_ascii_strtoull(f[0], NULL, 10);
+	}
+	return id;
+}
+
+static gboolean
+mount_present(guint64 id)
+{
+	g_autofree char *data = NULL;
+	g_autofree char *head = g_strdup_printf("\n%" G_GUINT64_FORMAT " ", id);
+
+	if (!g_file_get_contents("/proc/self/mountinfo", &data, NULL, NULL))
+		return TRUE; /* cannot tell: assume it is */
+	return g_str_has_prefix(data, head + 1) || strstr(data, head) != NULL;
+}
+
+/* The shutdown watcher: polls the session's exit flag (set from a signal handler, so no
+ * callback can tell us) and then cancels the store's operations. It also watches the mount
+ * table: a lazy unmount detaches the mount while requests are stuck in it, which the
+ * kernel then keeps until they end; those are cancelled at once (nothing more: open files
+ * of a detached mount are still served until the kernel ends the connection). */
+typedef struct {
+	struct fuse_session *se;
+	Store *store;
+	guint64 mount_id; /* 0: unknown, not watched */
+	GMutex lock;
+	GCond cond;
+	gboolean stop; /* protected by lock */
+	GThread *thread;
+} ExitWatch;
+
+#define EXIT_WATCH_STEP	 (100 * G_TIME_SPAN_MILLISECOND)
+#define MOUNT_WATCH_STEP (5) /* exit watch steps between two looks at the mount table */
+
+static gpointer
+exit_watch_run(gpointer data)
+{
+	ExitWatch *w = data;
+	gboolean exited = FALSE;
+	guint n = 0;
+
+	g_mutex_lock(&w->lock);
+	while (!w->stop && !(exited = fuse_session_exited(w->se))) {
+		if (w->mount_id != 0 && ++n % MOUNT_WATCH_STEP == 0 &&
+		    !mount_present(w->mount_id)) {
+			g_debug("the mount was detached: cancelling the requests in flight");
+			w->mount_id = 0;
+			g_mutex_unlock(&w->lock);
+			store_cancel_running(w->store);
+			g_mutex_lock(&w->lock);
+			continue;
+		}
+		g_cond_wait_until(&w->cond, &w->lock, g_get_monotonic_time() + EXIT_WATCH_STEP);
+	}
+	g_mutex_unlock(&w->lock);
+	if (exited) {
+		g_debug("shutting down: cancelling the requests in flight");
+		store_cancel_all(w->store);
+	}
+	return NULL;
+}
+
+static void
+exit_watch_start(ExitWatch *w, struct fuse_session *se, Store *store, const char *mountpoint)
+{
+	w->se = se;
+	w->store = store;
+	w->mount_id = find_mount_id(mountpoint);
+	g_mutex_init(&w->lock);
+	g_cond_init(&w->cond);
+	w->thread = g_thread_new("imapfs-exit", exit_watch_run, w);
+}
+
+static void
+exit_watch_stop(ExitWatch *w)
+{
+	g_mutex_lock(&w->lock);
+	w->stop = TRUE;
+	g_cond_signal(&w->cond);
+	g_mutex_unlock(&w->lock);
+	g_thread_join(w->thread);
+	g_mutex_clear(&w->lock);
+	g_cond_clear(&w->cond);
 }
 
 int
@@ -122,6 +294,7 @@ main(int argc, char **argv)
 	int verdict_fd = -1;
 	int ret = 1;
 	gboolean mounted = FALSE, handlers = FALSE;
+	dev_t dev = 0;
 
 	setlocale(LC_ALL, "");
 	/* a server closing the socket under a write must be an error, not a death */
@@ -140,6 +313,12 @@ main(int argc, char **argv)
 	if (o.show_help) {
 		fs_options_print_help(argv[0]);
 		ret = 0;
+		goto out;
+	}
+	/* The password is about to be read: no core dump and no ptrace by the user from now
+	 * on (inherited by the daemon across fork), unless -o allow_coredump. */
+	if (!o.allow_coredump && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "imapfs: cannot disable core dumps: %s\n", g_strerror(errno));
 		goto out;
 	}
 	fsname = fsname_option(&o);
@@ -223,6 +402,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	mounted = TRUE;
+	dev = mount_dev(o.mountpoint);
 	fs->se = se;
 	fs->notify = fs_notify_new(se);
 
@@ -239,12 +419,21 @@ main(int argc, char **argv)
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 32);
-	ret = fuse_session_loop_mt(se, loop) != 0 ? 1 : 0;
+	{
+		ExitWatch watch = {0};
+
+		exit_watch_start(&watch, se, store, o.mountpoint);
+		ret = fuse_session_loop_mt(se, loop);
+		exit_watch_stop(&watch);
+	}
+	/* unmounted (0), or SIGTERM/SIGINT/SIGHUP (the signal number): a clean end */
+	ret = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ? 0 : 1;
+	store_cancel_all(store); /* nothing more is served: end what still runs */
 	fuse_loop_cfg_destroy(loop);
 
 out:
 	report(verdict_fd, 1);
-	if (mounted)
+	if (mounted && (session_ended(se) || still_mounted(o.mountpoint, dev)))
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);

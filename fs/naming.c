@@ -8,6 +8,12 @@
  * that plain `ls` (any locale: the fixed-width digits compare first) lists mail by arrival,
  * the subject for humans, the UID last for uniqueness. UTC keeps names stable when the
  * user's time zone changes.
+ *
+ * Folder name components follow the same rules as message names: at most 255 bytes (cut
+ * on a character boundary), no '/', no control characters, no invisible format characters
+ * (bidi overrides, zero-width), and a "~N" variant when two server names end up equal
+ * (naming_component_variant(), used by inode.c). Nothing is ever parsed back: commands
+ * use the server name the directory's node keeps.
  */
 #include "config.h"
 
@@ -18,34 +24,74 @@
 #define NAME_MAX_BYTES	  255
 #define SUBJECT_MAX_BYTES 120
 
+/* Cuts @s to at most @max bytes on a character boundary. */
+static void
+cut_utf8(GString *s, gsize max)
+{
+	if (s->len > max) {
+		const char *end = g_utf8_find_prev_char(s->str, s->str + max + 1);
+
+		g_string_truncate(s, end != NULL ? (gsize)(end - s->str) : 0);
+	}
+}
+
+/* Characters that show nothing and can make a name look like another (bidi overrides,
+ * zero-width characters): dropped from names. */
+static gboolean
+is_invisible(gunichar c)
+{
+	return g_unichar_type(c) == G_UNICODE_FORMAT;
+}
+
+/* Characters that break a line or a terminal: shown as U+FFFD. */
+static gboolean
+is_control(gunichar c)
+{
+	GUnicodeType t = g_unichar_type(c);
+
+	return t == G_UNICODE_CONTROL || t == G_UNICODE_LINE_SEPARATOR ||
+	       t == G_UNICODE_PARAGRAPH_SEPARATOR;
+}
+
 char *
 naming_component(const char *raw)
 {
+	g_autofree char *valid = NULL;
 	GString *out;
 
-	if (raw == NULL || *raw == '\0')
-		return g_strdup("_");
-	if (!strcmp(raw, "."))
-		return g_strdup("\xef\xbc\x8e"); /* U+FF0E */
-	if (!strcmp(raw, ".."))
-		return g_strdup("\xef\xbc\x8e\xef\xbc\x8e");
+	if (raw == NULL)
+		raw = "";
+	if (!g_utf8_validate(raw, -1, NULL))
+		raw = valid = g_utf8_make_valid(raw, -1);
 	out = g_string_sized_new(strlen(raw) + 8);
-	for (const char *p = raw; *p; p++) {
-		unsigned char c = *p;
+	for (const char *p = raw; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
 
 		if (c == '/')
 			g_string_append(out, "\xe2\x88\x95"); /* U+2215 DIVISION SLASH */
-		else if (c < 0x20 || c == 0x7f)
+		else if (is_control(c))
 			g_string_append(out, "\xef\xbf\xbd"); /* U+FFFD */
-		else
-			g_string_append_c(out, c);
+		else if (!is_invisible(c))
+			g_string_append_unichar(out, c);
 	}
-	if (!g_utf8_validate(out->str, out->len, NULL)) {
-		char *v = g_utf8_make_valid(out->str, out->len);
+	cut_utf8(out, NAME_MAX_BYTES);
+	if (out->len == 0)
+		g_string_assign(out, "_");
+	else if (!strcmp(out->str, "."))
+		g_string_assign(out, "\xef\xbc\x8e"); /* U+FF0E */
+	else if (!strcmp(out->str, ".."))
+		g_string_assign(out, "\xef\xbc\x8e\xef\xbc\x8e");
+	return g_string_free(out, FALSE);
+}
 
-		g_string_free(out, TRUE);
-		return v;
-	}
+char *
+naming_component_variant(const char *name, guint k)
+{
+	g_autofree char *suffix = k > 1 ? g_strdup_printf("~%u", k) : g_strdup("~");
+	GString *out = g_string_new(name);
+
+	cut_utf8(out, NAME_MAX_BYTES - strlen(suffix));
+	g_string_append(out, suffix);
 	return g_string_free(out, FALSE);
 }
 
@@ -148,7 +194,8 @@ naming_folder_path(const char *mailbox, char delim, GPtrArray *nss)
 				continue;
 			add_ns_dir(dir, ns);
 			if (!strcmp(g_ptr_array_index(dir, 0), g_ptr_array_index(out, 0))) {
-				char *renamed = g_strconcat(g_ptr_array_index(out, 0), "~", NULL);
+				char *renamed =
+					naming_component_variant(g_ptr_array_index(out, 0), 1);
 
 				g_free(g_ptr_array_index(out, 0));
 				g_ptr_array_index(out, 0) = renamed;

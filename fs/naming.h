@@ -20,8 +20,17 @@ typedef enum {
 #define NAMING_NS_PERSONAL_EMPTY "#personal"
 
 /* One path component from a server name component: '/' becomes U+2215, control characters
- * become U+FFFD, "." and ".." become full-width dots, "" becomes "_". Never NULL. */
+ * (and line/paragraph separators) become U+FFFD, invisible format characters (bidi
+ * controls, zero-width characters) are dropped, invalid UTF-8 is repaired, the result is
+ * cut to 255 bytes on a character boundary; "." and ".." become full-width dots, an empty
+ * result becomes "_". Never NULL. Different server names may give the same component:
+ * see naming_component_variant(). */
 char *naming_component(const char *raw);
+
+/* The @k-th variant of the component @name for a second server name that maps to it:
+ * "name~" for @k == 1, else "name~K", with @name cut on a character boundary so that the
+ * result is still at most 255 bytes. */
+char *naming_component_variant(const char *name, guint k);
 
 /* The directory path (NULL-terminated array of components, at least one) of a mailbox
  * whose server name is @mailbox and hierarchy delimiter @delim, given the account's

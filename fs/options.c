@@ -31,8 +31,8 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("tls_fingerprint=%s", tls_fingerprint),
 	OPT("tls=%s", tls),
 	OPT("allow_insecure_auth", allow_insecure_auth),
-	OPT("max_conns=%d", max_conns),
-	OPT("timeout=%d", timeout),
+	OPT("max_conns=%s", max_conns_opt),
+	OPT("timeout=%s", timeout_opt),
 	OPT("names=%s", names_opt),
 	OPT("mark_seen", mark_seen),
 	OPT("debug_imap", debug_imap),
@@ -42,10 +42,11 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("no_cache", no_cache),
 	OPT("offline", offline),
 	OPT("sync=%s", sync_opt),
-	OPT("dir_max_age=%d", dir_max_age),
-	OPT("flags_max_age=%d", flags_max_age),
-	OPT("folders_max_age=%d", folders_max_age),
-	OPT("offline_retry=%d", offline_retry),
+	OPT("dir_max_age=%s", dir_max_age_opt),
+	OPT("flags_max_age=%s", flags_max_age_opt),
+	OPT("folders_max_age=%s", folders_max_age_opt),
+	OPT("offline_retry=%s", offline_retry_opt),
+	OPT("allow_coredump", allow_coredump),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -107,6 +108,8 @@ fs_options_print_help(const char *progname)
 	       "                             (default: 30)\n"
 	       "    -o offline_retry=SECONDS when offline because the server was unreachable,\n"
 	       "                             try it again at most this often (default: 15)\n"
+	       "    -o allow_coredump        for debugging: allow core dumps and debuggers to\n"
+	       "                             attach (they can see the password; default: off)\n"
 	       "    -h, --help               this help\n"
 	       "    -V, --version            the version\n"
 	       "\n"
@@ -124,6 +127,33 @@ is_loopback(const char *host)
 	       !strcmp(host, "::1") || !strcmp(host, "[::1]");
 }
 
+/* Does @s hold a C0 control character or DEL (a %-escape decoded or not)? */
+static gboolean
+has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return TRUE;
+	return FALSE;
+}
+
+/* A whole decimal number in [@min, @max], else one line naming the option and FALSE. */
+static gboolean
+parse_int(const char *name, const char *value, guint min, guint max, const char *unit, int *out)
+{
+	guint64 v;
+
+	if (value == NULL)
+		return TRUE; /* not given: the default stays */
+	if (!g_ascii_string_to_unsigned(value, 10, min, max, &v, NULL)) {
+		fprintf(stderr, "imapfs: bad %s=%s: a whole number from %u to %u%s expected\n",
+			name, has_control(value) ? "..." : value, min, max, unit);
+		return FALSE;
+	}
+	*out = (int)v;
+	return TRUE;
+}
+
 static gboolean
 parse_url(FsOptions *o)
 {
@@ -132,6 +162,11 @@ parse_url(FsOptions *o)
 	ImapConfig *c = &o->imap;
 	guint default_port;
 
+	/* the URL goes into one-line messages (and the user into LOGIN): no line breaks */
+	if (has_control(u)) {
+		fprintf(stderr, "imapfs: bad URL: it contains a control character (CR, LF, ...)\n");
+		return FALSE;
+	}
 	if (g_str_has_prefix(u, "imaps://")) {
 		c->tls = IMAP_TLS_IMPLICIT;
 		default_port = 993;
@@ -168,6 +203,20 @@ parse_url(FsOptions *o)
 	}
 	if (c->user == NULL || *c->user == '\0') {
 		fprintf(stderr, "imapfs: bad URL '%s': empty user name\n", u);
+		return FALSE;
+	}
+	if (has_control(c->user) || !g_utf8_validate(c->user, -1, NULL)) {
+		fprintf(stderr,
+			"imapfs: bad URL '%s': the user name has a control character or "
+			"is not UTF-8\n",
+			u);
+		return FALSE;
+	}
+	if (o->root != NULL && (has_control(o->root) || !g_utf8_validate(o->root, -1, NULL))) {
+		fprintf(stderr,
+			"imapfs: bad URL '%s': the folder path has a control character or "
+			"is not UTF-8\n",
+			u);
 		return FALSE;
 	}
 	if (*hostp == '[') {
@@ -215,7 +264,10 @@ parse_size(const char *s, guint64 *out)
 
 	if (!g_ascii_isdigit(*s))
 		return FALSE;
+	errno = 0;
 	v = g_ascii_strtoull(s, &end, 10);
+	if (errno != 0)
+		return FALSE;
 	u = *end ? strchr(units, g_ascii_toupper(*end)) : NULL;
 	if (u != NULL) {
 		mult = 1ULL << (10 * (u - units + 1));
@@ -298,36 +350,18 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 			return FALSE;
 		}
 	}
-	if (o->max_conns < 1 || o->max_conns > 64) {
-		fprintf(stderr, "imapfs: max_conns must be between 1 and 64\n");
+	if (!parse_int("max_conns", o->max_conns_opt, 1, 64, "", &o->max_conns) ||
+	    !parse_int("timeout", o->timeout_opt, 1, 3600, " (seconds)", &o->timeout))
 		return FALSE;
-	}
-	if (o->timeout < 1 || o->timeout > 3600) {
-		fprintf(stderr, "imapfs: timeout must be between 1 and 3600 seconds\n");
+	if (!parse_int("dir_max_age", o->dir_max_age_opt, 0, 86400, " (seconds)",
+		       &o->dir_max_age) ||
+	    !parse_int("flags_max_age", o->flags_max_age_opt, 0, 86400, " (seconds)",
+		       &o->flags_max_age) ||
+	    !parse_int("folders_max_age", o->folders_max_age_opt, 0, 86400, " (seconds)",
+		       &o->folders_max_age) ||
+	    !parse_int("offline_retry", o->offline_retry_opt, 1, 86400, " (seconds)",
+		       &o->offline_retry))
 		return FALSE;
-	}
-	{
-		static const struct {
-			const char *name;
-			size_t off;
-			int min;
-		} ages[] = {
-			{"dir_max_age", offsetof(FsOptions, dir_max_age), 0},
-			{"flags_max_age", offsetof(FsOptions, flags_max_age), 0},
-			{"folders_max_age", offsetof(FsOptions, folders_max_age), 0},
-			{"offline_retry", offsetof(FsOptions, offline_retry), 1},
-		};
-
-		for (gsize i = 0; i < G_N_ELEMENTS(ages); i++) {
-			int v = G_STRUCT_MEMBER(int, o, ages[i].off);
-
-			if (v < ages[i].min || v > 86400) {
-				fprintf(stderr, "imapfs: %s must be between %d and 86400 seconds\n",
-					ages[i].name, ages[i].min);
-				return FALSE;
-			}
-		}
-	}
 	if (o->cache_size_opt != NULL && !parse_size(o->cache_size_opt, &o->cache_size)) {
 		fprintf(stderr, "imapfs: bad cache_size=%s (bytes, with K, M or G suffix)\n",
 			o->cache_size_opt);
@@ -448,14 +482,15 @@ from_command(const char *cmd)
 	return line;
 }
 
+/* The first line of the password file, read from the descriptor that was checked: never
+ * blocks on a FIFO or a device, never follows a symlink. */
 static char *
 from_file(const char *path)
 {
 	struct stat st;
-	g_autofree char *data = NULL;
+	char buf[4096];
 	gsize len = 0;
-	g_autoptr(GError) error = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	char *line;
 
 	if (fd < 0 || fstat(fd, &st) != 0) {
@@ -464,9 +499,9 @@ from_file(const char *path)
 			close(fd);
 		return NULL;
 	}
-	close(fd);
 	if (!S_ISREG(st.st_mode)) {
 		fprintf(stderr, "imapfs: password_file %s is not a regular file\n", path);
+		close(fd);
 		return NULL;
 	}
 	if (st.st_mode & 077) {
@@ -474,14 +509,33 @@ from_file(const char *path)
 			"imapfs: password_file %s is accessible by others (mode %04o); "
 			"chmod 600 it\n",
 			path, (unsigned)(st.st_mode & 07777));
+		close(fd);
 		return NULL;
 	}
-	if (!g_file_get_contents(path, &data, &len, &error)) {
-		fprintf(stderr, "imapfs: password_file: %s\n", error->message);
+	while (len < sizeof(buf)) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "imapfs: password_file %s: %s\n", path, g_strerror(errno));
+			close(fd);
+			explicit_bzero(buf, sizeof(buf));
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	line = first_line(buf, len);
+	explicit_bzero(buf, sizeof(buf));
+	if (strlen(line) == sizeof(buf)) {
+		fprintf(stderr, "imapfs: password_file %s: the first line is too long\n", path);
+		explicit_bzero(line, strlen(line));
+		g_free(line);
 		return NULL;
 	}
-	line = first_line(data, len);
-	explicit_bzero(data, len);
 	return line;
 }
 
@@ -515,30 +569,58 @@ from_tty(const FsOptions *o)
 	return line;
 }
 
+/* Clears IMAPFS_PASSWORD from the environment, the original bytes included:
+ * unsetenv() only drops the pointer, and /proc/PID/environ shows the process's initial
+ * environment block, which would keep the password for the life of the daemon. */
+static void
+wipe_env_password(void)
+{
+	static const char name[] = "IMAPFS_PASSWORD=";
+
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+		if (!strncmp(*e, name, sizeof(name) - 1))
+			explicit_bzero(*e + sizeof(name) - 1, strlen(*e + sizeof(name) - 1));
+	g_unsetenv("IMAPFS_PASSWORD");
+}
+
 gboolean
 fs_options_get_password(FsOptions *o)
 {
 	const char *env = g_getenv("IMAPFS_PASSWORD");
+	const char *source = NULL;
 	char *pw = NULL;
 
 	if (o->password_command != NULL) {
+		source = "password_command";
 		pw = from_command(o->password_command);
-		if (pw == NULL)
+		if (pw == NULL) {
+			wipe_env_password();
 			return FALSE;
+		}
 	} else if (o->password_file != NULL) {
+		source = "password_file";
 		pw = from_file(o->password_file);
-		if (pw == NULL)
+		if (pw == NULL) {
+			wipe_env_password();
 			return FALSE;
+		}
 	} else if (env != NULL) {
+		source = "IMAPFS_PASSWORD";
 		pw = g_strdup(env);
 	} else if (isatty(STDIN_FILENO)) {
+		source = "the terminal";
 		pw = from_tty(o);
 	}
 	/* children (password_command excepted, already done) never see it */
-	g_unsetenv("IMAPFS_PASSWORD");
+	wipe_env_password();
 	if (pw == NULL) {
 		fprintf(stderr, "imapfs: no password: use -o password_command=, -o password_file=, "
 				"IMAPFS_PASSWORD, or run from a terminal\n");
+		return FALSE;
+	}
+	if (*pw == '\0') {
+		fprintf(stderr, "imapfs: the password from %s is empty\n", source);
+		g_free(pw);
 		return FALSE;
 	}
 	o->imap.password = pw;
@@ -565,5 +647,11 @@ fs_options_clear(FsOptions *o)
 	free(o->cache_dir);
 	free(o->cache_size_opt);
 	free(o->sync_opt);
+	free(o->max_conns_opt);
+	free(o->timeout_opt);
+	free(o->dir_max_age_opt);
+	free(o->flags_max_age_opt);
+	free(o->folders_max_age_opt);
+	free(o->offline_retry_opt);
 	fuse_opt_free_args(&o->fuse_args);
 }

@@ -29,6 +29,8 @@
 #define DIR_TIMEOUT 10.0
 #define MSG_TIMEOUT 60.0
 
+static void snapshot_release(Fs *fs, FsDirSnapshot *snap);
+
 Fs *
 fs_new(FsOptions *opts, Store *store)
 {
@@ -39,6 +41,7 @@ fs_new(FsOptions *opts, Store *store)
 	g_mutex_init(&fs->lock);
 	fs->nodes = fs_node_table_new();
 	fs->dirs = g_hash_table_new(NULL, NULL);
+	fs->dir_handles = g_hash_table_new(NULL, NULL);
 	fs->mount_time = time(NULL);
 	fs->uid = getuid();
 	fs->gid = getgid();
@@ -48,8 +51,18 @@ fs_new(FsOptions *opts, Store *store)
 void
 fs_free(Fs *fs)
 {
+	GHashTableIter it;
+	gpointer snap;
+
 	if (fs == NULL)
 		return;
+	/* directory handles a lazy unmount never released */
+	g_hash_table_iter_init(&it, fs->dir_handles);
+	while (g_hash_table_iter_next(&it, &snap, NULL)) {
+		g_hash_table_iter_steal(&it);
+		snapshot_release(fs, snap);
+	}
+	g_hash_table_unref(fs->dir_handles);
 	g_hash_table_unref(fs->dirs);
 	fs_node_table_free(fs->nodes);
 	g_clear_pointer(&fs->namespaces, g_ptr_array_unref);
@@ -105,7 +118,7 @@ fs_tree_add_folder_locked(Fs *fs, StoreFolder *folder)
 			/* two mailboxes map to one name: the later one gets a suffix */
 			for (int k = 2;; k++) {
 				g_free(name);
-				name = g_strdup_printf("%s~%d", path[i], k);
+				name = naming_component_variant(path[i], k);
 				next = g_hash_table_lookup(cur->subdirs, name);
 				if (next == NULL || next->folder == NULL || next->folder == folder)
 					break;
@@ -454,12 +467,14 @@ fs_dir_snapshot_new(Fs *fs, FsNode *dir)
 				add_entry(snap->entries, fs_dir_index_name(dir->index, uid), NULL, m);
 		}
 	}
+	g_hash_table_add(fs->dir_handles, snap);
 	g_mutex_unlock(&fs->lock);
 	return snap;
 }
 
-void
-fs_dir_snapshot_free(Fs *fs, FsDirSnapshot *snap)
+/* Under no lock: drops what @snap holds. */
+static void
+snapshot_release(Fs *fs, FsDirSnapshot *snap)
 {
 	g_mutex_lock(&fs->lock);
 	for (guint i = 0; i < snap->entries->len; i++) {
@@ -474,6 +489,15 @@ fs_dir_snapshot_free(Fs *fs, FsDirSnapshot *snap)
 	g_mutex_unlock(&fs->lock);
 	g_array_unref(snap->entries);
 	g_free(snap);
+}
+
+void
+fs_dir_snapshot_free(Fs *fs, FsDirSnapshot *snap)
+{
+	g_mutex_lock(&fs->lock);
+	g_hash_table_remove(fs->dir_handles, snap);
+	g_mutex_unlock(&fs->lock);
+	snapshot_release(fs, snap);
 }
 
 /* ---- attributes ------------------------------------------------------------------- */

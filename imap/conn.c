@@ -24,7 +24,8 @@
  *   pending and in-flight command completes with that error and the event handler gets
  *   resp == NULL; the pool bumps its epoch and reconnects.
  * - Cancellation: a worker that gives up abandons its command (fn, sink cleared under the
- *   lock); the I/O thread still consumes its responses so the stream stays in sync.
+ *   lock); the I/O thread still consumes its responses so the stream stays in sync, except
+ *   a streamed literal: its next bytes drop the connection (a download nobody waits for).
  * - Locking: one mutex per connection (conn->lock). The I/O thread holds it while feeding
  *   the parser and dispatching (handlers and sinks run under it) and while moving commands
  *   to the output buffer, never across poll() or a socket read/write. Lock order: pool
@@ -850,7 +851,10 @@ sink_trampoline(const guint8 *data, gsize len, gpointer user_data)
 	stat_add(c, &c->stats->body_bytes, len);
 	if (cc && cc->sink)
 		return cc->sink(data, len, cc->sink_data);
-	return TRUE; /* abandoned: swallow */
+	/* abandoned (nobody wants the body any more): stop the download rather than let it
+	 * hold the connection; the failed literal drops the connection (body fetches run
+	 * alone on it), the pool opens another when needed */
+	return cc == NULL;
 }
 
 static void
@@ -1463,7 +1467,9 @@ imap_conn_free(ImapConn *c)
 			c->idle_done_req = TRUE;
 			wake(c);
 		}
-		alive = !c->dead;
+		/* a LOGOUT would wait behind what is in flight (an abandoned command on a
+		 * stalled or dribbling server): then just close */
+		alive = !c->dead && g_queue_is_empty(&c->inflight);
 		c->logging_out = TRUE;
 		g_mutex_unlock(&c->lock);
 		cc_unref(cc);

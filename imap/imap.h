@@ -179,6 +179,7 @@ typedef enum {
 	IMAP_FETCH_MODSEQ = 1 << 5,       /* needs CONDSTORE */
 	IMAP_FETCH_HEADER = 1 << 6,       /* BODY.PEEK[HEADER] */
 	IMAP_FETCH_BODYSTRUCTURE = 1 << 7,
+	IMAP_FETCH_REFERENCES = 1 << 8,   /* BODY.PEEK[HEADER.FIELDS (REFERENCES)] */
 } ImapFetchItems;
 
 typedef struct {
@@ -192,6 +193,7 @@ typedef struct {
 	ImapEnvelope *envelope;
 	GBytes *header;
 	char *bodystructure;   /* the BODYSTRUCTURE re-serialized as IMAP text */
+	char *references;      /* the References: field unfolded, or NULL if the message has none */
 } ImapMessage;
 void imap_message_free(ImapMessage *msg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImapMessage, imap_message_free)

@@ -88,6 +88,7 @@ imap_message_free(ImapMessage *msg)
 	if (msg->header)
 		g_bytes_unref(msg->header);
 	g_free(msg->bodystructure);
+	g_free(msg->references);
 	g_free(msg);
 }
 
@@ -706,6 +707,54 @@ fetch_items(const ImapResponse *resp, guint32 *seq, GError **error)
 	return list;
 }
 
+/* "BODY[HEADER.FIELDS (...)]": the only header field set this client asks for is
+ * IMAP_FETCH_REFERENCES' (servers echo the list, with or without quotes). */
+static gboolean
+is_header_fields(const ImapArg *key)
+{
+	const char *s = imap_arg_atom(key);
+
+	return s && g_ascii_strncasecmp(s, "BODY[HEADER.FIELDS ", 19) == 0;
+}
+
+/* The value of header field @name in the header block @text (@len bytes, not
+ * NUL-terminated in general), unfolded: line breaks dropped, each run of white space made
+ * one space, trimmed. NULL when the field is absent; the first one wins. */
+static char *
+header_field(const char *text, gsize len, const char *name)
+{
+	gsize nlen = strlen(name);
+	const char *end = text + len;
+
+	for (const char *p = text; p < end;) {
+		const char *eol = memchr(p, '\n', end - p);
+		const char *next = eol ? eol + 1 : end;
+
+		if ((gsize)(end - p) > nlen && p[nlen] == ':' &&
+		    g_ascii_strncasecmp(p, name, nlen) == 0) {
+			GString *v = g_string_new(NULL);
+			gboolean space = FALSE;
+
+			/* the value runs on over continuation lines (starting with SP or HT) */
+			for (const char *q = p + nlen + 1; q < end; q++) {
+				if (*q == '\n' && !(q + 1 < end && (q[1] == ' ' || q[1] == '\t')))
+					break;
+				if (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') {
+					space = TRUE;
+				} else if (*q != '\0') {
+					if (space && v->len > 0)
+						g_string_append_c(v, ' ');
+					space = FALSE;
+					g_string_append_c(v, *q);
+				}
+			}
+			return g_string_free(v, FALSE);
+		}
+		p = next;
+	}
+	return NULL;
+}
+
 ImapMessage *
 imap_resp_fetch(const ImapResponse *resp, guint32 *seq, GError **error)
 {
@@ -800,6 +849,19 @@ imap_resp_fetch(const ImapResponse *resp, guint32 *seq, GError **error)
 			g_free(msg->bodystructure);
 			msg->bodystructure = g_string_free(bs, FALSE);
 			msg->have |= IMAP_FETCH_BODYSTRUCTURE;
+		} else if (is_header_fields(key)) {
+			gboolean nil = FALSE;
+			const char *s = imap_arg_nstring(val, &nil);
+
+			if (val->type == IMAP_ARG_LITERAL && val->streamed)
+				continue; /* went to the sink */
+			if (!s && !nil) {
+				proto(error, "bad BODY[HEADER.FIELDS]");
+				return NULL;
+			}
+			g_free(msg->references);
+			msg->references = s ? header_field(s, val->len, "References") : NULL;
+			msg->have |= IMAP_FETCH_REFERENCES;
 		}
 		/* anything else (BODY[...], X-GM-*, EMAILID, ...) is skipped */
 	}

@@ -12,7 +12,8 @@
  * same commit path.
  *
  * Invariants: bytes [0, have) of the temp file are final and may be pread() without a lock;
- * at most one fetch per body runs at a time (body->fetching, waiting on store->cond); the
+ * at most one fetch into the temp file runs at a time (body->fetching): a shared operation
+ * (inflight.c) that later readers join, each with its own deadline and cancellation; the
  * exact size is known when complete, and then it is what every read returns as EOF. A
  * server whose bytes disagree with RFC822.SIZE gets its size corrected in the message
  * state and the caller is told (size_changed), never a truncated or padded read.
@@ -26,6 +27,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store-private.h"
@@ -47,6 +49,7 @@ struct _StoreBody {
 	gboolean fetching;
 	gboolean in_bc; /* in the on-disk body cache (or being committed to it) */
 	gboolean stale; /* its folder's UIDVALIDITY changed: every read fails (ESTALE) */
+	StoreInflight *inflight; /* that fetch (not a reference: its worker clears it) */
 };
 
 static char *
@@ -228,8 +231,9 @@ store_body_cache_clear(Store *store)
 		if (b->lru != NULL)
 			lru_remove_locked(store, b);
 		g_hash_table_iter_remove(&it);
-		if (--b->refs == 0)
-			body_free(b);
+		/* also bodies of handles never released: after a lazy unmount the kernel
+		 * drops the RELEASE of files closed later, and no request runs any more */
+		body_free(b);
 	}
 	g_mutex_unlock(&store->lock);
 }
@@ -299,38 +303,15 @@ commit_to_cache(Store *store, StoreMessage *msg, int fd, guint64 size)
 {
 	g_autoptr(GError) error = NULL;
 	BodycacheWriter *w;
-	int out, rfd;
-	loff_t off = 0;
+	int rfd;
 
 	w = bodycache_writer_new(store->bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
 				 &error);
-	if (w == NULL) {
-		g_message("body cache: %s", error->message);
-		return;
-	}
-	out = bodycache_writer_get_fd(w);
-	while ((guint64)off < size) {
-		ssize_t n = copy_file_range(fd, &off, out, NULL, size - off, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			char buf[65536];
-			ssize_t r = pread(fd, buf, MIN(sizeof(buf), size - off), off);
-
-			if (r <= 0 || write(out, buf, r) != r) {
-				g_message("body cache: copying message %u of %s failed: %s",
-					  msg->info.uid, msg->info.mailbox,
-					  r < 0 ? g_strerror(errno) : "short read/write");
-				bodycache_writer_abort(w);
-				return;
-			}
-			off += r;
-		}
-	}
-	rfd = bodycache_writer_commit(w, &error);
+	if (w != NULL && !bodycache_writer_copy(w, fd, size, &error))
+		g_clear_pointer(&w, bodycache_writer_abort);
+	rfd = w != NULL ? bodycache_writer_commit(w, &error) : -1;
 	if (rfd < 0) {
-		g_message("body cache: %s", error->message);
+		bodycache_log_failure(store->bc, error);
 		return;
 	}
 	close(rfd);
@@ -667,12 +648,16 @@ store_sync_start(Store *store)
 	    store->syncer != NULL || store_bc(store) == NULL || store->offline_forced)
 		return;
 	store->sync_queue = g_async_queue_new();
+	g_mutex_lock(&store->lock); /* store_cancel_all() reads it from any thread */
 	store->sync_cancel = g_cancellable_new();
+	g_mutex_unlock(&store->lock);
 	store->syncer = g_thread_try_new("imapfs-sync", sync_thread, store, &error);
 	if (store->syncer == NULL) {
 		g_message("no background sync thread: %s", error->message);
 		g_clear_pointer(&store->sync_queue, g_async_queue_unref);
+		g_mutex_lock(&store->lock);
 		g_clear_object(&store->sync_cancel);
+		g_mutex_unlock(&store->lock);
 		return;
 	}
 	if (store->sync == STORE_SYNC_ALL) {
@@ -711,10 +696,96 @@ store_sync_stop(Store *store)
 	while ((job = g_async_queue_try_pop(store->sync_queue)) != NULL)
 		sync_job_free(job);
 	g_clear_pointer(&store->sync_queue, g_async_queue_unref);
+	g_mutex_lock(&store->lock);
 	g_clear_object(&store->sync_cancel);
+	g_mutex_unlock(&store->lock);
 }
 
 typedef enum { F_NONE, F_WHOLE, F_PREFIX, F_REST, F_RANGE } FetchKind;
+
+/* One shared fetch into a body's temp file (inflight.c); the waiters read size_changed. */
+typedef struct {
+	StoreBody *body; /* a user reference (refs) */
+	FetchKind kind;
+	guint64 from, len;
+	int fd;
+	gboolean size_changed; /* set by the worker before it ends */
+} FetchJob;
+
+static void
+fetch_job_free(FetchJob *job)
+{
+	store_body_unref(job->body);
+	g_free(job);
+}
+
+/* Waiters' progress probe: the bytes written so far (the temp file only grows). */
+static guint64
+fetch_job_probe(gpointer data)
+{
+	FetchJob *job = data;
+	struct stat st;
+
+	return fstat(job->fd, &st) == 0 ? (guint64)st.st_size : 0;
+}
+
+/* The worker of a shared fetch: streams into the temp file with the operation's @cancel,
+ * then publishes the new prefix and clears body->fetching/inflight under the lock. */
+static gboolean
+fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
+{
+	FetchJob *job = data;
+	StoreBody *body = job->body;
+	Store *store = body->store;
+	StoreMessage *msg = body->msg;
+	const StoreMessageInfo *info = &msg->info;
+	guint64 from = job->from, len = job->len;
+	FetchKind kind = job->kind;
+	gboolean ok, commit = FALSE;
+	gint64 got;
+
+	/* from == body->have: drop what an earlier failed fetch left beyond it, so the
+	 * waiters' probe (the file size) sees this fetch's bytes as progress */
+	if (ftruncate(job->fd, from) < 0 || lseek(job->fd, from, SEEK_SET) < 0) {
+		g_set_error(error, STORE_ERROR, STORE_ERROR_IO, "seek: %s", g_strerror(errno));
+		got = -1;
+	} else if (kind == F_WHOLE) {
+		got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
+					   0, 0, job->fd, NULL, cancel, error);
+	} else {
+		got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
+					   from, kind == F_REST ? G_MAXUINT32 : len, job->fd, NULL,
+					   cancel, error);
+	}
+	ok = got >= 0;
+
+	g_mutex_lock(&store->lock);
+	if (ok) {
+		if (kind == F_PREFIX && (guint64)got == len) {
+			body->have = len;
+		} else {
+			/* F_WHOLE, F_REST, or a prefix that hit the end */
+			body->have = from + got;
+			body->complete = TRUE;
+			if (set_exact_size_locked(msg, body->have))
+				job->size_changed = TRUE;
+			commit = store_bc(store) != NULL && msg->hc_id != 0 && !body->in_bc &&
+				 store->sync != STORE_SYNC_NONE;
+		}
+	}
+	if (commit) {
+		/* The committer writes it to disk; the readers go on at once. in_bc stays
+		 * set even if the queue was full: this body object is not offered again, a
+		 * later one is. */
+		body->in_bc = TRUE;
+		queue_commit(store, msg, job->fd, from + got);
+	}
+	body->fetching = FALSE;
+	body->inflight = NULL;
+	g_cond_broadcast(&store->cond);
+	g_mutex_unlock(&store->lock);
+	return ok;
+}
 
 static gssize read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf,
 			gboolean stream, gboolean *size_changed, GCancellable *cancel,
@@ -770,8 +841,15 @@ verify_size(Store *store, StoreBody *body, gboolean *size_changed, GCancellable 
 	}
 	if (claimed <= SMALL_WHOLE)
 		return read_impl(store, body, 0, 1, &c, FALSE, size_changed, cancel, error) >= 0;
-	got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
-				   claimed - 1, 2, -1, &tail, cancel, error);
+	{
+		GCancellable *call = store_call_begin(store, cancel, error);
+
+		got = call == NULL ? -1
+				   : imap_fetch_body_sync(store->pool, info->mailbox,
+							  info->uidvalidity, info->uid, claimed - 1,
+							  2, -1, &tail, call, error);
+		store_call_end(store, call);
+	}
 	if (got < 0)
 		return FALSE;
 	if (got == 1) {
@@ -804,6 +882,23 @@ store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize size, 
 	return n;
 }
 
+/* Waits for the shared fetch @op (a waiter's reference, given back) of a body. */
+static gboolean
+wait_fetch(Store *store, StoreInflight *op, gboolean *size_changed, GCancellable *cancel,
+	   GError **error)
+{
+	FetchJob *job;
+	gboolean ok;
+
+	store_inflight_ref(op);
+	ok = store_inflight_wait(op, store->idle_us, cancel, error);
+	job = store_inflight_get_data(op);
+	if (ok && job->size_changed && size_changed != NULL)
+		*size_changed = TRUE;
+	store_inflight_unref(op);
+	return ok;
+}
+
 /* @stream: the size must be learnt by streaming the whole body. */
 static gssize
 read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, gboolean stream,
@@ -821,6 +916,7 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 		gint64 got;
 		g_autoptr(GBytes) bytes = NULL;
 		GError *local = NULL;
+		GCancellable *call;
 		int fd;
 
 		g_mutex_lock(&store->lock);
@@ -835,9 +931,25 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 			g_mutex_unlock(&store->lock);
 			return n == 0 ? 0 : pread_all(fd, buf, n, offset, error);
 		}
-		if (body->fetching) {
-			g_cond_wait(&store->cond, &store->lock);
+		if (body->inflight != NULL) {
+			/* another reader is fetching into the file: share its outcome */
+			StoreInflight *op = store_inflight_join(body->inflight);
+
+			if (op == NULL) {
+				/* abandoned by its waiters and being cancelled: wait it out */
+				if (g_cancellable_set_error_if_cancelled(cancel, error)) {
+					g_mutex_unlock(&store->lock);
+					return -1;
+				}
+				g_cond_wait_until(&store->cond, &store->lock,
+						  g_get_monotonic_time() +
+							  50 * G_TIME_SPAN_MILLISECOND);
+				g_mutex_unlock(&store->lock);
+				continue;
+			}
 			g_mutex_unlock(&store->lock);
+			if (!wait_fetch(store, op, size_changed, cancel, error))
+				return -1;
 			continue;
 		}
 		if (store_is_offline(store)) {
@@ -868,73 +980,44 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 				return -1;
 			}
 		}
-		fd = body->fd;
-		if (kind != F_RANGE)
+		if (kind != F_RANGE) {
+			/* a shared fetch into the temp file, run by a worker; we wait for it
+			 * like any later reader */
+			FetchJob *job = g_new0(FetchJob, 1);
+			StoreInflight *op;
+
+			job->body = body;
+			job->kind = kind;
+			job->from = from;
+			job->len = len;
+			job->fd = body->fd;
+			op = store_inflight_start(store->inflight, fetch_run, job,
+						  (GDestroyNotify)fetch_job_free, error);
+			if (op == NULL) {
+				g_mutex_unlock(&store->lock);
+				g_free(job);
+				return -1;
+			}
+			body->refs++; /* the job's, dropped by fetch_job_free */
 			body->fetching = TRUE;
+			body->inflight = op;
+			g_mutex_unlock(&store->lock);
+			store_inflight_set_probe(op, fetch_job_probe, job);
+			if (!wait_fetch(store, op, size_changed, cancel, error))
+				return -1;
+			continue;
+		}
 		g_mutex_unlock(&store->lock);
 
-		switch (kind) {
-		case F_WHOLE:
-		case F_PREFIX:
-		case F_REST:
-			if (lseek(fd, from, SEEK_SET) < 0) {
-				g_set_error(&local, STORE_ERROR, STORE_ERROR_IO, "seek: %s",
-					    g_strerror(errno));
-				got = -1;
-				break;
-			}
-			if (kind == F_WHOLE)
-				got = imap_fetch_body_sync(store->pool, info->mailbox,
-							   info->uidvalidity, info->uid, 0, 0, fd,
-							   NULL, cancel, &local);
-			else
-				got = imap_fetch_body_sync(store->pool, info->mailbox,
-							   info->uidvalidity, info->uid, from,
-							   kind == F_REST ? G_MAXUINT32 : len, fd,
-							   NULL, cancel, &local);
-			break;
-		default:
-			got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity,
-						   info->uid, from, len, -1, &bytes, cancel,
-						   &local);
-			break;
-		}
+		call = store_call_begin(store, cancel, error);
+		if (call == NULL)
+			return -1;
+		got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
+					   from, len, -1, &bytes, call, &local);
+		store_call_end(store, call);
 		ok = got >= 0;
 
 		g_mutex_lock(&store->lock);
-		if (kind != F_RANGE) {
-			gboolean commit = FALSE;
-
-			if (ok) {
-				if (kind == F_PREFIX && (guint64)got == len) {
-					body->have = len;
-				} else {
-					/* F_WHOLE, F_REST, or a prefix that hit the end */
-					body->have = from + got;
-					body->complete = TRUE;
-					if (set_exact_size_locked(msg, body->have) && size_changed)
-						*size_changed = TRUE;
-					commit = store_bc(store) != NULL && msg->hc_id != 0 &&
-						 !body->in_bc && store->sync != STORE_SYNC_NONE;
-				}
-			}
-			if (commit) {
-				/* The committer writes it to disk; this reader goes on at once.
-				 * in_bc stays set even if the queue was full: this body object is
-				 * not offered again, a later one is. */
-				body->in_bc = TRUE;
-				queue_commit(store, msg, fd, from + got);
-			}
-			body->fetching = FALSE;
-			/* our caller holds a reference, so the body is not in the LRU */
-			g_cond_broadcast(&store->cond);
-			g_mutex_unlock(&store->lock);
-			if (!ok) {
-				g_propagate_error(error, local);
-				return -1;
-			}
-			continue;
-		}
 		/* F_RANGE: serve from memory. */
 		if (ok && got == 0 && from > 0) {
 			/* the message ends before @from: only the whole body tells where */

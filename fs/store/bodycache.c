@@ -3,23 +3,31 @@
  * bodycache.c: the on-disk body cache (see bodycache.h). Owns the files under
  * <dir>/bodies/, their atomic commit (tmp + fsync + rename), the in-memory LRU index and
  * eviction under the byte cap. Bodies are immutable per UID: nothing is revalidated.
+ *
+ * Nothing below <dir>/bodies is trusted to be what we made it: every walk and open is
+ * relative to a directory descriptor with O_NOFOLLOW (a symlink is never followed, not even
+ * as a middle path component), and only names of our own forms ("<16 hex>" directories,
+ * "<uv>-<uid>" regular files with one link, ".tmp-*" regular files) are ever indexed or
+ * removed; anything else found there is left alone.
  */
 #define G_LOG_DOMAIN "imapfs-store"
 
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <glib/gstdio.h>
-
 #include "bodycache.h"
 
 #define TMP_PREFIX ".tmp-"
+#define TMP_LEN	   (sizeof(TMP_PREFIX) - 1 + 6)
+#define MBOX_LEN   16
 
 typedef struct {
 	char *rel; /* "<mbox hex>/<uv>-<uid>", also the hash key */
@@ -32,20 +40,22 @@ typedef struct {
 
 struct _Bodycache {
 	GMutex lock;
-	char *root; /* <dir>/bodies */
+	char *root;  /* <dir>/bodies, for messages only: all access goes through root_fd */
+	int root_fd; /* O_DIRECTORY on <dir>/bodies, opened without following a symlink */
 	int lock_fd;
 	guint64 cap;
 	GHashTable *index; /* rel -> Entry* (owning) */
 	GQueue lru;	   /* oldest first */
 	guint64 bytes;
 	guint64 hits, misses, evictions;
+	gboolean full_logged; /* a full disk was reported (once per open); protected by lock */
 };
 
 struct _BodycacheWriter {
 	Bodycache *bc;
 	guint64 mbox;
 	guint32 uidvalidity, uid;
-	char *tmp;
+	char tmp[TMP_LEN + 1]; /* name in root_fd */
 	int fd;
 };
 
@@ -61,9 +71,41 @@ set_errno_error(GError **error, int e, const char *what, const char *path)
 }
 
 static char *
+mbox_name(guint64 mbox)
+{
+	return g_strdup_printf("%016" G_GINT64_MODIFIER "x", mbox);
+}
+
+static char *
 rel_path(guint64 mbox, guint32 uidvalidity, guint32 uid)
 {
 	return g_strdup_printf("%016" G_GINT64_MODIFIER "x/%u-%u", mbox, uidvalidity, uid);
+}
+
+/* Is @name exactly the body name "<uv>-<uid>" (decimal, no sign, no leading zero)? */
+static gboolean
+parse_body_name(const char *name, guint32 *uv, guint32 *uid)
+{
+	g_autofree char *again = NULL;
+	char extra;
+
+	if (sscanf(name, "%u-%u%c", uv, uid, &extra) != 2)
+		return FALSE;
+	again = g_strdup_printf("%u-%u", *uv, *uid);
+	return strcmp(again, name) == 0;
+}
+
+/* Is @name a mailbox directory name (16 lowercase hex digits)? */
+static gboolean
+parse_mbox_name(const char *name, guint64 *mbox)
+{
+	if (strlen(name) != MBOX_LEN)
+		return FALSE;
+	for (const char *p = name; *p; p++)
+		if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
+			return FALSE;
+	*mbox = g_ascii_strtoull(name, NULL, 16);
+	return TRUE;
 }
 
 static void
@@ -73,24 +115,84 @@ entry_free(Entry *e)
 	g_free(e);
 }
 
-static gboolean
-ensure_dir(const char *path, GError **error)
+/* Opens the directory @name in @dfd (creating it 0700 when @create) without following a
+ * symlink, and tightens it to 0700. -1 with errno set (ENOTDIR for anything that is not a
+ * real directory). */
+static int
+open_dir_at(int dfd, const char *name, gboolean create)
 {
 	struct stat st;
+	int fd;
 
-	if (g_mkdir_with_parents(path, 0700) != 0) {
-		set_errno_error(error, errno, "cannot create", path);
-		return FALSE;
+	if (create && mkdirat(dfd, name, 0700) != 0 && errno != EEXIST)
+		return -1;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			errno = ENOTDIR;
+		return -1;
 	}
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		set_errno_error(error, ENOTDIR, "cannot use", path);
-		return FALSE;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
 	}
-	if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) != 0) {
-		set_errno_error(error, errno, "cannot chmod", path);
-		return FALSE;
+	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
 	}
-	return TRUE;
+	return fd;
+}
+
+/* Splits @rel ("<mbox>/<file>") and opens the mailbox directory. -1 if it is missing or
+ * not a real directory. */
+static int
+open_rel_dir(Bodycache *bc, const char *rel, const char **file)
+{
+	g_autofree char *dir = g_strndup(rel, MBOX_LEN);
+
+	*file = rel + MBOX_LEN + 1;
+	return openat(bc->root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Removes the body file @rel (a directory entry of ours: never follows a link). */
+static void
+unlink_rel(Bodycache *bc, const char *rel)
+{
+	const char *file;
+	int dfd = open_rel_dir(bc, rel, &file);
+
+	if (dfd < 0)
+		return;
+	if (unlinkat(dfd, file, 0) != 0 && errno != ENOENT)
+		g_debug("body cache: cannot remove %s/%s: %s", bc->root, rel, g_strerror(errno));
+	close(dfd);
+}
+
+/* A read-only fd on the regular file @rel, or -1 (missing, a symlink, a FIFO, ...). */
+static int
+open_rel(Bodycache *bc, const char *rel)
+{
+	const char *file;
+	int dfd = open_rel_dir(bc, rel, &file);
+	struct stat st;
+	int fd;
+
+	if (dfd < 0)
+		return -1;
+	fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	close(dfd);
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 /* ---- index ------------------------------------------------------------------------- */
@@ -98,10 +200,7 @@ ensure_dir(const char *path, GError **error)
 static void
 unlink_entry_locked(Bodycache *bc, Entry *e)
 {
-	g_autofree char *path = g_build_filename(bc->root, e->rel, NULL);
-
-	if (g_unlink(path) != 0 && errno != ENOENT)
-		g_debug("body cache: cannot remove %s: %s", path, g_strerror(errno));
+	unlink_rel(bc, e->rel);
 	g_queue_unlink(&bc->lru, &e->link);
 	bc->bytes -= e->size;
 	g_hash_table_remove(bc->index, e->rel); /* frees e */
@@ -149,36 +248,61 @@ cmp_atime(gconstpointer a, gconstpointer b)
 	return x->atime < y->atime ? -1 : x->atime > y->atime;
 }
 
-/* Indexes the bodies of one mailbox directory; removes stray files. */
-static void
-scan_mailbox(Bodycache *bc, const char *name, GPtrArray *found)
+/* A DIR* reading the directory @dfd (which stays open and owned by the caller). */
+static DIR *
+dir_stream(int dfd)
 {
-	g_autofree char *dir = g_build_filename(bc->root, name, NULL);
-	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-	guint64 mbox;
-	const char *n;
-	char *end;
+	int fd = dup(dfd);
+	DIR *d;
 
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
 	if (d == NULL)
-		return;
-	mbox = g_ascii_strtoull(name, &end, 16);
-	if (*end != '\0' || strlen(name) != 16)
-		return;
-	while ((n = g_dir_read_name(d)) != NULL) {
-		g_autofree char *path = g_build_filename(dir, n, NULL);
+		close(fd);
+	else
+		rewinddir(d); /* the offset is shared with @dfd */
+	return d;
+}
+
+/* Is @st a body file this cache could have written (not a hard link of somebody's)? */
+static gboolean
+is_own_file(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_nlink == 1 && st->st_uid == geteuid();
+}
+
+/* Indexes the bodies of one mailbox directory. Leaves alone anything it did not write. */
+static void
+scan_mailbox(Bodycache *bc, const char *name, guint64 mbox, GPtrArray *found)
+{
+	int dfd = openat(bc->root_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? dir_stream(dfd) : NULL;
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
 		guint32 uv, uid;
 		struct stat st;
-		char extra;
 		Entry *e;
 
-		if (sscanf(n, "%u-%u%c", &uv, &uid, &extra) != 2 ||
-		    g_str_has_prefix(n, TMP_PREFIX) || lstat(path, &st) != 0 ||
-		    !S_ISREG(st.st_mode)) {
-			g_unlink(path);
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (!parse_body_name(n, &uv, &uid) ||
+		    fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !is_own_file(&st)) {
+			g_debug("body cache: ignoring %s/%s/%s", bc->root, name, n);
 			continue;
 		}
-		if ((st.st_mode & 07777) != 0600)
-			chmod(path, 0600);
+		if ((st.st_mode & 07777) != 0600) {
+			int fd = openat(dfd, n, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			struct stat st2;
+
+			if (fd >= 0 && fstat(fd, &st2) == 0 && st2.st_ino == st.st_ino &&
+			    st2.st_dev == st.st_dev)
+				fchmod(fd, 0600);
+			if (fd >= 0)
+				close(fd);
+		}
 		e = g_new0(Entry, 1);
 		e->rel = g_strdup_printf("%s/%s", name, n);
 		e->mbox = mbox;
@@ -188,25 +312,35 @@ scan_mailbox(Bodycache *bc, const char *name, GPtrArray *found)
 		e->link.data = e;
 		g_ptr_array_add(found, e);
 	}
+	if (d != NULL)
+		closedir(d);
+	if (dfd >= 0)
+		close(dfd);
 }
 
 static void
 scan(Bodycache *bc)
 {
-	g_autoptr(GDir) d = g_dir_open(bc->root, 0, NULL);
+	DIR *d = dir_stream(bc->root_fd);
 	g_autoptr(GPtrArray) found = g_ptr_array_new();
-	const char *n;
+	struct dirent *de;
 
-	while (d != NULL && (n = g_dir_read_name(d)) != NULL) {
-		g_autofree char *path = g_build_filename(bc->root, n, NULL);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		struct stat st;
+		guint64 mbox;
 
-		if (g_str_has_prefix(n, TMP_PREFIX)) {
-			g_debug("body cache: removing leftover %s", path);
-			g_unlink(path);
-		} else if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-			scan_mailbox(bc, n, found);
+		if (fstatat(bc->root_fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (g_str_has_prefix(n, TMP_PREFIX) && strlen(n) == TMP_LEN && is_own_file(&st)) {
+			g_debug("body cache: removing leftover %s/%s", bc->root, n);
+			unlinkat(bc->root_fd, n, 0);
+		} else if (S_ISDIR(st.st_mode) && parse_mbox_name(n, &mbox)) {
+			scan_mailbox(bc, n, mbox, found);
 		}
 	}
+	if (d != NULL)
+		closedir(d);
 	g_ptr_array_sort(found, cmp_atime);
 	for (guint i = 0; i < found->len; i++) {
 		Entry *e = g_ptr_array_index(found, i);
@@ -223,24 +357,40 @@ Bodycache *
 bodycache_open(const char *dir, guint64 cap, GError **error)
 {
 	g_autoptr(Bodycache) bc = NULL;
-	g_autofree char *lock = NULL;
+	struct stat st;
+	int dfd;
 
 	g_return_val_if_fail(dir != NULL, NULL);
-	if (!ensure_dir(dir, error))
+	/* @dir itself is the user's choice and may be reached through a symlink */
+	if (g_mkdir_with_parents(dir, 0700) != 0) {
+		set_errno_error(error, errno, "cannot create", dir);
 		return NULL;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &st) != 0 ||
+	    ((st.st_mode & 07777) != 0700 && fchmod(dfd, 0700) != 0)) {
+		set_errno_error(error, errno, "cannot use", dir);
+		if (dfd >= 0)
+			close(dfd);
+		return NULL;
+	}
 	bc = g_new0(Bodycache, 1);
 	g_mutex_init(&bc->lock);
 	bc->lock_fd = -1;
+	bc->root_fd = -1;
 	bc->root = g_build_filename(dir, "bodies", NULL);
 	bc->cap = cap != 0 ? cap : BODYCACHE_DEFAULT_CAP;
 	bc->index =
 		g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)entry_free);
-	if (!ensure_dir(bc->root, error))
+	bc->root_fd = open_dir_at(dfd, "bodies", TRUE);
+	close(dfd);
+	if (bc->root_fd < 0) {
+		set_errno_error(error, errno, "cannot use", bc->root);
 		return NULL;
-	lock = g_build_filename(bc->root, "lock", NULL);
-	bc->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	bc->lock_fd = openat(bc->root_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (bc->lock_fd < 0) {
-		set_errno_error(error, errno, "cannot open", lock);
+		set_errno_error(error, errno, "cannot open", "lock");
 		return NULL;
 	}
 	fchmod(bc->lock_fd, 0600);
@@ -261,6 +411,8 @@ bodycache_close(Bodycache *bc)
 		return;
 	if (bc->lock_fd >= 0)
 		close(bc->lock_fd);
+	if (bc->root_fd >= 0)
+		close(bc->root_fd);
 	g_queue_init(&bc->lru); /* the links live inside the entries */
 	g_hash_table_unref(bc->index);
 	g_mutex_clear(&bc->lock);
@@ -283,17 +435,15 @@ int
 bodycache_lookup(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, guint64 *size)
 {
 	g_autofree char *rel = rel_path(mbox, uidvalidity, uid);
-	g_autofree char *path = NULL;
 	Entry *e;
 	int fd = -1;
 
 	g_mutex_lock(&bc->lock);
 	e = g_hash_table_lookup(bc->index, rel);
 	if (e != NULL) {
-		path = g_build_filename(bc->root, rel, NULL);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = open_rel(bc, rel);
 		if (fd < 0) {
-			/* removed behind our back: forget it */
+			/* removed or replaced behind our back: forget it */
 			g_queue_unlink(&bc->lru, &e->link);
 			bc->bytes -= e->size;
 			g_hash_table_remove(bc->index, rel);
@@ -311,7 +461,7 @@ bodycache_lookup(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, 
 		bc->misses++;
 	g_mutex_unlock(&bc->lock);
 	if (fd >= 0 && futimens(fd, NULL) != 0) /* persists the LRU order across remounts */
-		g_debug("body cache: futimens %s: %s", path, g_strerror(errno));
+		g_debug("body cache: futimens %s/%s: %s", bc->root, rel, g_strerror(errno));
 	return fd;
 }
 
@@ -332,21 +482,31 @@ bodycache_contains(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid
 BodycacheWriter *
 bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, GError **error)
 {
-	BodycacheWriter *w;
-	g_autofree char *tmp = g_build_filename(bc->root, TMP_PREFIX "XXXXXX", NULL);
-	int fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0600);
+	static const char chars[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	BodycacheWriter *w = g_new0(BodycacheWriter, 1);
+	int fd = -1;
 
+	for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+		memcpy(w->tmp, TMP_PREFIX, sizeof(TMP_PREFIX) - 1);
+		for (gsize i = sizeof(TMP_PREFIX) - 1; i < TMP_LEN; i++)
+			w->tmp[i] = chars[g_random_int_range(0, sizeof(chars) - 1)];
+		w->tmp[TMP_LEN] = '\0';
+		fd = openat(bc->root_fd, w->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
-		set_errno_error(error, errno, "cannot create", tmp);
+		set_errno_error(error, errno, "cannot create a file in", bc->root);
+		g_free(w);
 		return NULL;
 	}
-	fchmod(fd, 0600); /* g_mkstemp_full honours the umask only downwards; be explicit */
-	w = g_new0(BodycacheWriter, 1);
+	fchmod(fd, 0600); /* the umask only narrows the mode; be explicit */
 	w->bc = bc;
 	w->mbox = mbox;
 	w->uidvalidity = uidvalidity;
 	w->uid = uid;
-	w->tmp = g_steal_pointer(&tmp);
 	w->fd = fd;
 	return w;
 }
@@ -364,8 +524,7 @@ bodycache_writer_abort(BodycacheWriter *w)
 		return;
 	if (w->fd >= 0)
 		close(w->fd);
-	g_unlink(w->tmp);
-	g_free(w->tmp);
+	unlinkat(w->bc->root_fd, w->tmp, 0);
 	g_free(w);
 }
 
@@ -374,38 +533,43 @@ bodycache_writer_commit(BodycacheWriter *w, GError **error)
 {
 	Bodycache *bc = w->bc;
 	g_autofree char *rel = rel_path(w->mbox, w->uidvalidity, w->uid);
-	g_autofree char *path = g_build_filename(bc->root, rel, NULL);
-	g_autofree char *dir = g_path_get_dirname(path);
+	g_autofree char *mbox = mbox_name(w->mbox);
 	struct stat st;
-	int rfd = -1;
+	int rfd = -1, dfd;
 
 	if (fsync(w->fd) != 0 || fstat(w->fd, &st) != 0) {
-		set_errno_error(error, errno, "cannot write", w->tmp);
+		set_errno_error(error, errno, "cannot write", bc->root);
 		goto fail;
 	}
 	/* An fd on the committed inode for the caller, opened before anyone can evict it. */
-	rfd = open(w->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	rfd = openat(bc->root_fd, w->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (rfd < 0) {
-		set_errno_error(error, errno, "cannot open", w->tmp);
+		set_errno_error(error, errno, "cannot open a file in", bc->root);
 		goto fail;
 	}
 	g_mutex_lock(&bc->lock);
-	if (!ensure_dir(dir, error)) {
-		g_mutex_unlock(&bc->lock);
-		goto fail;
-	}
-	if (rename(w->tmp, path) != 0) {
+	dfd = open_dir_at(bc->root_fd, mbox, TRUE);
+	if (dfd < 0) {
 		int e = errno;
 
 		g_mutex_unlock(&bc->lock);
-		set_errno_error(error, e, "cannot rename to", path);
+		set_errno_error(error, e, "cannot use the directory", mbox);
 		goto fail;
 	}
+	if (renameat(bc->root_fd, w->tmp, dfd, rel + MBOX_LEN + 1) != 0) {
+		int e = errno;
+
+		close(dfd);
+		g_mutex_unlock(&bc->lock);
+		set_errno_error(error, e, "cannot rename to", rel);
+		goto fail;
+	}
+	close(dfd);
 	add_entry_locked(bc, rel, w->mbox, w->uidvalidity, (guint64)st.st_size, g_get_real_time());
 	evict_locked(bc);
+	bc->full_logged = FALSE; /* there is room again: report the next full disk */
 	g_mutex_unlock(&bc->lock);
 	close(w->fd);
-	g_free(w->tmp);
 	g_free(w);
 	return rfd;
 
@@ -414,6 +578,73 @@ fail:
 		close(rfd);
 	bodycache_writer_abort(w);
 	return -1;
+}
+
+gboolean
+bodycache_writer_copy(BodycacheWriter *w, int fd, guint64 size, GError **error)
+{
+	loff_t off = 0;
+
+	while ((guint64)off < size) {
+		ssize_t n = copy_file_range(fd, &off, w->fd, NULL, size - off, 0);
+		char buf[65536];
+		ssize_t r, done = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0)
+			continue;
+		if (n < 0 && errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP &&
+		    errno != ENOSYS && errno != EBADF) {
+			set_errno_error(error, errno, "cannot write to", w->bc->root);
+			return FALSE;
+		}
+		/* no copy_file_range between these files (or it stopped): read and write */
+		r = pread(fd, buf, MIN(sizeof(buf), size - off), off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			g_set_error(error, BODYCACHE_ERROR, BODYCACHE_ERROR_IO,
+				    "body cache: the body ended at %" G_GUINT64_FORMAT
+				    " of %" G_GUINT64_FORMAT " bytes%s%s",
+				    (guint64)off, size, r < 0 ? ": " : "",
+				    r < 0 ? g_strerror(errno) : "");
+			return FALSE;
+		}
+		while (done < r) {
+			ssize_t m = write(w->fd, buf + done, r - done);
+
+			if (m < 0 && errno == EINTR)
+				continue;
+			if (m <= 0) {
+				set_errno_error(error, m < 0 ? errno : ENOSPC, "cannot write to",
+						w->bc->root);
+				return FALSE;
+			}
+			done += m;
+		}
+		off += r;
+	}
+	return TRUE;
+}
+
+void
+bodycache_log_failure(Bodycache *bc, const GError *error)
+{
+	gboolean first = TRUE;
+
+	if (g_error_matches(error, BODYCACHE_ERROR, BODYCACHE_ERROR_FULL)) {
+		g_mutex_lock(&bc->lock);
+		first = !bc->full_logged;
+		bc->full_logged = TRUE;
+		g_mutex_unlock(&bc->lock);
+	}
+	if (first && g_error_matches(error, BODYCACHE_ERROR, BODYCACHE_ERROR_FULL))
+		g_message("%s; bodies are not cached until there is room again", error->message);
+	else if (first)
+		g_message("%s", error->message);
+	else
+		g_debug("%s", error->message);
 }
 
 gboolean
@@ -433,7 +664,7 @@ bodycache_add(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, con
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			set_errno_error(error, errno, "cannot write", w->tmp);
+			set_errno_error(error, errno, "cannot write", bc->root);
 			bodycache_writer_abort(w);
 			return FALSE;
 		}
@@ -456,41 +687,67 @@ bodycache_remove(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid)
 
 	g_mutex_lock(&bc->lock);
 	e = g_hash_table_lookup(bc->index, rel);
-	if (e != NULL) {
+	if (e != NULL)
 		unlink_entry_locked(bc, e);
-	} else {
-		g_autofree char *path = g_build_filename(bc->root, rel, NULL);
-
-		g_unlink(path);
-	}
+	else
+		unlink_rel(bc, rel);
 	g_mutex_unlock(&bc->lock);
+}
+
+/* Drops the entries of @mbox (every mailbox when @all) whose UIDVALIDITY is not
+ * @keep_uidvalidity (0: any), and the emptied directories. */
+static guint
+drop_locked(Bodycache *bc, gboolean all, guint64 mbox, guint32 keep_uidvalidity)
+{
+	g_autoptr(GPtrArray) victims = g_ptr_array_new();
+	g_autoptr(GHashTable) dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GHashTableIter it;
+	gpointer v;
+	guint n = 0;
+
+	g_hash_table_iter_init(&it, bc->index);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		Entry *e = v;
+
+		if ((all || e->mbox == mbox) &&
+		    (keep_uidvalidity == 0 || e->uidvalidity != keep_uidvalidity))
+			g_ptr_array_add(victims, e);
+	}
+	for (guint i = 0; i < victims->len; i++) {
+		Entry *e = g_ptr_array_index(victims, i);
+
+		g_hash_table_add(dirs, g_strndup(e->rel, MBOX_LEN));
+		unlink_entry_locked(bc, e);
+		n++;
+	}
+	if (!all && keep_uidvalidity == 0)
+		g_hash_table_add(dirs, mbox_name(mbox));
+	if (keep_uidvalidity == 0) {
+		g_hash_table_iter_init(&it, dirs);
+		while (g_hash_table_iter_next(&it, &v, NULL))
+			unlinkat(bc->root_fd, v, AT_REMOVEDIR); /* fails harmlessly unless empty */
+	}
+	return n;
 }
 
 guint
 bodycache_drop_mailbox(Bodycache *bc, guint64 mbox, guint32 keep_uidvalidity)
 {
-	g_autofree char *name = g_strdup_printf("%016" G_GINT64_MODIFIER "x", mbox);
-	g_autofree char *dir = g_build_filename(bc->root, name, NULL);
-	g_autoptr(GPtrArray) victims = g_ptr_array_new();
-	GHashTableIter it;
-	gpointer v;
-	guint n = 0;
+	guint n;
 
 	g_mutex_lock(&bc->lock);
-	g_hash_table_iter_init(&it, bc->index);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		Entry *e = v;
+	n = drop_locked(bc, FALSE, mbox, keep_uidvalidity);
+	g_mutex_unlock(&bc->lock);
+	return n;
+}
 
-		if (e->mbox == mbox &&
-		    (keep_uidvalidity == 0 || e->uidvalidity != keep_uidvalidity))
-			g_ptr_array_add(victims, e);
-	}
-	for (guint i = 0; i < victims->len; i++) {
-		unlink_entry_locked(bc, g_ptr_array_index(victims, i));
-		n++;
-	}
-	if (keep_uidvalidity == 0)
-		g_rmdir(dir); /* fails harmlessly if a writer just added a file */
+guint
+bodycache_drop_all(Bodycache *bc)
+{
+	guint n;
+
+	g_mutex_lock(&bc->lock);
+	n = drop_locked(bc, TRUE, 0, 0);
 	g_mutex_unlock(&bc->lock);
 	return n;
 }

@@ -10,6 +10,10 @@
  * flock'ed by the owner. The mailbox key is the hcache mailbox id (or any stable 64-bit
  * number, e.g. hcache_hash_dir(name), when running without the header cache).
  *
+ * Nothing found under <dir>/bodies is followed through a symlink, and only names of the
+ * forms above (regular files with one link, owned by us) are indexed or removed; anything
+ * else there is left alone.
+ *
  * Threads: every function is thread-safe. A lookup returns an fd: eviction or a drop may
  * unlink the file at any time, the fd stays readable (Linux unlink semantics).
  */
@@ -58,6 +62,12 @@ int bodycache_writer_get_fd(BodycacheWriter *w);
  * or -1 with @error (nothing is cached then). */
 int bodycache_writer_commit(BodycacheWriter *w, GError **error);
 void bodycache_writer_abort(BodycacheWriter *w);
+/* Copies the first @size bytes of @fd into @w. FALSE with @error (BODYCACHE_ERROR_FULL
+ * for ENOSPC, EDQUOT, EFBIG); @w is left to the caller to abort. */
+gboolean bodycache_writer_copy(BodycacheWriter *w, int fd, guint64 size, GError **error);
+/* Logs a failed insert: a full disk once (until an insert succeeds again), anything else
+ * every time. */
+void bodycache_log_failure(Bodycache *bc, const GError *error);
 
 /* One-shot insert of @len bytes. */
 gboolean bodycache_add(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid,
@@ -68,6 +78,8 @@ void bodycache_remove(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 
 /* Forgets every body of @mbox whose UIDVALIDITY is not @keep_uidvalidity (0: all).
  * Returns how many files were removed. */
 guint bodycache_drop_mailbox(Bodycache *bc, guint64 mbox, guint32 keep_uidvalidity);
+/* Forgets every body (the header cache that keyed them was lost). Returns the count. */
+guint bodycache_drop_all(Bodycache *bc);
 
 typedef struct {
 	guint64 bytes; /* total size of the cached bodies */

@@ -40,7 +40,9 @@ G_DEFINE_QUARK(hcache - error - quark, hcache_error)
 
 /* ---- schema ------------------------------------------------------------------------- */
 
-/* Version 1. A later version adds a case to migrate() that upgrades from the previous. */
+/* Version 1, as first released. A new database is created at version 1 and then brought up
+ * to date by the same migrations an old one goes through, so every migration runs on every
+ * new cache too. */
 static const char schema_v1[] = "CREATE TABLE mailbox("
 				" id INTEGER PRIMARY KEY,"
 				" name TEXT NOT NULL UNIQUE,"
@@ -72,6 +74,15 @@ static const char schema_v1[] = "CREATE TABLE mailbox("
 				"CREATE TRIGGER message_del AFTER DELETE ON message BEGIN"
 				" DELETE FROM inode WHERE ino = old.ino; END;";
 
+/* Version 2: the References and In-Reply-To of each message (thread views). Rows from
+ * before it get NULL ("never fetched"): they are not refetched, and stay NULL until the
+ * message is listed again from the server (a UIDVALIDITY change or a rebuilt cache); a
+ * fetched message without the field gets "". */
+static const char migrate_v2[] = "ALTER TABLE message ADD COLUMN references_ TEXT;"
+				 "ALTER TABLE message ADD COLUMN in_reply_to TEXT;";
+
+/* Brings the schema from version @from to HCACHE_SCHEMA_VERSION, in the caller's
+ * transaction: each case upgrades by one version and falls through to the next. */
 static gboolean
 migrate(sqlite3 *db, int from, GError **error)
 {
@@ -81,15 +92,19 @@ migrate(sqlite3 *db, int from, GError **error)
 	switch (from) {
 	case 0:
 		rc = sqlite3_exec(db, schema_v1, NULL, NULL, &msg);
+		if (rc != SQLITE_OK)
+			break;
+		/* fall through */
+	case 1:
+		rc = sqlite3_exec(db, migrate_v2, NULL, NULL, &msg);
 		break;
-	/* case 1: ALTER TABLE ... for version 2, and fall through to the next. */
 	default:
 		break;
 	}
 	if (rc != SQLITE_OK) {
 		g_set_error(error, HCACHE_ERROR,
 			    rc == SQLITE_FULL ? HCACHE_ERROR_FULL : HCACHE_ERROR_IO,
-			    "header cache: creating the schema: %s",
+			    "header cache: migrating the schema from version %d: %s", from,
 			    msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return FALSE;
@@ -177,18 +192,100 @@ exec(Hcache *hc, const char *sql, GError **error)
 	return TRUE;
 }
 
-/* Steps a statement that returns no row (or whose rows are ignored). */
-static gboolean
-run(Hcache *hc, sqlite3_stmt *s, GError **error)
+/*
+ * The one way statements run: sql_query() prepares (cached), binds its arguments to ?1,
+ * ?2, ... in order, steps through every row handing it to a callback, and resets, so no
+ * statement is left open between calls. Arguments are written ARGS(SQL_INT(x),
+ * SQL_TEXT(s), ...); the macros convert each value, so varargs promotion cannot bite.
+ */
+typedef struct {
+	enum { ARG_INT, ARG_TEXT, ARG_BLOB } kind;
+	gint64 i;
+	const char *s; /* NULL binds NULL */
+	GBytes *b;     /* NULL binds NULL */
+} SqlArg;
+#define SQL_INT(x)  ((SqlArg){.kind = ARG_INT, .i = (gint64)(x)})
+#define SQL_TEXT(x) ((SqlArg){.kind = ARG_TEXT, .s = (x)})
+#define SQL_BLOB(x) ((SqlArg){.kind = ARG_BLOB, .b = (x)})
+#define ARGS(...)   (const SqlArg[]){__VA_ARGS__}, G_N_ELEMENTS(((const SqlArg[]){__VA_ARGS__}))
+
+typedef void (*SqlRowFn)(sqlite3_stmt *s, gpointer data);
+
+static void
+bind_arg(sqlite3_stmt *s, int i, const SqlArg *a)
 {
+	gsize len;
+	const void *p;
+
+	switch (a->kind) {
+	case ARG_INT:
+		sqlite3_bind_int64(s, i, a->i);
+		break;
+	case ARG_TEXT:
+		if (a->s == NULL)
+			sqlite3_bind_null(s, i);
+		else
+			sqlite3_bind_text(s, i, a->s, -1, SQLITE_TRANSIENT);
+		break;
+	case ARG_BLOB:
+		if (a->b == NULL) {
+			sqlite3_bind_null(s, i);
+			break;
+		}
+		p = g_bytes_get_data(a->b, &len);
+		sqlite3_bind_blob64(s, i, p ? p : "", len, SQLITE_TRANSIENT);
+		break;
+	}
+}
+
+/* Runs @sql with @args, calling @fn (may be NULL) on each row. Returns the row count, or
+ * -1 with @error set (the failure named @what, see sql_fail()). */
+static gint64
+sql_query(Hcache *hc, const char *what, const char *sql, const SqlArg *args, guint n, SqlRowFn fn,
+	  gpointer data, GError **error)
+{
+	sqlite3_stmt *s = stmt(hc, sql, error);
+	gint64 rows = 0;
 	int rc;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		;
+	if (s == NULL)
+		return -1;
+	for (guint i = 0; i < n; i++)
+		bind_arg(s, (int)i + 1, &args[i]);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (fn != NULL)
+			fn(s, data);
+		rows++;
+	}
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return sql_fail(hc, rc, "write", error);
-	return TRUE;
+	if (rc != SQLITE_DONE) {
+		sql_fail(hc, rc, what, error);
+		return -1;
+	}
+	return rows;
+}
+
+/* A statement without result rows: how many rows it changed, or -1 with @error set. */
+static gint64
+sql_run(Hcache *hc, const char *sql, const SqlArg *args, guint n, GError **error)
+{
+	if (sql_query(hc, "write", sql, args, n, NULL, NULL, error) < 0)
+		return -1;
+	return sqlite3_changes(hc->db);
+}
+
+/* Row callbacks for one-column results: the last row's value wins. */
+static void
+row_int(sqlite3_stmt *s, gpointer data)
+{
+	*(gint64 *)data = sqlite3_column_int64(s, 0);
+}
+
+static void
+row_text(sqlite3_stmt *s, gpointer data)
+{
+	g_free(*(char **)data);
+	*(char **)data = g_strdup((const char *)sqlite3_column_text(s, 0));
 }
 
 static void
@@ -563,15 +660,6 @@ col_str(sqlite3_stmt *s, int i)
 	return g_strdup((const char *)sqlite3_column_text(s, i));
 }
 
-static void
-bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v == NULL)
-		sqlite3_bind_null(s, i);
-	else
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-}
-
 static char *
 msg_key(gint64 mbox, guint32 uidvalidity, guint32 uid)
 {
@@ -626,8 +714,10 @@ hcache_mailbox_free(HcacheMailbox *mb)
 #define MBOX_COLS "id, name, delim, attrs, special_use, uidvalidity, uidnext, highestmodseq"
 
 static void
-read_mailbox(sqlite3_stmt *s, HcacheMailbox *out)
+read_mailbox(sqlite3_stmt *s, gpointer data)
 {
+	HcacheMailbox *out = data;
+
 	out->id = sqlite3_column_int64(s, 0);
 	out->name = col_str(s, 1);
 	out->delim = (char)sqlite3_column_int(s, 2);
@@ -641,31 +731,17 @@ read_mailbox(sqlite3_stmt *s, HcacheMailbox *out)
 static gint64
 mailbox_id_locked(Hcache *hc, const char *name, gboolean create, GError **error)
 {
-	sqlite3_stmt *s = stmt(hc, "SELECT id FROM mailbox WHERE name = ?", error);
 	gint64 id = 0;
-	int rc;
 
-	if (s == NULL)
+	if (sql_query(hc, "read mailbox", "SELECT id FROM mailbox WHERE name = ?",
+		      ARGS(SQL_TEXT(name)), row_int, &id, error) < 0)
 		return 0;
-	bind_str(s, 1, name);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		id = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sql_fail(hc, rc, "read mailbox", error);
-		return 0;
-	}
 	if (id != 0 || !create) {
 		if (id == 0)
 			not_found(error, "such mailbox");
 		return id;
 	}
-	s = stmt(hc, "INSERT INTO mailbox(name) VALUES(?)", error);
-	if (s == NULL)
-		return 0;
-	bind_str(s, 1, name);
-	if (!run(hc, s, error))
+	if (sql_run(hc, "INSERT INTO mailbox(name) VALUES(?)", ARGS(SQL_TEXT(name)), error) < 0)
 		return 0;
 	return sqlite3_last_insert_rowid(hc->db);
 }
@@ -685,58 +761,38 @@ hcache_mailbox_ensure(Hcache *hc, const char *name, GError **error)
 gboolean
 hcache_mailbox_get(Hcache *hc, const char *name, HcacheMailbox *out, GError **error)
 {
-	sqlite3_stmt *s;
-	gboolean ok = FALSE;
-	int rc;
+	gint64 rows;
 
 	memset(out, 0, sizeof(*out));
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc, "SELECT " MBOX_COLS " FROM mailbox WHERE name = ?", error);
-	if (s != NULL) {
-		bind_str(s, 1, name);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			read_mailbox(s, out);
-			ok = TRUE;
-		}
-		sqlite3_reset(s);
-		if (rc == SQLITE_DONE)
-			not_found(error, "such mailbox");
-		else if (rc != SQLITE_ROW)
-			sql_fail(hc, rc, "read mailbox", error);
-	}
+	rows = sql_query(hc, "read mailbox", "SELECT " MBOX_COLS " FROM mailbox WHERE name = ?",
+			 ARGS(SQL_TEXT(name)), read_mailbox, out, error);
+	if (rows == 0)
+		not_found(error, "such mailbox");
 	g_mutex_unlock(&hc->lock);
-	return ok;
+	return rows > 0;
 }
 
 gboolean
 hcache_mailbox_put(Hcache *hc, HcacheMailbox *mb, GError **error)
 {
-	sqlite3_stmt *s;
-	gboolean ok = FALSE;
+	gboolean ok;
 
 	g_return_val_if_fail(mb != NULL && mb->name != NULL, FALSE);
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc,
-		 "INSERT INTO mailbox(name, delim, attrs, special_use, uidvalidity, uidnext,"
-		 " highestmodseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-		 " ON CONFLICT(name) DO UPDATE SET delim = ?2, attrs = ?3, special_use = ?4,"
-		 " uidvalidity = CASE WHEN uidvalidity = 0 THEN ?5 ELSE uidvalidity END,"
-		 " uidnext = ?6, highestmodseq = ?7",
-		 error);
-	if (s != NULL) {
-		bind_str(s, 1, mb->name);
-		sqlite3_bind_int(s, 2, (unsigned char)mb->delim);
-		sqlite3_bind_int64(s, 3, mb->attrs);
-		bind_str(s, 4, mb->special_use);
-		sqlite3_bind_int64(s, 5, mb->uidvalidity);
-		sqlite3_bind_int64(s, 6, mb->uidnext);
-		sqlite3_bind_int64(s, 7, (gint64)mb->highestmodseq);
-		ok = run(hc, s, error);
-		if (ok)
-			mb->id = mailbox_id_locked(hc, mb->name, FALSE, error);
-		ok = ok && mb->id != 0;
-	}
+	ok = sql_run(hc,
+		     "INSERT INTO mailbox(name, delim, attrs, special_use, uidvalidity, uidnext,"
+		     " highestmodseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+		     " ON CONFLICT(name) DO UPDATE SET delim = ?2, attrs = ?3, special_use = ?4,"
+		     " uidvalidity = CASE WHEN uidvalidity = 0 THEN ?5 ELSE uidvalidity END,"
+		     " uidnext = ?6, highestmodseq = ?7",
+		     ARGS(SQL_TEXT(mb->name), SQL_INT((unsigned char)mb->delim), SQL_INT(mb->attrs),
+			  SQL_TEXT(mb->special_use), SQL_INT(mb->uidvalidity), SQL_INT(mb->uidnext),
+			  SQL_INT(mb->highestmodseq)),
+		     error) >= 0;
+	if (ok)
+		mb->id = mailbox_id_locked(hc, mb->name, FALSE, error);
+	ok = ok && mb->id != 0;
 	g_mutex_unlock(&hc->lock);
 	return ok;
 }
@@ -745,53 +801,34 @@ hcache_mailbox_put(Hcache *hc, HcacheMailbox *mb, GError **error)
 static gboolean
 drop_messages_locked(Hcache *hc, gint64 mbox, GError **error)
 {
-	sqlite3_stmt *s = stmt(hc, "DELETE FROM message WHERE mbox = ?", error);
 	g_autofree char *lo = g_strdup_printf("m:%" G_GINT64_FORMAT ":", mbox);
 	g_autofree char *hi = g_strdup_printf("m:%" G_GINT64_FORMAT ";", mbox);
 
-	if (s == NULL)
-		return FALSE;
-	sqlite3_bind_int64(s, 1, mbox);
-	if (!run(hc, s, error))
-		return FALSE;
-	s = stmt(hc, "DELETE FROM inode WHERE key >= ? AND key < ?", error);
-	if (s == NULL)
-		return FALSE;
-	bind_str(s, 1, lo);
-	bind_str(s, 2, hi);
-	return run(hc, s, error);
+	return sql_run(hc, "DELETE FROM message WHERE mbox = ?", ARGS(SQL_INT(mbox)), error) >= 0 &&
+	       sql_run(hc, "DELETE FROM inode WHERE key >= ? AND key < ?",
+		       ARGS(SQL_TEXT(lo), SQL_TEXT(hi)), error) >= 0;
 }
 
 gboolean
 hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity, gboolean *dropped,
 			       GError **error)
 {
-	sqlite3_stmt *s;
-	guint32 old = 0;
-	gboolean ok = FALSE, found = FALSE;
-	int rc;
+	gint64 rows, old64 = 0;
+	guint32 old;
+	gboolean ok = FALSE;
 
 	if (dropped != NULL)
 		*dropped = FALSE;
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc, "SELECT uidvalidity FROM mailbox WHERE id = ?", error);
-	if (s == NULL)
+	rows = sql_query(hc, "read mailbox", "SELECT uidvalidity FROM mailbox WHERE id = ?",
+			 ARGS(SQL_INT(mbox)), row_int, &old64, error);
+	if (rows < 0)
 		goto out;
-	sqlite3_bind_int64(s, 1, mbox);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		found = TRUE;
-		old = (guint32)sqlite3_column_int64(s, 0);
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sql_fail(hc, rc, "read mailbox", error);
-		goto out;
-	}
-	if (!found) {
+	if (rows == 0) {
 		not_found(error, "such mailbox");
 		goto out;
 	}
+	old = (guint32)old64;
 	if (old == uidvalidity) {
 		ok = TRUE;
 		goto out;
@@ -802,15 +839,11 @@ hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity, gbo
 	 * from a database rebuilt while ids were in use) */
 	if (!drop_messages_locked(hc, mbox, error))
 		goto out;
-	s = stmt(hc,
-		 "UPDATE mailbox SET uidvalidity = ?, uidnext = 0, highestmodseq = 0"
-		 " WHERE id = ?",
-		 error);
-	if (s == NULL)
-		goto out;
-	sqlite3_bind_int64(s, 1, uidvalidity);
-	sqlite3_bind_int64(s, 2, mbox);
-	if (!run(hc, s, error) || !commit(hc, error))
+	if (sql_run(hc,
+		    "UPDATE mailbox SET uidvalidity = ?, uidnext = 0, highestmodseq = 0"
+		    " WHERE id = ?",
+		    ARGS(SQL_INT(uidvalidity), SQL_INT(mbox)), error) < 0 ||
+	    !commit(hc, error))
 		goto out;
 	if (old != 0 && dropped != NULL)
 		*dropped = TRUE;
@@ -820,31 +853,53 @@ out:
 	return ok;
 }
 
+static void
+list_mailbox_row(sqlite3_stmt *s, gpointer data)
+{
+	HcacheMailbox *mb = g_new0(HcacheMailbox, 1);
+
+	read_mailbox(s, mb);
+	g_ptr_array_add(data, mb);
+}
+
 GPtrArray *
 hcache_mailbox_list(Hcache *hc, GError **error)
 {
-	GPtrArray *out = NULL;
-	sqlite3_stmt *s;
-	int rc;
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hcache_mailbox_free);
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc, "SELECT " MBOX_COLS " FROM mailbox ORDER BY name", error);
-	if (s != NULL) {
-		out = g_ptr_array_new_with_free_func((GDestroyNotify)hcache_mailbox_free);
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			HcacheMailbox *mb = g_new0(HcacheMailbox, 1);
-
-			read_mailbox(s, mb);
-			g_ptr_array_add(out, mb);
-		}
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE) {
-			g_clear_pointer(&out, g_ptr_array_unref);
-			sql_fail(hc, rc, "list mailboxes", error);
-		}
-	}
+	if (sql_query(hc, "list mailboxes", "SELECT " MBOX_COLS " FROM mailbox ORDER BY name", NULL,
+		      0, list_mailbox_row, out, error) < 0)
+		g_clear_pointer(&out, g_ptr_array_unref);
 	g_mutex_unlock(&hc->lock);
 	return out;
+}
+
+/* Deletes mailbox @mbox with its messages. */
+static gboolean
+drop_mailbox_locked(Hcache *hc, gint64 mbox, GError **error)
+{
+	return drop_messages_locked(hc, mbox, error) &&
+	       sql_run(hc, "DELETE FROM mailbox WHERE id = ?", ARGS(SQL_INT(mbox)), error) >= 0;
+}
+
+typedef struct {
+	const char *from, *to;
+	GArray *ids;	  /* gint64 */
+	GPtrArray *names; /* the new names */
+} RenameRows;
+
+static void
+rename_row(sqlite3_stmt *s, gpointer data)
+{
+	RenameRows *r = data;
+	gint64 id = sqlite3_column_int64(s, 0);
+
+	g_array_append_val(r->ids, id);
+	g_ptr_array_add(r->names,
+			g_strconcat(r->to,
+				    (const char *)sqlite3_column_text(s, 1) + strlen(r->from),
+				    NULL));
 }
 
 /* from<delim>x -> to<delim>x for every child; a row already named like a target is
@@ -853,48 +908,25 @@ static gboolean
 rename_children_locked(Hcache *hc, const char *from, const char *to, char delim, GError **error)
 {
 	g_autofree char *prefix = g_strdup_printf("%s%c", from, delim);
-	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(gint64));
-	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-	sqlite3_stmt *s =
-		stmt(hc, "SELECT id, name FROM mailbox WHERE substr(name, 1, ?) = ?", error);
-	int rc;
+	RenameRows r = {from, to, g_array_new(FALSE, FALSE, sizeof(gint64)),
+			g_ptr_array_new_with_free_func(g_free)};
+	g_autoptr(GArray) ids = r.ids;
+	g_autoptr(GPtrArray) names = r.names;
 
-	if (s == NULL)
+	/* substr() counts characters */
+	if (sql_query(hc, "rename", "SELECT id, name FROM mailbox WHERE substr(name, 1, ?) = ?",
+		      ARGS(SQL_INT(g_utf8_strlen(prefix, -1)), SQL_TEXT(prefix)), rename_row, &r,
+		      error) < 0)
 		return FALSE;
-	sqlite3_bind_int64(s, 1, g_utf8_strlen(prefix, -1)); /* substr() counts characters */
-	bind_str(s, 2, prefix);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		gint64 id = sqlite3_column_int64(s, 0);
-
-		g_array_append_val(ids, id);
-		g_ptr_array_add(names,
-				g_strconcat(to,
-					    (const char *)sqlite3_column_text(s, 1) + strlen(from),
-					    NULL));
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return sql_fail(hc, rc, "rename", error);
 	for (guint i = 0; i < ids->len; i++) {
 		const char *name = g_ptr_array_index(names, i);
 		gint64 other = mailbox_id_locked(hc, name, FALSE, NULL);
 
-		if (other != 0) {
-			if (!drop_messages_locked(hc, other, error))
-				return FALSE;
-			s = stmt(hc, "DELETE FROM mailbox WHERE id = ?", error);
-			if (s == NULL)
-				return FALSE;
-			sqlite3_bind_int64(s, 1, other);
-			if (!run(hc, s, error))
-				return FALSE;
-		}
-		s = stmt(hc, "UPDATE mailbox SET name = ? WHERE id = ?", error);
-		if (s == NULL)
+		if (other != 0 && !drop_mailbox_locked(hc, other, error))
 			return FALSE;
-		bind_str(s, 1, name);
-		sqlite3_bind_int64(s, 2, g_array_index(ids, gint64, i));
-		if (!run(hc, s, error))
+		if (sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?",
+			    ARGS(SQL_TEXT(name), SQL_INT(g_array_index(ids, gint64, i))),
+			    error) < 0)
 			return FALSE;
 	}
 	return TRUE;
@@ -903,7 +935,6 @@ rename_children_locked(Hcache *hc, const char *from, const char *to, char delim,
 gboolean
 hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim, GError **error)
 {
-	sqlite3_stmt *s;
 	gboolean ok = FALSE;
 	gint64 id, other;
 
@@ -917,22 +948,10 @@ hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim, 
 	if (id == 0)
 		goto out;
 	other = mailbox_id_locked(hc, to, FALSE, NULL);
-	if (other != 0) {
-		if (!drop_messages_locked(hc, other, error))
-			goto out;
-		s = stmt(hc, "DELETE FROM mailbox WHERE id = ?", error);
-		if (s == NULL)
-			goto out;
-		sqlite3_bind_int64(s, 1, other);
-		if (!run(hc, s, error))
-			goto out;
-	}
-	s = stmt(hc, "UPDATE mailbox SET name = ? WHERE id = ?", error);
-	if (s == NULL)
+	if (other != 0 && !drop_mailbox_locked(hc, other, error))
 		goto out;
-	bind_str(s, 1, to);
-	sqlite3_bind_int64(s, 2, id);
-	if (!run(hc, s, error))
+	if (sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?", ARGS(SQL_TEXT(to), SQL_INT(id)),
+		    error) < 0)
 		goto out;
 	if (delim != 0 && !rename_children_locked(hc, from, to, delim, error))
 		goto out;
@@ -945,7 +964,6 @@ out:
 gboolean
 hcache_mailbox_delete(Hcache *hc, const char *name, GError **error)
 {
-	sqlite3_stmt *s;
 	gboolean ok = FALSE;
 	gint64 id;
 
@@ -953,13 +971,7 @@ hcache_mailbox_delete(Hcache *hc, const char *name, GError **error)
 	id = mailbox_id_locked(hc, name, FALSE, error);
 	if (id == 0 || !begin(hc, error))
 		goto out;
-	if (!drop_messages_locked(hc, id, error))
-		goto out;
-	s = stmt(hc, "DELETE FROM mailbox WHERE id = ?", error);
-	if (s == NULL)
-		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	ok = run(hc, s, error) && commit(hc, error);
+	ok = drop_mailbox_locked(hc, id, error) && commit(hc, error);
 out:
 	unlock_after(hc, ok);
 	return ok;
@@ -1011,35 +1023,23 @@ hcache_hash_message(const char *mailbox, guint32 uidvalidity, guint32 uid)
 static guint64
 inode_locked(Hcache *hc, const char *key, guint64 candidate, GError **error)
 {
-	sqlite3_stmt *s = stmt(hc, "SELECT ino FROM inode WHERE key = ?", error);
-	guint64 ino = 0;
-	int rc;
+	gint64 found = 0, rows, changed;
+	guint64 ino;
 
-	if (s == NULL)
+	rows = sql_query(hc, "read inode", "SELECT ino FROM inode WHERE key = ?",
+			 ARGS(SQL_TEXT(key)), row_int, &found, error);
+	if (rows < 0)
 		return 0;
-	bind_str(s, 1, key);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		ino = (guint64)sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
-		return ino;
-	if (rc != SQLITE_DONE) {
-		sql_fail(hc, rc, "read inode", error);
-		return 0;
-	}
-	s = stmt(hc, "INSERT OR IGNORE INTO inode(ino, key) VALUES(?, ?)", error);
-	if (s == NULL)
-		return 0;
+	if (rows > 0)
+		return (guint64)found;
 	for (ino = candidate;; ino++) {
 		if (ino <= 1) /* 0 and FUSE_ROOT_ID */
 			continue;
-		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, (gint64)ino);
-		bind_str(s, 2, key);
-		if (!run(hc, s, error))
+		changed = sql_run(hc, "INSERT OR IGNORE INTO inode(ino, key) VALUES(?, ?)",
+				  ARGS(SQL_INT(ino), SQL_TEXT(key)), error);
+		if (changed < 0)
 			return 0;
-		if (sqlite3_changes(hc->db) == 1)
+		if (changed == 1)
 			return ino;
 	}
 }
@@ -1059,21 +1059,12 @@ hcache_inode_dir(Hcache *hc, const char *path, GError **error)
 static char *
 mailbox_name_locked(Hcache *hc, gint64 mbox, GError **error)
 {
-	sqlite3_stmt *s = stmt(hc, "SELECT name FROM mailbox WHERE id = ?", error);
 	char *name = NULL;
-	int rc;
+	gint64 rows = sql_query(hc, "read mailbox", "SELECT name FROM mailbox WHERE id = ?",
+				ARGS(SQL_INT(mbox)), row_text, &name, error);
 
-	if (s == NULL)
-		return NULL;
-	sqlite3_bind_int64(s, 1, mbox);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		name = col_str(s, 0);
-	sqlite3_reset(s);
-	if (rc == SQLITE_DONE)
+	if (rows == 0)
 		not_found(error, "such mailbox");
-	else if (rc != SQLITE_ROW)
-		sql_fail(hc, rc, "read mailbox", error);
 	return name;
 }
 
@@ -1111,6 +1102,8 @@ hcache_message_free(HcacheMessage *msg)
 	g_free(msg->from);
 	g_free(msg->to);
 	g_free(msg->message_id);
+	g_free(msg->references);
+	g_free(msg->in_reply_to);
 	g_clear_pointer(&msg->extra, g_bytes_unref);
 	g_free(msg->filename);
 	g_free(msg);
@@ -1127,51 +1120,26 @@ hcache_ticket(Hcache *hc)
 	return t;
 }
 
-/* The ordering rule in SQL: :T is the ticket (-1 = force), :M the new modseq; "modseq"
- * and "lgen" are the row's current values. */
-#define APPLY_RULE                                                                                 \
-	"(:T < 0 OR CASE WHEN :M <> 0 AND modseq <> 0 AND :M <> modseq THEN :M > modseq"           \
-	" ELSE :T >= lgen END)"
-
-static void
-bind_ticket(sqlite3_stmt *s, guint64 ticket)
-{
-	int i = sqlite3_bind_parameter_index(s, ":T");
-
-	sqlite3_bind_int64(s, i, ticket == HCACHE_TICKET_FORCE ? -1 : (gint64)ticket);
-}
+/* The ordering rule in SQL: parameter T is the ticket (-1 = force), M the new modseq
+ * (both "?N" strings); "modseq" and "lgen" are the row's current values. */
+#define APPLY_RULE(T, M)                                                                           \
+	"(" T " < 0 OR CASE WHEN " M " <> 0 AND modseq <> 0 AND " M " <> modseq THEN " M           \
+	" > modseq ELSE " T " >= lgen END)"
+#define SQL_TICKET(t) SQL_INT((t) == HCACHE_TICKET_FORCE ? -1 : (gint64)(t))
+#define PUT_RULE      APPLY_RULE("?18", "?5") /* hcache_messages_put() */
+#define FLAGS_RULE    APPLY_RULE("?6", "?5")  /* hcache_flags_apply() */
 
 gboolean
 hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage *const *msgs,
 		    guint n, guint64 ticket, GError **error)
 {
-	sqlite3_stmt *s;
 	g_autofree char *name = NULL;
 	gboolean ok = FALSE;
-	int iM, iI;
 
 	g_mutex_lock(&hc->lock);
 	name = mailbox_name_locked(hc, mbox, error);
 	if (name == NULL || !begin(hc, error))
 		goto out;
-	s = stmt(
-		hc,
-		"INSERT INTO message(mbox, uidvalidity, uid, flags, modseq, size, true_size,"
-		" idate, idate_tz, date, subject, from_, to_, message_id, extra, filename, ino)"
-		" VALUES(?1, ?2, ?3, ?4, :M, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, :I)"
-		" ON CONFLICT DO UPDATE SET"
-		" flags = CASE WHEN " APPLY_RULE " THEN ?4 ELSE flags END,"
-		" modseq = CASE WHEN " APPLY_RULE " AND :M <> 0 THEN :M ELSE modseq END,"
-		" size = ?6,"
-		" true_size = CASE WHEN ?7 <> 0 THEN ?7 ELSE true_size END,"
-		" idate = ?8, idate_tz = ?9, date = ?10, subject = ?11, from_ = ?12,"
-		" to_ = ?13, message_id = ?14, extra = ?15,"
-		" filename = coalesce(?16, filename), ino = :I",
-		error);
-	if (s == NULL)
-		goto out;
-	iM = sqlite3_bind_parameter_index(s, ":M");
-	iI = sqlite3_bind_parameter_index(s, ":I");
 	for (guint i = 0; i < n; i++) {
 		HcacheMessage *m = msgs[i];
 		g_autofree char *flags = flags_join((const char *const *)m->flags);
@@ -1183,32 +1151,32 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage 
 					   error);
 		if (ino == 0)
 			goto out;
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
-		sqlite3_bind_int64(s, 1, mbox);
-		sqlite3_bind_int64(s, 2, uidvalidity);
-		sqlite3_bind_int64(s, 3, m->uid);
-		bind_str(s, 4, flags);
-		sqlite3_bind_int64(s, iM, (gint64)m->modseq);
-		bind_ticket(s, ticket);
-		sqlite3_bind_int64(s, 6, (gint64)m->size);
-		sqlite3_bind_int64(s, 7, (gint64)m->true_size);
-		sqlite3_bind_int64(s, 8, m->internaldate);
-		sqlite3_bind_int(s, 9, m->internaldate_tz);
-		bind_str(s, 10, m->date);
-		bind_str(s, 11, m->subject);
-		bind_str(s, 12, m->from);
-		bind_str(s, 13, m->to);
-		bind_str(s, 14, m->message_id);
-		if (m->extra != NULL) {
-			gsize len;
-			const void *p = g_bytes_get_data(m->extra, &len);
-
-			sqlite3_bind_blob64(s, 15, p ? p : "", len, SQLITE_TRANSIENT);
-		}
-		bind_str(s, 16, m->filename);
-		sqlite3_bind_int64(s, iI, ino);
-		if (!run(hc, s, error))
+		if (sql_run(hc,
+			    "INSERT INTO message(mbox, uidvalidity, uid, flags, modseq, size,"
+			    " true_size, idate, idate_tz, date, subject, from_, to_, message_id,"
+			    " extra, filename, ino, references_, in_reply_to)"
+			    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+			    " ?15, ?16, ?17, ?19, ?20)"
+			    " ON CONFLICT DO UPDATE SET"
+			    " flags = CASE WHEN " PUT_RULE " THEN ?4 ELSE flags END,"
+			    " modseq = CASE WHEN " PUT_RULE " AND ?5 <> 0 THEN ?5"
+			    " ELSE modseq END,"
+			    " size = ?6,"
+			    " true_size = CASE WHEN ?7 <> 0 THEN ?7 ELSE true_size END,"
+			    " idate = ?8, idate_tz = ?9, date = ?10, subject = ?11, from_ = ?12,"
+			    " to_ = ?13, message_id = ?14, extra = ?15,"
+			    " filename = coalesce(?16, filename), ino = ?17,"
+			    " references_ = coalesce(?19, references_),"
+			    " in_reply_to = coalesce(?20, in_reply_to)",
+			    ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(m->uid),
+				 SQL_TEXT(flags), SQL_INT(m->modseq), SQL_INT(m->size),
+				 SQL_INT(m->true_size), SQL_INT(m->internaldate),
+				 SQL_INT(m->internaldate_tz), SQL_TEXT(m->date),
+				 SQL_TEXT(m->subject), SQL_TEXT(m->from), SQL_TEXT(m->to),
+				 SQL_TEXT(m->message_id), SQL_BLOB(m->extra), SQL_TEXT(m->filename),
+				 SQL_INT(ino), SQL_TICKET(ticket), SQL_TEXT(m->references),
+				 SQL_TEXT(m->in_reply_to)),
+			    error) < 0)
 			goto out;
 		m->ino = (guint64)ino;
 	}
@@ -1222,35 +1190,26 @@ gboolean
 hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity, const HcacheFlagUpdate *updates,
 		   guint n, guint64 ticket, guint *applied, GError **error)
 {
-	sqlite3_stmt *s;
 	gboolean ok = FALSE;
 	guint count = 0;
-	int iM;
 
 	g_mutex_lock(&hc->lock);
 	if (!begin(hc, error))
 		goto out;
-	s = stmt(hc,
-		 "UPDATE message SET flags = ?4,"
-		 " modseq = CASE WHEN :M <> 0 THEN :M ELSE modseq END"
-		 " WHERE mbox = ?1 AND uidvalidity = ?2 AND uid = ?3 AND " APPLY_RULE,
-		 error);
-	if (s == NULL)
-		goto out;
-	iM = sqlite3_bind_parameter_index(s, ":M");
 	for (guint i = 0; i < n; i++) {
 		g_autofree char *flags = flags_join(updates[i].flags);
+		gint64 changed = sql_run(
+			hc,
+			"UPDATE message SET flags = ?4,"
+			" modseq = CASE WHEN ?5 <> 0 THEN ?5 ELSE modseq END"
+			" WHERE mbox = ?1 AND uidvalidity = ?2 AND uid = ?3 AND " FLAGS_RULE,
+			ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(updates[i].uid),
+			     SQL_TEXT(flags), SQL_INT(updates[i].modseq), SQL_TICKET(ticket)),
+			error);
 
-		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, mbox);
-		sqlite3_bind_int64(s, 2, uidvalidity);
-		sqlite3_bind_int64(s, 3, updates[i].uid);
-		bind_str(s, 4, flags);
-		sqlite3_bind_int64(s, iM, (gint64)updates[i].modseq);
-		bind_ticket(s, ticket);
-		if (!run(hc, s, error))
+		if (changed < 0)
 			goto out;
-		count += sqlite3_changes(hc->db);
+		count += (guint)changed;
 	}
 	ok = commit(hc, error);
 out:
@@ -1265,59 +1224,38 @@ hcache_flags_local(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
 		   const char *const *flags, guint64 modseq, GError **error)
 {
 	g_autofree char *text = flags_join(flags);
-	sqlite3_stmt *s;
-	gboolean ok = FALSE;
+	gint64 changed;
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc,
-		 "UPDATE message SET flags = ?1, lgen = ?2,"
-		 " modseq = CASE WHEN ?3 <> 0 THEN ?3 ELSE modseq END"
-		 " WHERE mbox = ?4 AND uidvalidity = ?5 AND uid = ?6",
-		 error);
-	if (s != NULL) {
-		bind_str(s, 1, text);
-		sqlite3_bind_int64(s, 2, (gint64)(hc->gen + 1));
-		sqlite3_bind_int64(s, 3, (gint64)modseq);
-		sqlite3_bind_int64(s, 4, mbox);
-		sqlite3_bind_int64(s, 5, uidvalidity);
-		sqlite3_bind_int64(s, 6, uid);
-		ok = run(hc, s, error);
-		if (ok && sqlite3_changes(hc->db) == 0) {
-			not_found(error, "such message");
-			ok = FALSE;
-		}
-		if (ok)
-			hc->gen++;
-	}
+	changed = sql_run(hc,
+			  "UPDATE message SET flags = ?1, lgen = ?2,"
+			  " modseq = CASE WHEN ?3 <> 0 THEN ?3 ELSE modseq END"
+			  " WHERE mbox = ?4 AND uidvalidity = ?5 AND uid = ?6",
+			  ARGS(SQL_TEXT(text), SQL_INT(hc->gen + 1), SQL_INT(modseq), SQL_INT(mbox),
+			       SQL_INT(uidvalidity), SQL_INT(uid)),
+			  error);
+	if (changed == 0)
+		not_found(error, "such message");
+	if (changed > 0)
+		hc->gen++;
 	g_mutex_unlock(&hc->lock);
-	return ok;
+	return changed > 0;
 }
 
+/* Sets one column of one message (@value is the first parameter of @sql). */
 static gboolean
-update_one(Hcache *hc, const char *sql, gint64 mbox, guint32 uidvalidity, guint32 uid, gint64 ival,
-	   const char *sval, GError **error)
+update_one(Hcache *hc, const char *sql, gint64 mbox, guint32 uidvalidity, guint32 uid, SqlArg value,
+	   GError **error)
 {
-	sqlite3_stmt *s;
-	gboolean ok = FALSE;
+	gint64 changed;
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc, sql, error);
-	if (s != NULL) {
-		if (sval != NULL)
-			bind_str(s, 1, sval);
-		else
-			sqlite3_bind_int64(s, 1, ival);
-		sqlite3_bind_int64(s, 2, mbox);
-		sqlite3_bind_int64(s, 3, uidvalidity);
-		sqlite3_bind_int64(s, 4, uid);
-		ok = run(hc, s, error);
-		if (ok && sqlite3_changes(hc->db) == 0) {
-			not_found(error, "such message");
-			ok = FALSE;
-		}
-	}
+	changed = sql_run(hc, sql, ARGS(value, SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uid)),
+			  error);
+	if (changed == 0)
+		not_found(error, "such message");
 	g_mutex_unlock(&hc->lock);
-	return ok;
+	return changed > 0;
 }
 
 gboolean
@@ -1327,7 +1265,7 @@ hcache_message_set_true_size(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint
 	return update_one(hc,
 			  "UPDATE message SET true_size = ? WHERE mbox = ? AND"
 			  " uidvalidity = ? AND uid = ?",
-			  mbox, uidvalidity, uid, (gint64)size, NULL, error);
+			  mbox, uidvalidity, uid, SQL_INT(size), error);
 }
 
 gboolean
@@ -1338,16 +1276,17 @@ hcache_message_set_filename(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint3
 	return update_one(hc,
 			  "UPDATE message SET filename = ? WHERE mbox = ? AND"
 			  " uidvalidity = ? AND uid = ?",
-			  mbox, uidvalidity, uid, 0, filename, error);
+			  mbox, uidvalidity, uid, SQL_TEXT(filename), error);
 }
 
 #define MSG_COLS                                                                                   \
 	"uid, flags, modseq, size, true_size, idate, idate_tz, date, subject, from_, to_,"         \
-	" message_id, extra, filename, ino"
+	" message_id, extra, filename, ino, references_, in_reply_to"
 
 static void
-read_message(sqlite3_stmt *s, HcacheMessage *m)
+read_message(sqlite3_stmt *s, gpointer data)
 {
+	HcacheMessage *m = data;
 	const void *blob;
 
 	m->uid = (guint32)sqlite3_column_int64(s, 0);
@@ -1367,68 +1306,57 @@ read_message(sqlite3_stmt *s, HcacheMessage *m)
 		m->extra = g_bytes_new(blob, sqlite3_column_bytes(s, 12));
 	m->filename = col_str(s, 13);
 	m->ino = (guint64)sqlite3_column_int64(s, 14);
+	m->references = col_str(s, 15);
+	m->in_reply_to = col_str(s, 16);
 }
 
 HcacheMessage *
 hcache_message_get(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid, GError **error)
 {
-	HcacheMessage *m = NULL;
-	sqlite3_stmt *s;
-	int rc;
+	g_autoptr(HcacheMessage) m = hcache_message_new();
+	gint64 rows;
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc,
-		 "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
-		 " AND uid = ?",
-		 error);
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, mbox);
-		sqlite3_bind_int64(s, 2, uidvalidity);
-		sqlite3_bind_int64(s, 3, uid);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW) {
-			m = hcache_message_new();
-			read_message(s, m);
-		}
-		sqlite3_reset(s);
-		if (rc == SQLITE_DONE)
-			not_found(error, "such message");
-		else if (rc != SQLITE_ROW)
-			sql_fail(hc, rc, "read message", error);
-	}
+	rows = sql_query(hc, "read message",
+			 "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
+			 " AND uid = ?",
+			 ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uid)), read_message, m,
+			 error);
+	if (rows == 0)
+		not_found(error, "such message");
 	g_mutex_unlock(&hc->lock);
-	return m;
+	return rows > 0 ? g_steal_pointer(&m) : NULL;
+}
+
+typedef struct {
+	HcacheMessageFn fn;
+	gpointer data;
+} ForeachRows;
+
+static void
+foreach_row(sqlite3_stmt *s, gpointer data)
+{
+	ForeachRows *r = data;
+	g_autoptr(HcacheMessage) m = hcache_message_new();
+
+	read_message(s, m);
+	r->fn(m, r->data);
 }
 
 gboolean
 hcache_messages_foreach(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessageFn fn,
 			gpointer user_data, GError **error)
 {
-	sqlite3_stmt *s;
-	gboolean ok = FALSE;
-	int rc;
+	ForeachRows r = {fn, user_data};
+	gint64 rows;
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc,
-		 "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
-		 " ORDER BY uid",
-		 error);
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, mbox);
-		sqlite3_bind_int64(s, 2, uidvalidity);
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			g_autoptr(HcacheMessage) m = hcache_message_new();
-
-			read_message(s, m);
-			fn(m, user_data);
-		}
-		sqlite3_reset(s);
-		ok = rc == SQLITE_DONE;
-		if (!ok)
-			sql_fail(hc, rc, "load messages", error);
-	}
+	rows = sql_query(hc, "load messages",
+			 "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
+			 " ORDER BY uid",
+			 ARGS(SQL_INT(mbox), SQL_INT(uidvalidity)), foreach_row, &r, error);
 	g_mutex_unlock(&hc->lock);
-	return ok;
+	return rows >= 0;
 }
 
 static void
@@ -1450,98 +1378,80 @@ hcache_messages_load(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **erro
 	return out;
 }
 
+typedef struct {
+	ImapUidSet *set;
+	guint32 first, last; /* the range being collected; first 0: none yet */
+	guint64 maxm;
+} UidRows;
+
+static void
+uid_row(sqlite3_stmt *s, gpointer data)
+{
+	UidRows *r = data;
+	guint32 uid = (guint32)sqlite3_column_int64(s, 0);
+	guint64 m = (guint64)sqlite3_column_int64(s, 1);
+
+	r->maxm = MAX(r->maxm, m);
+	if (r->first != 0 && uid == r->last + 1) {
+		r->last = uid;
+		return;
+	}
+	if (r->first != 0)
+		imap_uidset_add_range(r->set, r->first, r->last);
+	r->first = r->last = uid;
+}
+
 ImapUidSet *
 hcache_messages_uids(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint64 *max_modseq,
 		     GError **error)
 {
-	ImapUidSet *set = NULL;
-	sqlite3_stmt *s;
-	guint64 maxm = 0;
-	int rc;
+	UidRows r = {imap_uidset_new(), 0, 0, 0};
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc,
-		 "SELECT uid, modseq FROM message WHERE mbox = ? AND uidvalidity = ?"
-		 " ORDER BY uid",
-		 error);
-	if (s != NULL) {
-		guint32 first = 0, last = 0;
-
-		set = imap_uidset_new();
-		sqlite3_bind_int64(s, 1, mbox);
-		sqlite3_bind_int64(s, 2, uidvalidity);
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			guint32 uid = (guint32)sqlite3_column_int64(s, 0);
-			guint64 m = (guint64)sqlite3_column_int64(s, 1);
-
-			maxm = MAX(maxm, m);
-			if (first != 0 && uid == last + 1) {
-				last = uid;
-				continue;
-			}
-			if (first != 0)
-				imap_uidset_add_range(set, first, last);
-			first = last = uid;
-		}
-		if (first != 0)
-			imap_uidset_add_range(set, first, last);
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE) {
-			g_clear_pointer(&set, imap_uidset_free);
-			sql_fail(hc, rc, "load uids", error);
-		}
-	}
+	if (sql_query(hc, "load uids",
+		      "SELECT uid, modseq FROM message WHERE mbox = ? AND uidvalidity = ?"
+		      " ORDER BY uid",
+		      ARGS(SQL_INT(mbox), SQL_INT(uidvalidity)), uid_row, &r, error) < 0)
+		g_clear_pointer(&r.set, imap_uidset_free);
+	else if (r.first != 0)
+		imap_uidset_add_range(r.set, r.first, r.last);
 	g_mutex_unlock(&hc->lock);
 	if (max_modseq != NULL)
-		*max_modseq = maxm;
-	return set;
+		*max_modseq = r.maxm;
+	return r.set;
 }
 
 guint
 hcache_messages_count(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **error)
 {
-	sqlite3_stmt *s;
-	guint n = 0;
-	int rc;
+	gint64 n = 0;
 
 	g_mutex_lock(&hc->lock);
-	s = stmt(hc, "SELECT count(*) FROM message WHERE mbox = ? AND uidvalidity = ?", error);
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, mbox);
-		sqlite3_bind_int64(s, 2, uidvalidity);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			n = (guint)sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
-		if (rc != SQLITE_ROW)
-			sql_fail(hc, rc, "count messages", error);
-	}
+	sql_query(hc, "count messages",
+		  "SELECT count(*) FROM message WHERE mbox = ? AND uidvalidity = ?",
+		  ARGS(SQL_INT(mbox), SQL_INT(uidvalidity)), row_int, &n, error);
 	g_mutex_unlock(&hc->lock);
-	return n;
+	return (guint)n;
 }
 
 gboolean
 hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint32 *uids, guint n,
 		       guint *deleted, GError **error)
 {
-	sqlite3_stmt *s;
 	gboolean ok = FALSE;
 	guint count = 0;
 
 	g_mutex_lock(&hc->lock);
 	if (!begin(hc, error))
 		goto out;
-	s = stmt(hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND uid = ?", error);
-	if (s == NULL)
-		goto out;
 	for (guint i = 0; i < n; i++) {
-		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, mbox);
-		sqlite3_bind_int64(s, 2, uidvalidity);
-		sqlite3_bind_int64(s, 3, uids[i]);
-		if (!run(hc, s, error))
+		gint64 changed = sql_run(
+			hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND uid = ?",
+			ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uids[i])), error);
+
+		if (changed < 0)
 			goto out;
-		count += sqlite3_changes(hc->db);
+		count += (guint)changed;
 	}
 	ok = commit(hc, error);
 out:
@@ -1558,22 +1468,16 @@ hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity, const I
 {
 	g_autofree char *text = imap_uidset_to_string(uids);
 	g_auto(GStrv) parts = g_strsplit(text ? text : "", ",", -1);
-	sqlite3_stmt *s;
 	gboolean ok = FALSE;
 	guint count = 0;
 
 	g_mutex_lock(&hc->lock);
 	if (!begin(hc, error))
 		goto out;
-	s = stmt(hc,
-		 "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND"
-		 " uid BETWEEN ? AND ?",
-		 error);
-	if (s == NULL)
-		goto out;
 	for (guint i = 0; parts[i] != NULL; i++) {
 		char *colon = strchr(parts[i], ':');
 		guint64 a, b;
+		gint64 changed;
 
 		if (parts[i][0] == '\0')
 			continue;
@@ -1581,14 +1485,15 @@ hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity, const I
 		b = colon == NULL     ? a
 		    : colon[1] == '*' ? G_MAXUINT32
 				      : g_ascii_strtoull(colon + 1, NULL, 10);
-		sqlite3_reset(s);
-		sqlite3_bind_int64(s, 1, mbox);
-		sqlite3_bind_int64(s, 2, uidvalidity);
-		sqlite3_bind_int64(s, 3, (gint64)MIN(a, b));
-		sqlite3_bind_int64(s, 4, (gint64)MAX(a, b));
-		if (!run(hc, s, error))
+		changed = sql_run(hc,
+				  "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND"
+				  " uid BETWEEN ? AND ?",
+				  ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(MIN(a, b)),
+				       SQL_INT(MAX(a, b))),
+				  error);
+		if (changed < 0)
 			goto out;
-		count += sqlite3_changes(hc->db);
+		count += (guint)changed;
 	}
 	ok = commit(hc, error);
 out:

@@ -35,8 +35,9 @@ typedef enum {
 	HCACHE_ERROR_INVALID,	/* bad argument */
 } HcacheErrorCode;
 
-/* The schema version this code writes (PRAGMA user_version). */
-#define HCACHE_SCHEMA_VERSION 1
+/* The schema version this code writes (PRAGMA user_version). An older cache is migrated
+ * in place when opened, keeping its rows (1 -> 2 adds References and In-Reply-To). */
+#define HCACHE_SCHEMA_VERSION 2
 
 typedef struct _Hcache Hcache;
 
@@ -109,6 +110,9 @@ typedef struct {
 	char *from;
 	char *to;
 	char *message_id;
+	char *references;  /* References: unfolded; "" when the message has none; NULL: not */
+	char *in_reply_to; /* known (never fetched, or a row from schema 1); on input, NULL
+			    * keeps the stored value */
 	GBytes *extra;	/* opaque blob for the caller (e.g. a serialized envelope) */
 	char *filename; /* the file name chosen for it, or NULL (keeps the stored one) */
 	guint64 ino;	/* out: persistent inode number (set by load/get/put) */
@@ -131,7 +135,8 @@ guint64 hcache_ticket(Hcache *hc);
 
 /* Upserts @n messages in one transaction (10,000 rows take a few tens of ms). Envelope
  * fields, sizes and dates are always written; flags and modseq follow the ordering rule
- * for @ticket; a NULL filename keeps the stored one; true_size 0 keeps the stored one.
+ * for @ticket; a NULL filename, references or in_reply_to keeps the stored one;
+ * true_size 0 keeps the stored one.
  * Allocates each new message's inode number and stores it in msgs[i]->ino. */
 gboolean hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity,
 			     HcacheMessage *const *msgs, guint n, guint64 ticket, GError **error);

@@ -24,6 +24,7 @@
 typedef struct {
 	const char *mailbox;
 	StoreFolder *folder;
+	StoreInflight *op; /* the shared load this fetch is part of, or NULL */
 	guint32 uidvalidity;
 	gboolean full;	  /* full items: StoreMessage*; else ImapMessage* copies (flags) */
 	GPtrArray *items; /* owning */
@@ -35,6 +36,8 @@ collect_cb(ImapMessage *m, gpointer user_data)
 {
 	Collect *c = user_data;
 
+	if (c->op != NULL)
+		store_inflight_progress(c->op);
 	if (m->uid == 0)
 		return;
 	if (c->full) {
@@ -105,13 +108,15 @@ fetch_set(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *s
 	Collect c = {
 		.mailbox = f->name,
 		.folder = f,
+		.op = f->inflight, /* set while its worker (this thread) runs */
 		.uidvalidity = uidvalidity,
 		.full = full,
 	};
 	guint items = IMAP_FETCH_UID | IMAP_FETCH_FLAGS;
 
 	if (full)
-		items |= IMAP_FETCH_SIZE | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_ENVELOPE;
+		items |= IMAP_FETCH_SIZE | IMAP_FETCH_INTERNALDATE | IMAP_FETCH_ENVELOPE |
+			 IMAP_FETCH_REFERENCES;
 	if (store->condstore)
 		items |= IMAP_FETCH_MODSEQ;
 	c.items = g_ptr_array_new_with_free_func(full ? (GDestroyNotify)store_message_unref
@@ -150,7 +155,7 @@ store_folder_is_loaded(Store *store, StoreFolder *folder)
 
 /* Stores fetched messages, one transaction per BATCH; fills their inode numbers. */
 static void
-cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
+cache_put_rows(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 {
 	g_autoptr(GError) error = NULL;
 
@@ -175,6 +180,20 @@ cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 			m->hc_id = id;
 			m->ino = ((HcacheMessage *)g_ptr_array_index(rows, i))->ino;
 		}
+	}
+}
+
+/* cache_put_rows(), then the thread headers are dropped: they go to the cache only, never
+ * into the published records. */
+static void
+cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
+{
+	cache_put_rows(store, id, uv, msgs, ticket);
+	for (guint i = 0; msgs != NULL && i < msgs->len; i++) {
+		StoreMessage *m = g_ptr_array_index(msgs, i);
+
+		g_clear_pointer(&m->references, g_free);
+		g_clear_pointer(&m->in_reply_to, g_free);
 	}
 }
 
@@ -730,44 +749,36 @@ install_warm_locked(StoreFolder *f, GPtrArray *msgs, const HcacheMailbox *mb)
 	f->exists = msgs->len;
 }
 
-GPtrArray *
-store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_age_us,
-				gboolean *changed, GCancellable *cancel, GError **error)
+/* One shared (re)load of a folder's listing (inflight.c); the waiters read @changed. */
+typedef struct {
+	Store *store;
+	StoreFolder *folder; /* a reference */
+	gboolean offline;
+	gboolean changed; /* set by the worker before it ends */
+} ListJob;
+
+static void
+list_job_free(ListJob *job)
 {
+	store_folder_unref(job->folder);
+	g_free(job);
+}
+
+/* The worker of a shared load: the network part with the operation's @cancel, then the
+ * merge; clears folder->loading/inflight under the lock before the waiters wake. */
+static gboolean
+list_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
+{
+	ListJob *job = data;
+	Store *store = job->store;
+	StoreFolder *folder = job->folder;
 	g_autoptr(GArray) events = pending_new();
 	Load l = {0};
 	Known k = {0};
-	gboolean ok, ch = FALSE, warm = FALSE, offline, sync = FALSE;
+	gboolean ok, ch = FALSE, warm = FALSE, offline = job->offline, sync = FALSE;
 	guint32 sync_from = 0, reset_uv = 0, gone_uv = 0;
-	GPtrArray *out;
 
-	if (changed != NULL)
-		*changed = FALSE;
-	if (!store_folder_is_selectable(folder)) {
-		g_set_error(error, STORE_ERROR, STORE_ERROR_NOT_FOUND, "%s cannot hold messages",
-			    folder->name);
-		return NULL;
-	}
-	offline = store_offline_check(store);
 	g_mutex_lock(&store->lock);
-	for (;;) {
-		if (folder->loaded &&
-		    (offline || g_get_monotonic_time() - folder->loaded_at <= max_age_us)) {
-			out = snapshot_locked(folder);
-			g_mutex_unlock(&store->lock);
-			return out;
-		}
-		if (!folder->loading)
-			break;
-		/* Someone else is loading it: wait, then take theirs if fresh enough. */
-		g_cond_wait(&store->cond, &store->lock);
-		if (folder->loaded && !folder->loading) {
-			out = snapshot_locked(folder);
-			g_mutex_unlock(&store->lock);
-			return out;
-		}
-	}
-	folder->loading = TRUE;
 	k.was_loaded = folder->loaded;
 	k.hc_id = folder->hc_id;
 	g_mutex_unlock(&store->lock);
@@ -834,6 +845,7 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 
 	g_mutex_lock(&store->lock);
 	folder->loading = FALSE;
+	folder->inflight = NULL;
 	if (ok && l.sel != NULL) {
 		ch = merge_locked(store, folder, &l, events);
 		folder->loaded = TRUE;
@@ -842,7 +854,6 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		folder->uidnext = l.sel->uidnext;
 		folder->exists = l.sel->exists;
 		folder->highestmodseq = l.sel->highestmodseq;
-		out = snapshot_locked(folder);
 		/* sync=new|all: the bodies of what is new since the previous (cached) state */
 		sync = !l.unchanged;
 		sync_from = l.reset || l.sel->uidvalidity != k.uidvalidity ? 0 : k.uidnext;
@@ -850,10 +861,8 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 			gone_uv = k.uidvalidity; /* the listing found the change */
 	} else if (ok) {
 		folder->loaded_at = g_get_monotonic_time();
-		out = snapshot_locked(folder);
-	} else {
-		out = NULL;
 	}
+	job->changed = ch || warm;
 	g_cond_broadcast(&store->cond);
 	g_mutex_unlock(&store->lock);
 	if (gone_uv != 0) /* (rows and bodies went in load(), the event comes next) */
@@ -865,9 +874,79 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		store_folder_reset(store, folder->name, reset_uv);
 	if (sync)
 		store_sync_queue_folder(store, folder, sync_from);
+	return ok;
+}
+
+GPtrArray *
+store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_age_us,
+				gboolean *changed, GCancellable *cancel, GError **error)
+{
+	gboolean offline, waited = FALSE;
+	GPtrArray *out;
+
 	if (changed != NULL)
-		*changed = ch || warm;
-	return out;
+		*changed = FALSE;
+	if (!store_folder_is_selectable(folder)) {
+		g_set_error(error, STORE_ERROR, STORE_ERROR_NOT_FOUND, "%s cannot hold messages",
+			    folder->name);
+		return NULL;
+	}
+	offline = store_offline_check(store);
+	g_mutex_lock(&store->lock);
+	for (;;) {
+		StoreInflight *op;
+		ListJob *job;
+		gboolean ok;
+
+		if (folder->loaded && folder->inflight == NULL &&
+		    (waited || offline ||
+		     g_get_monotonic_time() - folder->loaded_at <= max_age_us)) {
+			/* fresh enough, or just loaded by the operation we waited for */
+			out = snapshot_locked(folder);
+			g_mutex_unlock(&store->lock);
+			return out;
+		}
+		if (folder->inflight != NULL) {
+			/* someone else is loading it: wait for that, sharing its outcome */
+			op = store_inflight_join(folder->inflight);
+			if (op == NULL) {
+				/* abandoned by its waiters and being cancelled: wait it out */
+				if (g_cancellable_set_error_if_cancelled(cancel, error)) {
+					g_mutex_unlock(&store->lock);
+					return NULL;
+				}
+				g_cond_wait_until(&store->cond, &store->lock,
+						  g_get_monotonic_time() +
+							  50 * G_TIME_SPAN_MILLISECOND);
+				continue;
+			}
+		} else {
+			job = g_new0(ListJob, 1);
+			job->store = store;
+			job->folder = store_folder_ref(folder);
+			job->offline = offline;
+			op = store_inflight_start(store->inflight, list_run, job,
+						  (GDestroyNotify)list_job_free, error);
+			if (op == NULL) {
+				g_mutex_unlock(&store->lock);
+				list_job_free(job);
+				return NULL;
+			}
+			folder->loading = TRUE;
+			folder->inflight = op;
+		}
+		store_inflight_ref(op);
+		g_mutex_unlock(&store->lock);
+		ok = store_inflight_wait(op, store->idle_us, cancel, error);
+		job = store_inflight_get_data(op);
+		if (ok && changed != NULL && job->changed)
+			*changed = TRUE;
+		store_inflight_unref(op);
+		if (!ok)
+			return NULL;
+		waited = TRUE;
+		g_mutex_lock(&store->lock);
+	}
 }
 
 GPtrArray *

@@ -6,12 +6,15 @@
  * Locking: store->lock protects every field marked so below, in Store, StoreFolder and
  * StoreMessage. It is never held across a network call: a thread that needs the network
  * copies what it needs, unlocks, calls imap_*_sync(), relocks and merges. Refreshes of one
- * folder are serialized by folder->loading + store->cond, not by holding the lock.
+ * folder (and fetches of one body) are shared operations (inflight.c): the first request
+ * starts one, later ones join it as waiters, each with its own deadline and cancellation;
+ * store->lock orders before the group's and the operation's locks.
  */
 #pragma once
 
 #include "bodycache.h"
 #include "hcache.h"
+#include "inflight.h"
 #include "store.h"
 
 struct _Store {
@@ -31,6 +34,8 @@ struct _Store {
 	gboolean probing;	 /* a reconnect attempt runs; protected by lock */
 	gint64 probe_at;	 /* monotonic us of the last attempt; protected by lock */
 	gint64 retry_us;	 /* -o offline_retry; set before use */
+	StoreInflightGroup *inflight; /* shared listings and body fetches; immutable */
+	gint64 idle_us;		 /* a waiter gives up after this long without progress */
 	GMutex lock;
 	GCond cond;	     /* signalled when a folder load or a body fetch ends */
 	GHashTable *folders; /* server name -> StoreFolder* (owning); protected by lock */
@@ -56,6 +61,7 @@ struct _StoreFolder {
 	gint64 hc_id;	  /* hcache mailbox id, 0 without cache */
 	gboolean listed;  /* in the last LIST */
 	gboolean loading; /* a thread is fetching the listing */
+	StoreInflight *inflight; /* that fetch (not a reference: its worker clears it) */
 	gboolean loaded;
 	gint64 loaded_at; /* monotonic us */
 	guint32 uidvalidity, uidnext, exists;
@@ -70,6 +76,10 @@ struct _StoreMessage {
 	StoreMessageInfo info; /* immutable; strings owned */
 	gint64 hc_id;	       /* hcache mailbox id (bodycache key), 0 without cache; and */
 	guint64 ino;	       /* hcache inode number, 0 if none: both set before publishing */
+	/* References and In-Reply-To of a fresh FETCH ("" none, NULL not fetched), only
+	 * until cache_put() hands them to the header cache: freed before publishing */
+	char *references;
+	char *in_reply_to;
 	/* protected by store->lock: */
 	guint64 size;
 	gboolean size_exact;
@@ -100,6 +110,7 @@ StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidi
 gboolean store_mime_parse_date(const char *raw, gint64 *utc, gint *tz_minutes);
 /* Under store->lock: update the mutable fields from a fresh FETCH. */
 void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
+/* At store_free(): frees every body, also those of handles the kernel never released. */
 void store_body_cache_clear(Store *store);
 /* The body committer: store_body_committer_new() when the body cache opens,
  * store_body_committer_free() before it closes (finishes the queued commits). */
@@ -113,6 +124,10 @@ void store_sync_stop(Store *store);
 /* TRUE while offline. When the server was unreachable (not -o offline), first tries to
  * reconnect, at most every store->retry_us; network-free otherwise. */
 gboolean store_offline_check(Store *store);
+/* A network call on the caller's thread that store_cancel_all() also cancels: begin gives
+ * the GCancellable to pass down (NULL with @error during shutdown), end releases it. */
+GCancellable *store_call_begin(Store *store, GCancellable *cancel, GError **error);
+void store_call_end(Store *store, GCancellable *call);
 /* The server cannot be reached (connect, timeout, connection lost after retries). */
 gboolean store_error_is_unreachable(const GError *error);
 

@@ -10,7 +10,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +57,8 @@ store_new(const ImapConfig *cfg)
 
 	store_mime_init();
 	store->pool = imap_pool_new(cfg);
+	store->inflight = store_inflight_group_new();
+	store->idle_us = (gint64)(cfg->timeout_ms ? cfg->timeout_ms : 30000) * 1000;
 	g_mutex_init(&store->lock);
 	g_cond_init(&store->cond);
 	store->folders = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
@@ -73,8 +74,13 @@ store_free(Store *store)
 {
 	if (store == NULL)
 		return;
+	store_cancel_all(store);
+	/* the shared operations' workers feed the downloader's queue: end them first (the
+	 * downloader's own starts then fail at once) */
+	store_inflight_group_join(store->inflight);
 	/* the downloader uses the pool, the committer's writer path and the caches */
 	store_sync_stop(store);
+	g_clear_pointer(&store->inflight, store_inflight_group_free);
 	store_body_cache_clear(store);
 	g_hash_table_unref(store->bodies);
 	g_hash_table_unref(store->folders);
@@ -92,6 +98,39 @@ void
 store_set_offline_retry(Store *store, gint64 us)
 {
 	store->retry_us = us;
+}
+
+void
+store_cancel_all(Store *store)
+{
+	GCancellable *sync_cancel;
+
+	store_inflight_group_close(store->inflight);
+	g_mutex_lock(&store->lock);
+	sync_cancel = store->sync_cancel ? g_object_ref(store->sync_cancel) : NULL;
+	g_mutex_unlock(&store->lock);
+	if (sync_cancel != NULL) {
+		g_cancellable_cancel(sync_cancel);
+		g_object_unref(sync_cancel);
+	}
+}
+
+void
+store_cancel_running(Store *store)
+{
+	store_inflight_group_cancel_running(store->inflight);
+}
+
+GCancellable *
+store_call_begin(Store *store, GCancellable *cancel, GError **error)
+{
+	return store_inflight_group_call_begin(store->inflight, cancel, error);
+}
+
+void
+store_call_end(Store *store, GCancellable *call)
+{
+	store_inflight_group_call_end(store->inflight, call);
 }
 
 void
@@ -214,21 +253,6 @@ store_default_cache_dir(const char *user, const char *host, guint port, const ch
 	return g_build_filename(g_get_user_cache_dir(), "imapfs", name, NULL);
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	if (remove(path) != 0)
-		g_message("cannot remove %s: %s", path, g_strerror(errno));
-	return 0;
-}
-
-static void
-remove_tree(const char *path)
-{
-	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-		g_message("cannot remove %s: %s", path, g_strerror(errno));
-}
-
 Hcache *
 store_hc(Store *store)
 {
@@ -286,12 +310,6 @@ store_open_cache(Store *store, const char *dir, guint64 cap, GError **error)
 				    local->message);
 		return FALSE;
 	}
-	if (hcache_get_rebuilds(hc) > 0) {
-		/* body files are keyed by mailbox ids of the lost database: drop them */
-		g_autofree char *bodies = g_build_filename(dir, "bodies", NULL);
-
-		remove_tree(bodies);
-	}
 	bc = bodycache_open(dir, cap, &local);
 	if (bc == NULL) {
 		g_set_error(error, STORE_ERROR,
@@ -301,6 +319,8 @@ store_open_cache(Store *store, const char *dir, guint64 cap, GError **error)
 			    "body cache %s: %s", dir, local->message);
 		return FALSE;
 	}
+	if (hcache_get_rebuilds(hc) > 0) /* bodies are keyed by ids of the lost database */
+		bodycache_drop_all(bc);
 	store->hc = g_steal_pointer(&hc);
 	store->bc = g_steal_pointer(&bc);
 	store->committer = store_body_committer_new(store);
@@ -359,7 +379,12 @@ store_offline_check(Store *store)
 	store->probing = TRUE;
 	g_mutex_unlock(&store->lock);
 
-	ok = store_connect_sync(store, NULL, &error);
+	{
+		GCancellable *call = store_call_begin(store, NULL, &error);
+
+		ok = call != NULL && store_connect_sync(store, call, &error);
+		store_call_end(store, call);
+	}
 
 	g_mutex_lock(&store->lock);
 	store->probing = FALSE;
@@ -618,15 +643,13 @@ get_namespaces(Store *store, GPtrArray *infos, GCancellable *cancel, GError **er
 	return g_steal_pointer(&nss);
 }
 
-GPtrArray *
-store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
+static GPtrArray *
+list_folders(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
 {
 	g_autoptr(GPtrArray) infos = NULL;
 	g_autoptr(GPtrArray) nss = NULL;
 	GPtrArray *out;
 
-	if (store_offline_check(store))
-		return list_cached_folders(store, namespaces, error);
 	infos = imap_list_all_sync(store->pool, FALSE, cancel, error);
 	if (infos == NULL)
 		return NULL;
@@ -658,6 +681,22 @@ store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *canc
 	return out;
 }
 
+GPtrArray *
+store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError **error)
+{
+	GCancellable *call;
+	GPtrArray *out;
+
+	if (store_offline_check(store))
+		return list_cached_folders(store, namespaces, error);
+	call = store_call_begin(store, cancel, error);
+	if (call == NULL)
+		return NULL;
+	out = list_folders(store, namespaces, call, error);
+	store_call_end(store, call);
+	return out;
+}
+
 gboolean
 store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **error)
 {
@@ -680,8 +719,15 @@ store_quota_sync(Store *store, ImapQuota *out, GCancellable *cancel, GError **er
 		g_set_error(error, IMAP_ERROR, IMAP_ERROR_UNSUPPORTED, "no QUOTA");
 		return FALSE;
 	}
-	if (!imap_quota_sync(store->pool, "INBOX", &q, cancel, error))
-		return FALSE;
+	{
+		GCancellable *call = store_call_begin(store, cancel, error);
+		gboolean ok =
+			call != NULL && imap_quota_sync(store->pool, "INBOX", &q, call, error);
+
+		store_call_end(store, call);
+		if (!ok)
+			return FALSE;
+	}
 	g_mutex_lock(&store->lock);
 	g_free(store->quota.root);
 	store->quota = q;
@@ -755,7 +801,14 @@ store_folder_status_sync(Store *store, StoreFolder *folder, ImapStatus *out, GCa
 	if (store->condstore)
 		items |= IMAP_STATUS_HIGHESTMODSEQ;
 	memset(out, 0, sizeof(*out));
-	return imap_status_sync(store->pool, folder->name, items, out, cancel, error);
+	{
+		GCancellable *call = store_call_begin(store, cancel, error);
+		gboolean ok = call != NULL &&
+			      imap_status_sync(store->pool, folder->name, items, out, call, error);
+
+		store_call_end(store, call);
+		return ok;
+	}
 }
 
 /* ---- messages ---------------------------------------------------------------------- */
@@ -803,7 +856,10 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 		i->to = store_mime_format_addresses(e->to);
 		i->date = store_mime_decode_text(e->date);
 		i->message_id = store_mime_decode_text(e->message_id);
+		msg->in_reply_to = g_strdup(e->in_reply_to ? e->in_reply_to : "");
 	}
+	if (m->have & IMAP_FETCH_REFERENCES)
+		msg->references = g_strdup(m->references ? m->references : "");
 	msg->size = (m->have & IMAP_FETCH_SIZE) ? m->size : 0;
 	msg->modseq = m->modseq;
 	msg->flags = copy_flags(m->flags);
@@ -851,6 +907,8 @@ store_message_to_hcache(Store *store, StoreMessage *msg)
 	row->to = g_strdup(i->to);
 	row->date = g_strdup(i->date);
 	row->message_id = g_strdup(i->message_id);
+	row->references = g_strdup(msg->references);
+	row->in_reply_to = g_strdup(msg->in_reply_to);
 	g_mutex_lock(&store->lock);
 	row->size = msg->size;
 	row->true_size = msg->size_exact ? msg->size : 0;
@@ -894,6 +952,8 @@ store_message_unref(StoreMessage *msg)
 	g_free((char *)i->to);
 	g_free((char *)i->date);
 	g_free((char *)i->message_id);
+	g_free(msg->references);
+	g_free(msg->in_reply_to);
 	g_strfreev(msg->flags);
 	g_free(msg);
 }

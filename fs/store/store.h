@@ -60,6 +60,14 @@ typedef struct _StoreBody StoreBody;	   /* refcounted, the content of one messag
 Store *store_new(const ImapConfig *cfg);
 void store_free(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_free)
+/* Shutdown: cancels every store operation in flight (shared listings and body fetches,
+ * calls on request threads, the background downloader) so that blocked requests fail at
+ * once; from then on every store call that would use the network fails at once
+ * (STORE_ERROR_IO). Any thread, idempotent; store_free() still must be called. */
+void store_cancel_all(Store *store);
+/* Cancels the store operations in flight now (their requests fail at once) and nothing
+ * later: what a lazy unmount does to requests stuck in the detached mount. Any thread. */
+void store_cancel_running(Store *store);
 
 /* The default cache directory of an account: $XDG_CACHE_HOME/imapfs/<account-id>, the
  * id a readable, file-name-safe form of user@host:port[/root]. */

@@ -685,7 +685,7 @@ def _fake_server(tmp_path, claimed, body, stall_body=False):
 		(rb"\S+ LIST .*", b'* LIST (\\HasNoChildren) "/" INBOX\r\n{tag} OK\r\n'),
 		(rb"\S+ (EXAMINE|SELECT) .*", b"* 1 EXISTS\r\n* 0 RECENT\r\n"
 		 b"* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 2] n\r\n{tag} OK [READ-ONLY] done\r\n"),
-		(rb"\S+ UID FETCH \S+ \(.*BODY\.PEEK.*", [fi.stall(60)] if stall_body else body_reply),
+		(rb"\S+ UID FETCH \S+ \(.*BODY\.PEEK\[\].*", [fi.stall(60)] if stall_body else body_reply),
 		(rb"\S+ UID FETCH \S+ \(.*", env_line.encode() + b"{tag} OK done\r\n"),
 		(rb"\S+ (NOOP|CHECK|ENABLE .*|ID .*)", b"{tag} OK\r\n"),
 	]

@@ -2,7 +2,8 @@
 /*
  * test-bodycache.c: unit tests of the on-disk body cache (fs/store/bodycache.c): atomic
  * commit and lookup, permissions, LRU eviction under a cap and across reopen, cleanup
- * of a crashed run's leftovers, readers that survive eviction, mailbox drops.
+ * of a crashed run's leftovers, readers that survive eviction, mailbox drops, symlinks
+ * planted in the cache never followed, and a full disk reported once.
  */
 #include "config.h"
 
@@ -330,7 +331,8 @@ test_crash_leftovers(Fixture *fx, gconstpointer data)
 	bc = bodycache_open(fx->dir, 0, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(count_tmp(root), ==, 0);
-	g_assert_false(g_file_test(stray, G_FILE_TEST_EXISTS));
+	/* a file of a name we never write is not ours: left alone, not indexed */
+	g_assert_true(g_file_test(stray, G_FILE_TEST_EXISTS));
 	check_body(bc, 1, 1, 1, 500);
 	/* a complete file somebody put there is indexed and tightened */
 	g_assert_true(bodycache_contains(bc, 1, 1, 2));
@@ -445,6 +447,120 @@ test_drop_mailbox(Fixture *fx, gconstpointer data)
 	bodycache_close(bc);
 }
 
+/* Regression (issue 9, item 10): a symlink in bodies/ named like a mailbox directory made
+ * the scan at open delete the files of the directory it pointed to. */
+static char *
+plant_file(const char *dir, const char *name, const char *text)
+{
+	char *p = g_build_filename(dir, name, NULL);
+
+	g_assert_true(g_file_set_contents(p, text, -1, NULL));
+	return p;
+}
+
+static void
+assert_file(const char *path, const char *text)
+{
+	g_autofree char *got = NULL;
+
+	g_assert_true(g_file_get_contents(path, &got, NULL, NULL));
+	g_assert_cmpstr(got, ==, text);
+}
+
+static void
+test_symlinks_not_followed(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *root = g_build_filename(fx->dir, "bodies", NULL);
+	g_autofree char *victim = g_build_filename(fx->tmp, "victim", NULL);
+	g_autofree char *vfile = NULL, *vbody = NULL, *vtmp = NULL, *vlone = NULL;
+	g_autofree char *mdir = g_build_filename(root, "0000000000000001", NULL);
+	g_autofree char *link_dir = g_build_filename(root, "00000000000000ff", NULL);
+	g_autofree char *link_tmp = g_build_filename(root, ".tmp-abcdef", NULL);
+	g_autofree char *link_body = g_build_filename(mdir, "1-7", NULL);
+	g_autofree char *link_new = g_build_filename(mdir, "1-8", NULL);
+	g_autofree char *hard = g_build_filename(mdir, "1-9", NULL);
+	Bodycache *bc = bodycache_open(fx->dir, 0, &error);
+	BodycacheStats st;
+
+	(void)data;
+	g_assert_no_error(error);
+	add(bc, 1, 1, 1, 100);
+	add(bc, 1, 1, 7, 100);
+	bodycache_close(bc);
+
+	g_assert_cmpint(g_mkdir(victim, 0755), ==, 0);
+	vfile = plant_file(victim, "notes.txt", "precious");
+	vbody = plant_file(victim, "1-2", "looks like a body");
+	vtmp = plant_file(victim, ".tmp-zzzzzz", "looks like a temp file");
+	vlone = plant_file(fx->tmp, "lone", "a lone file");
+	g_assert_cmpint(symlink(victim, link_dir), ==, 0);
+	g_assert_cmpint(symlink(vlone, link_tmp), ==, 0);
+	g_assert_cmpint(g_unlink(link_body), ==, 0);
+	g_assert_cmpint(symlink(vlone, link_body), ==, 0);
+	g_assert_cmpint(symlink(vtmp, link_new), ==, 0);
+	g_assert_cmpint(link(vbody, hard), ==, 0);
+
+	bc = bodycache_open(fx->dir, 0, &error);
+	g_assert_no_error(error);
+	/* only the real body is indexed; the links and the hard link are not ours */
+	bodycache_get_stats(bc, &st);
+	g_assert_cmpuint(st.files, ==, 1);
+	g_assert_false(bodycache_contains(bc, 0xff, 1, 2));
+	g_assert_false(bodycache_contains(bc, 1, 1, 7));
+	g_assert_false(bodycache_contains(bc, 1, 1, 9));
+	g_assert_cmpint(bodycache_lookup(bc, 1, 1, 8, NULL), ==, -1);
+	/* writing a body whose name is a planted link replaces the link, not its target */
+	add(bc, 1, 1, 7, 50);
+	check_body(bc, 1, 1, 7, 50);
+	add(bc, 1, 1, 8, 60);
+	check_body(bc, 1, 1, 8, 60);
+	/* drops and eviction remove our files only */
+	g_assert_cmpuint(bodycache_drop_all(bc), ==, 3);
+	bodycache_set_cap(bc, 1);
+	bodycache_close(bc);
+
+	assert_file(vfile, "precious");
+	assert_file(vbody, "looks like a body");
+	assert_file(vtmp, "looks like a temp file");
+	assert_file(vlone, "a lone file");
+	g_assert_true(g_file_test(link_dir, G_FILE_TEST_IS_SYMLINK));
+	g_assert_true(g_file_test(hard, G_FILE_TEST_EXISTS));
+	{
+		struct stat s;
+
+		g_assert_cmpint(stat(vbody, &s), ==, 0);
+		g_assert_cmpuint(s.st_mode & 07777, ==, 0644); /* not tightened through the link */
+	}
+}
+
+/* bodies/ itself a symlink: refused, nothing behind it touched. */
+static void
+test_symlinked_root_refused(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *root = g_build_filename(fx->dir, "bodies", NULL);
+	g_autofree char *victim = g_build_filename(fx->tmp, "victim", NULL);
+	g_autofree char *sub = g_build_filename(victim, "0000000000000001", NULL);
+	g_autofree char *vfile = NULL, *vtmp = NULL;
+
+	(void)data;
+	g_assert_cmpint(g_mkdir_with_parents(sub, 0755), ==, 0);
+	g_assert_cmpint(g_mkdir_with_parents(fx->dir, 0700), ==, 0);
+	vfile = plant_file(sub, "junk", "precious");
+	vtmp = plant_file(victim, ".tmp-zzzzzz", "a temp file");
+	g_assert_cmpint(symlink(victim, root), ==, 0);
+	g_assert_null(bodycache_open(fx->dir, 0, &error));
+	g_assert_error(error, BODYCACHE_ERROR, BODYCACHE_ERROR_IO);
+	assert_file(vfile, "precious");
+	assert_file(vtmp, "a temp file");
+	{
+		g_autofree char *lock = g_build_filename(victim, "lock", NULL);
+
+		g_assert_false(g_file_test(lock, G_FILE_TEST_EXISTS));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -455,5 +571,7 @@ main(int argc, char **argv)
 	ADD("crash-leftovers", test_crash_leftovers);
 	ADD("readers-during-eviction", test_readers_during_eviction);
 	ADD("drop-mailbox", test_drop_mailbox);
+	ADD("symlinks-in-cache-not-followed", test_symlinks_not_followed);
+	ADD("symlinked-bodies-dir-refused", test_symlinked_root_refused);
 	return g_test_run();
 }

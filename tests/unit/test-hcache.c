@@ -2,7 +2,8 @@
 /*
  * test-hcache.c: unit tests of the SQLite header cache (fs/store/hcache.c): schema and
  * permissions, persistence, bulk speed, the flag ordering rule, VANISHED, UIDVALIDITY
- * changes, rebuild of corrupt or future databases, the directory lock and inode numbers.
+ * changes, rebuild of corrupt or future databases, migration of older ones, the thread
+ * headers (References, In-Reply-To), the directory lock and inode numbers.
  */
 #include "config.h"
 
@@ -285,6 +286,167 @@ test_persistence(Fixture *fx, gconstpointer data)
 	g_assert_error(error, HCACHE_ERROR, HCACHE_ERROR_NOT_FOUND);
 	g_clear_error(&error);
 	hcache_close(hc);
+}
+
+/* References and In-Reply-To: stored, read back, kept by a put that lacks them ("" means
+ * the message has none, NULL that they were never fetched). */
+static void
+test_thread_headers(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(Hcache) hc = hcache_open(fx->dir, &error);
+	g_autoptr(HcacheMessage) got = NULL;
+	g_autoptr(GPtrArray) all = NULL;
+	HcacheMessage *m;
+	gint64 id;
+
+	(void)data;
+	g_assert_no_error(error);
+	id = setup_mailbox(hc, "INBOX", 7);
+	m = make_msg(1, NULL, 0);
+	m->references = g_strdup("<a@x> <b@x>");
+	m->in_reply_to = g_strdup("<b@x>");
+	put_one(hc, id, 7, m, HCACHE_TICKET_FORCE);
+	m = make_msg(2, NULL, 0);
+	m->references = g_strdup("");
+	m->in_reply_to = g_strdup("");
+	put_one(hc, id, 7, m, HCACHE_TICKET_FORCE);
+	put_one(hc, id, 7, make_msg(3, NULL, 0), HCACHE_TICKET_FORCE);
+
+	got = hcache_message_get(hc, id, 7, 1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(got->references, ==, "<a@x> <b@x>");
+	g_assert_cmpstr(got->in_reply_to, ==, "<b@x>");
+	g_clear_pointer(&got, hcache_message_free);
+
+	/* a re-put without them (NULL) keeps them; a new value replaces them */
+	put_one(hc, id, 7, make_msg(1, "\\Seen", 0), HCACHE_TICKET_FORCE);
+	m = make_msg(2, NULL, 0);
+	m->references = g_strdup("<c@x>");
+	put_one(hc, id, 7, m, HCACHE_TICKET_FORCE);
+
+	all = hcache_messages_load(hc, id, 7, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(all->len, ==, 3);
+	m = g_ptr_array_index(all, 0);
+	g_assert_cmpstr(m->references, ==, "<a@x> <b@x>");
+	g_assert_cmpstr(m->in_reply_to, ==, "<b@x>");
+	g_assert_cmpstr(m->flags[0], ==, "\\Seen");
+	m = g_ptr_array_index(all, 1);
+	g_assert_cmpstr(m->references, ==, "<c@x>");
+	g_assert_cmpstr(m->in_reply_to, ==, "");
+	m = g_ptr_array_index(all, 2);
+	g_assert_null(m->references);
+	g_assert_null(m->in_reply_to);
+}
+
+/* The schema of version 1 as released (frozen here: the migration's input). */
+static const char schema_v1[] =
+	"CREATE TABLE mailbox(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" delim INTEGER NOT NULL DEFAULT 0, attrs INTEGER NOT NULL DEFAULT 0, special_use TEXT,"
+	" uidvalidity INTEGER NOT NULL DEFAULT 0, uidnext INTEGER NOT NULL DEFAULT 0,"
+	" highestmodseq INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE message(mbox INTEGER NOT NULL, uidvalidity INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL, flags TEXT NOT NULL DEFAULT '', modseq INTEGER NOT NULL DEFAULT 0,"
+	" lgen INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL DEFAULT 0,"
+	" true_size INTEGER NOT NULL DEFAULT 0, idate INTEGER NOT NULL DEFAULT 0,"
+	" idate_tz INTEGER NOT NULL DEFAULT 0, date TEXT, subject TEXT, from_ TEXT, to_ TEXT,"
+	" message_id TEXT, extra BLOB, filename TEXT, ino INTEGER,"
+	" PRIMARY KEY(mbox, uidvalidity, uid)) WITHOUT ROWID;"
+	"CREATE TABLE inode(ino INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
+	"CREATE TRIGGER message_del AFTER DELETE ON message BEGIN"
+	" DELETE FROM inode WHERE ino = old.ino; END;"
+	"PRAGMA journal_mode=WAL;"
+	"INSERT INTO mailbox VALUES(3, 'INBOX', 47, 0, NULL, 7, 12, 500);"
+	"INSERT INTO message VALUES(3, 7, 11, '\\Seen', 400, 2, 1011, 0, 1700000011, 60,"
+	" 'Tue, 14 Nov 2023', 'old subject', 'Alice <a@x>', 'Bob <b@x>', '<11@x>', NULL,"
+	" '11-old.eml', 123456);"
+	"INSERT INTO inode VALUES(123456, 'm:3:7:11');"
+	"PRAGMA user_version=1;";
+
+static int
+user_version(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int v;
+
+	g_assert_cmpint(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+	g_assert_cmpint(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), ==, SQLITE_OK);
+	g_assert_cmpint(sqlite3_step(s), ==, SQLITE_ROW);
+	v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A cache of schema version 1 opens, is migrated in place and keeps its rows, inode
+ * numbers and flag generations; the new fields are NULL until the headers are fetched. */
+static void
+test_migrate_v1(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = db_path(fx);
+	g_autoptr(Hcache) hc = NULL;
+	g_autoptr(HcacheMessage) got = NULL;
+	HcacheMailbox mb = {0};
+	HcacheMessage *m;
+	sqlite3 *db;
+
+	(void)data;
+	g_assert_cmpint(g_mkdir_with_parents(fx->dir, 0700), ==, 0);
+	g_assert_cmpint(sqlite3_open(path, &db), ==, SQLITE_OK);
+	g_assert_cmpint(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), ==, SQLITE_OK);
+	sqlite3_close(db);
+	g_assert_cmpint(user_version(path), ==, 1);
+
+	hc = hcache_open(fx->dir, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(hc);
+	g_assert_cmpuint(hcache_get_rebuilds(hc), ==, 0);
+	g_assert_true(hcache_mailbox_get(hc, "INBOX", &mb, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(mb.id, ==, 3);
+	g_assert_cmpuint(mb.uidvalidity, ==, 7);
+	g_assert_cmpuint(mb.uidnext, ==, 12);
+	g_assert_cmpuint(mb.highestmodseq, ==, 500);
+	hcache_mailbox_clear(&mb);
+
+	got = hcache_message_get(hc, 3, 7, 11, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(got->subject, ==, "old subject");
+	g_assert_cmpstr(got->filename, ==, "11-old.eml");
+	g_assert_cmpstr(got->flags[0], ==, "\\Seen");
+	g_assert_cmpuint(got->modseq, ==, 400);
+	g_assert_cmpuint(got->ino, ==, 123456);
+	g_assert_null(got->references);
+	g_assert_null(got->in_reply_to);
+	g_assert_cmpuint(hcache_inode_message(hc, 3, 7, 11, &error), ==, 123456);
+	/* the local write generation survived: an older ticket cannot overwrite the flags */
+	g_assert_cmpuint(hcache_ticket(hc), ==, 2);
+	g_clear_pointer(&got, hcache_message_free);
+
+	/* the next fetch of that message fills them in */
+	m = make_msg(11, "\\Seen", 400);
+	m->references = g_strdup("<10@x>");
+	m->in_reply_to = g_strdup("<10@x>");
+	put_one(hc, 3, 7, m, HCACHE_TICKET_FORCE);
+	got = hcache_message_get(hc, 3, 7, 11, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(got->references, ==, "<10@x>");
+	g_assert_cmpstr(got->in_reply_to, ==, "<10@x>");
+	g_assert_cmpuint(got->ino, ==, 123456);
+	g_clear_pointer(&got, hcache_message_free);
+	g_clear_pointer(&hc, hcache_close);
+
+	g_assert_cmpint(user_version(path), ==, HCACHE_SCHEMA_VERSION);
+	/* and a migrated cache opens again as it is */
+	hc = hcache_open(fx->dir, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(hcache_get_rebuilds(hc), ==, 0);
+	got = hcache_message_get(hc, 3, 7, 11, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(got->references, ==, "<10@x>");
 }
 
 static void
@@ -1012,6 +1174,8 @@ main(int argc, char **argv)
 #define ADD(name, fn) g_test_add("/hcache/" name, Fixture, NULL, fx_setup, fn, fx_teardown)
 	ADD("schema-perms", test_schema_and_perms);
 	ADD("persistence", test_persistence);
+	ADD("thread-headers", test_thread_headers);
+	ADD("migrate-v1", test_migrate_v1);
 	ADD("bulk-10000", test_bulk);
 	ADD("flag-order", test_flag_order);
 	ADD("vanished", test_vanished);

@@ -168,6 +168,85 @@ test_probes(void)
 	g_assert_true(naming_could_be_message(NAMING_READABLE, "2023-11-14_2213_a_1.eml"));
 }
 
+static void
+check_component_safe(const char *name)
+{
+	g_assert_nonnull(name);
+	g_assert_cmpuint(strlen(name), >, 0);
+	g_assert_cmpuint(strlen(name), <=, 255);
+	g_assert_true(g_utf8_validate(name, -1, NULL));
+	g_assert_null(strchr(name, '/'));
+	g_assert_cmpstr(name, !=, ".");
+	g_assert_cmpstr(name, !=, "..");
+	for (const char *p = name; *p; p = g_utf8_next_char(p)) {
+		GUnicodeType t = g_unichar_type(g_utf8_get_char(p));
+
+		g_assert_cmpint(t, !=, G_UNICODE_CONTROL);
+		g_assert_cmpint(t, !=, G_UNICODE_FORMAT);
+	}
+}
+
+/* Regression (issue 9, item 13): folder names longer than 255 bytes were listed as they
+ * came, and bidi controls stayed in them. */
+static void
+test_folder_names_long_and_bidi(void)
+{
+	const char *spec[][3] = {{"p", "", "/"}};
+	g_autoptr(GPtrArray) ns = make_ns(spec, 1);
+	GString *han = g_string_new(NULL);
+	g_autofree char *bidi = naming_component("a\xe2\x80\xae"
+						 "gnp.exe");
+	g_autofree char *zw = naming_component("ab\xe2\x80\x8b"
+					       "c\xe2\x81\xa6"
+					       "d");
+	g_autofree char *only = naming_component("\xe2\x80\xae");
+	g_autofree char *dots = naming_component(".\xe2\x80\x8b");
+	g_autofree char *c1 = naming_component("x\xc2\x85y\xe2\x80\xa8z");
+	g_autofree char *bad = naming_component("x\xff\x01y");
+
+	g_assert_cmpstr(bidi, ==, "agnp.exe");
+	g_assert_cmpstr(zw, ==, "abcd");
+	g_assert_cmpstr(only, ==, "_");
+	g_assert_cmpstr(dots, ==, "\xef\xbc\x8e");
+	g_assert_cmpstr(c1, ==, "x\xef\xbf\xbdy\xef\xbf\xbdz");
+	check_component_safe(bidi);
+	check_component_safe(c1);
+	check_component_safe(bad);
+
+	/* 90 three-byte characters (270 bytes): cut on a boundary, in every alignment */
+	for (int i = 0; i < 90; i++)
+		g_string_append(han, "\xe6\xbc\xa2"); /* U+6F22 */
+	for (int shift = 0; shift < 3; shift++) {
+		g_autofree char *name = naming_component(han->str);
+		g_autofree char *v1 = naming_component_variant(name, 1);
+		g_autofree char *v2 = naming_component_variant(name, 2);
+		g_autofree char *v12 = naming_component_variant(name, 12);
+		g_autofree char *path_str = g_strconcat("top/", han->str, NULL);
+		g_auto(GStrv) path = naming_folder_path(path_str, '/', ns);
+
+		check_component_safe(name);
+		g_assert_cmpuint(strlen(name), >=, 253);
+		g_assert_true(g_str_has_prefix(han->str, name));
+		check_component_safe(v1);
+		check_component_safe(v2);
+		check_component_safe(v12);
+		g_assert_true(g_str_has_suffix(v2, "~2"));
+		g_assert_true(g_str_has_suffix(v12, "~12"));
+		g_assert_cmpstr(v1, !=, name);
+		g_assert_cmpstr(v2, !=, v12);
+		g_assert_cmpuint(g_strv_length(path), ==, 2);
+		g_assert_cmpstr(path[1], ==, name);
+		g_string_prepend_c(han, 'x');
+	}
+	/* short names keep their variants short */
+	{
+		g_autofree char *v = naming_component_variant("Sent", 3);
+
+		g_assert_cmpstr(v, ==, "Sent~3");
+	}
+	g_string_free(han, TRUE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -179,5 +258,6 @@ main(int argc, char **argv)
 	g_test_add_func("/naming/long-subject", test_long_subject);
 	g_test_add_func("/naming/order", test_order);
 	g_test_add_func("/naming/probes", test_probes);
+	g_test_add_func("/naming/folder-names-long-and-bidi", test_folder_names_long_and_bidi);
 	return g_test_run();
 }

@@ -477,6 +477,48 @@ test_fetch_header_bodystructure(void)
 	}
 }
 
+/* BODY[HEADER.FIELDS (REFERENCES)]: the field unfolded, NULL when absent (but marked as
+ * fetched), whatever the case of the names and the quoting of the list. */
+static void
+test_fetch_references(void)
+{
+	static const struct {
+		const char *in;
+		const char *want;
+	} cases[] = {
+		{"* 1 FETCH (UID 4 BODY[HEADER.FIELDS (REFERENCES)] {38}\r\nReferences: <a@x>\r\n"
+		 "\t<b@x>\r\n  <c@x>\r\n\r\n)\r\n",
+		 "<a@x> <b@x> <c@x>"},
+		{"* 1 FETCH (UID 4 BODY[HEADER.FIELDS (REFERENCES)] {2}\r\n\r\n)\r\n", NULL},
+		{"* 1 FETCH (UID 4 BODY[HEADER.FIELDS (REFERENCES)] NIL)\r\n", NULL},
+		{"* 1 FETCH (UID 4 body[header.fields (\"References\")] \"references:<z@y>\")\r\n",
+		 "<z@y>"},
+		{"* 1 FETCH (UID 4 BODY[HEADER.FIELDS (REFERENCES)] {34}\r\nX-References: 1\r\n"
+		 "References: <d@x>)\r\n",
+		 "<d@x>"},
+		{"* 1 FETCH (UID 4 BODY[HEADER.FIELDS (REFERENCES)] \"References:\")\r\n", ""},
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(ImapResponse) r = parse(cases[i].in);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(ImapMessage) m = imap_resp_fetch(r, NULL, &error);
+
+		g_assert_no_error(error);
+		g_assert_cmphex(m->have, ==, IMAP_FETCH_UID | IMAP_FETCH_REFERENCES);
+		g_assert_cmpstr(m->references, ==, cases[i].want);
+	}
+	/* HEADER.FIELDS.NOT is not ours: skipped */
+	{
+		g_autoptr(ImapResponse) r = parse("* 1 FETCH (UID 4 BODY[HEADER.FIELDS.NOT (X)] "
+						  "\"References: <a@x>\")\r\n");
+		g_autoptr(ImapMessage) m = imap_resp_fetch(r, NULL, NULL);
+
+		g_assert_cmphex(m->have, ==, IMAP_FETCH_UID);
+		g_assert_null(m->references);
+	}
+}
+
 static gboolean
 count_sink(const guint8 *data, gsize len, gpointer user_data)
 {
@@ -591,6 +633,7 @@ test_fetch_bad(void)
 		"* 1 FETCH (MODSEQ 5)\r\n",
 		"* 1 FETCH (MODSEQ (5 6))\r\n",
 		"* 1 FETCH (BODY[HEADER] (x))\r\n",
+		"* 1 FETCH (BODY[HEADER.FIELDS (REFERENCES)] (x))\r\n",
 		"* 1 FETCH (BODYSTRUCTURE \"x\")\r\n",
 		"* x FETCH (UID 1)\r\n",
 		"* 1 FETCH (UID 1) x\r\n",
@@ -987,6 +1030,7 @@ main(int argc, char **argv)
 	g_test_add_func("/resp/fetch/envelope-odd", test_fetch_envelope_odd);
 	g_test_add_func("/resp/fetch/header-bodystructure", test_fetch_header_bodystructure);
 	g_test_add_func("/resp/fetch/gmail-exchange", test_fetch_gmail_exchange);
+	g_test_add_func("/resp/fetch/references", test_fetch_references);
 	g_test_add_func("/resp/fetch/nil-items", test_fetch_nil_items);
 	g_test_add_func("/resp/fetch/bad", test_fetch_bad);
 	g_test_add_func("/resp/fetch/streamed", test_fetch_streamed);
