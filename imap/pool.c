@@ -29,6 +29,7 @@
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
+#define BUSY_MARGIN_MS 1000 /* see acquire_once */
 
 typedef struct {
 	ImapPool *pool;
@@ -556,7 +557,10 @@ static ImapLease *
 acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 expect_uidvalidity,
 	     const ImapSelectParams *sel, GCancellable *cancel, GError **error)
 {
-	gint64 deadline = g_get_monotonic_time() + (gint64)pool->cfg.timeout_ms * 1000;
+	/* A little less than the timeout: a caller that waits for this request with the
+	 * timeout as its own limit then hears "busy" (IMAP_ERROR_BUSY), not its own timeout. */
+	guint wait_ms = pool->cfg.timeout_ms - MIN(pool->cfg.timeout_ms / 10, BUSY_MARGIN_MS);
+	gint64 deadline = g_get_monotonic_time() + (gint64)wait_ms * 1000;
 	g_autoptr(GPtrArray) dead = g_ptr_array_new();
 	PoolConn *pick = NULL;
 	gboolean need_select = FALSE;

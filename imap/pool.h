@@ -25,8 +25,9 @@ typedef struct {
 	ImapSelectInfo **info_out;
 } ImapSelectParams;
 
-/* Waits (up to the pool timeout) for a connection that has @mailbox selected as needed,
- * opening or switching one. @expect_uidvalidity non-zero: IMAP_ERROR_UIDVALIDITY when the
+/* Waits (up to the pool timeout less a tenth, at most 1 s less) for a connection that has
+ * @mailbox selected as needed, opening or switching one; IMAP_ERROR_BUSY when every
+ * connection stayed busy. @expect_uidvalidity non-zero: IMAP_ERROR_UIDVALIDITY when the
  * mailbox's differs. */
 ImapLease *imap_pool_acquire(ImapPool *pool, const char *mailbox, ImapAccess access,
 			     guint32 expect_uidvalidity, const ImapSelectParams *sel,
