@@ -1155,10 +1155,11 @@ io_thread(gpointer data)
 		now = g_get_monotonic_time();
 		if (now >= deadline) {
 			g_mutex_lock(&c->lock);
-			conn_die(c, g_error_new(IMAP_ERROR, IMAP_ERROR_TIMEOUT,
-					    "server did not complete the command in time (%u ms "
-					    "plus the announced data at %u KiB/s)",
-					    (guint)(c->timeout_us / 1000), MIN_RATE / 1024));
+			conn_die(c,
+				 g_error_new(IMAP_ERROR, IMAP_ERROR_TIMEOUT,
+					     "server did not complete the command in time (%u ms "
+					     "plus the announced data at %u KiB/s)",
+					     (guint)(c->timeout_us / 1000), MIN_RATE / 1024));
 			goto out;
 		}
 		if (progress)
