@@ -67,6 +67,26 @@ keywords(char **flags)
 	return g_string_free(s, FALSE);
 }
 
+/* The envelope field behind xattr @name (owned), or NULL. */
+static char *
+envelope_field(Fs *fs, FsNode *node, const char *name)
+{
+	StoreEnvelope env;
+	char *v = NULL;
+
+	store_message_get_envelope(fs->store, node->msg, &env);
+	if (!strcmp(name, "user.mail.from"))
+		v = g_steal_pointer(&env.from);
+	else if (!strcmp(name, "user.mail.to"))
+		v = g_steal_pointer(&env.to);
+	else if (!strcmp(name, "user.mail.date"))
+		v = g_steal_pointer(&env.date);
+	else if (!strcmp(name, "user.mail.message_id"))
+		v = g_steal_pointer(&env.message_id);
+	store_envelope_clear(&env);
+	return v;
+}
+
 /* Which message xattrs exist (the optional ones only when they have a value). */
 static gboolean
 msg_has(Fs *fs, FsNode *node, const char *name)
@@ -84,14 +104,11 @@ msg_has(Fs *fs, FsNode *node, const char *name)
 	}
 	if (!strcmp(name, "user.mail.subject"))
 		return i->subject != NULL;
-	if (!strcmp(name, "user.mail.from"))
-		return i->from != NULL;
-	if (!strcmp(name, "user.mail.to"))
-		return i->to != NULL;
-	if (!strcmp(name, "user.mail.date"))
-		return i->date != NULL;
-	if (!strcmp(name, "user.mail.message_id"))
-		return i->message_id != NULL;
+	if (g_str_has_prefix(name, "user.mail.")) {
+		g_autofree char *v = envelope_field(fs, node, name);
+
+		return v != NULL;
+	}
 	return TRUE;
 }
 
@@ -99,6 +116,7 @@ static int
 msg_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
 {
 	const StoreMessageInfo *i = store_message_get_info(node->msg);
+	g_autofree char *field = NULL;
 	StoreMessageState s;
 	int err = 0;
 
@@ -115,14 +133,9 @@ msg_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
 		*value = take_value(g_strdup_printf("%" G_GUINT64_FORMAT, s.modseq));
 	} else if (!strcmp(name, "user.mail.subject") && i->subject) {
 		*value = str_value(i->subject);
-	} else if (!strcmp(name, "user.mail.from") && i->from) {
-		*value = str_value(i->from);
-	} else if (!strcmp(name, "user.mail.to") && i->to) {
-		*value = str_value(i->to);
-	} else if (!strcmp(name, "user.mail.date") && i->date) {
-		*value = str_value(i->date);
-	} else if (!strcmp(name, "user.mail.message_id") && i->message_id) {
-		*value = str_value(i->message_id);
+	} else if (g_str_has_prefix(name, "user.mail.") &&
+		   (field = envelope_field(fs, node, name)) != NULL) {
+		*value = take_value(g_steal_pointer(&field));
 	} else {
 		err = ENODATA;
 	}

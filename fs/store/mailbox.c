@@ -183,8 +183,9 @@ cache_put_rows(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 tic
 	}
 }
 
-/* cache_put_rows(), then the thread headers are dropped: they go to the cache only, never
- * into the published records. */
+/* cache_put_rows(), then what the records need not hold is dropped before they are
+ * published: the thread headers (they go to the cache only) and, for rows the cache now
+ * holds, the envelope fields (read back from there when an xattr asks). */
 static void
 cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 {
@@ -194,6 +195,10 @@ cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 
 		g_clear_pointer(&m->references, g_free);
 		g_clear_pointer(&m->in_reply_to, g_free);
+		if (m->hc_id != 0 && m->env != NULL) {
+			store_envelope_clear(m->env);
+			g_clear_pointer(&m->env, g_free);
+		}
 	}
 }
 

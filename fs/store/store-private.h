@@ -74,6 +74,8 @@ struct _StoreFolder {
 struct _StoreMessage {
 	gint ref;	       /* atomic */
 	StoreMessageInfo info; /* immutable; strings owned */
+	StoreEnvelope *env;    /* owned; dropped (NULL) once its header-cache row is written,
+				* before the message is published */
 	gint64 hc_id;	       /* hcache mailbox id (bodycache key), 0 without cache; and */
 	guint64 ino;	       /* hcache inode number, 0 if none: both set before publishing */
 	/* References and In-Reply-To of a fresh FETCH ("" none, NULL not fetched), only

@@ -852,10 +852,11 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 		ImapEnvelope *e = m->envelope;
 
 		i->subject = store_mime_decode_text(e->subject);
-		i->from = store_mime_format_addresses(e->from);
-		i->to = store_mime_format_addresses(e->to);
-		i->date = store_mime_decode_text(e->date);
-		i->message_id = store_mime_decode_text(e->message_id);
+		msg->env = g_new0(StoreEnvelope, 1);
+		msg->env->from = store_mime_format_addresses(e->from);
+		msg->env->to = store_mime_format_addresses(e->to);
+		msg->env->date = store_mime_decode_text(e->date);
+		msg->env->message_id = store_mime_decode_text(e->message_id);
 		msg->in_reply_to = g_strdup(e->in_reply_to ? e->in_reply_to : "");
 	}
 	if (m->have & IMAP_FETCH_REFERENCES)
@@ -882,10 +883,7 @@ store_message_new_from_hcache(const char *mailbox, guint32 uidvalidity, gint64 h
 	i->internaldate = row->internaldate;
 	i->internaldate_tz = row->internaldate_tz;
 	i->subject = g_steal_pointer(&row->subject);
-	i->from = g_steal_pointer(&row->from);
-	i->to = g_steal_pointer(&row->to);
-	i->date = g_steal_pointer(&row->date);
-	i->message_id = g_steal_pointer(&row->message_id);
+	/* from, to, date, message_id stay in the cache (store_message_get_envelope) */
 	msg->size = row->true_size ? row->true_size : row->size;
 	msg->size_exact = row->true_size != 0;
 	msg->modseq = row->modseq;
@@ -903,10 +901,12 @@ store_message_to_hcache(Store *store, StoreMessage *msg)
 	row->internaldate = i->internaldate;
 	row->internaldate_tz = i->internaldate_tz;
 	row->subject = g_strdup(i->subject);
-	row->from = g_strdup(i->from);
-	row->to = g_strdup(i->to);
-	row->date = g_strdup(i->date);
-	row->message_id = g_strdup(i->message_id);
+	if (msg->env != NULL) {
+		row->from = g_strdup(msg->env->from);
+		row->to = g_strdup(msg->env->to);
+		row->date = g_strdup(msg->env->date);
+		row->message_id = g_strdup(msg->env->message_id);
+	}
 	row->references = g_strdup(msg->references);
 	row->in_reply_to = g_strdup(msg->in_reply_to);
 	g_mutex_lock(&store->lock);
@@ -948,14 +948,53 @@ store_message_unref(StoreMessage *msg)
 	i = &msg->info;
 	g_ref_string_release((char *)i->mailbox);
 	g_free((char *)i->subject);
-	g_free((char *)i->from);
-	g_free((char *)i->to);
-	g_free((char *)i->date);
-	g_free((char *)i->message_id);
+	if (msg->env != NULL) {
+		store_envelope_clear(msg->env);
+		g_free(msg->env);
+	}
 	g_free(msg->references);
 	g_free(msg->in_reply_to);
 	g_strfreev(msg->flags);
 	g_free(msg);
+}
+
+void
+store_envelope_clear(StoreEnvelope *env)
+{
+	g_clear_pointer(&env->from, g_free);
+	g_clear_pointer(&env->to, g_free);
+	g_clear_pointer(&env->date, g_free);
+	g_clear_pointer(&env->message_id, g_free);
+}
+
+void
+store_message_get_envelope(Store *store, StoreMessage *msg, StoreEnvelope *out)
+{
+	g_autoptr(HcacheMessage) row = NULL;
+	g_autoptr(GError) error = NULL;
+	Hcache *hc;
+
+	memset(out, 0, sizeof(*out));
+	if (msg->env != NULL) {
+		out->from = g_strdup(msg->env->from);
+		out->to = g_strdup(msg->env->to);
+		out->date = g_strdup(msg->env->date);
+		out->message_id = g_strdup(msg->env->message_id);
+		return;
+	}
+	hc = store_hc(store);
+	if (hc == NULL || msg->hc_id == 0)
+		return;
+	row = hcache_message_get(hc, msg->hc_id, msg->info.uidvalidity, msg->info.uid, &error);
+	if (row == NULL) {
+		if (error != NULL)
+			store_cache_error(store, error);
+		return;
+	}
+	out->from = g_steal_pointer(&row->from);
+	out->to = g_steal_pointer(&row->to);
+	out->date = g_steal_pointer(&row->date);
+	out->message_id = g_steal_pointer(&row->message_id);
 }
 
 const StoreMessageInfo *

@@ -200,20 +200,28 @@ void store_message_unref(StoreMessage *msg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreMessage, store_message_unref)
 
 /* The immutable part of a message (valid while a reference is held). The decoded
- * strings are UTF-8 or NULL. */
+ * strings are UTF-8 or NULL. The other envelope fields are not kept in memory once the
+ * header cache holds them: see store_message_get_envelope(). */
 typedef struct {
-	const char *mailbox; /* server name of its folder */
+	const char *mailbox; /* server name of its folder (one copy per folder) */
 	guint32 uidvalidity;
 	guint32 uid;
 	gint64 internaldate;  /* seconds since the epoch, UTC */
 	gint internaldate_tz; /* minutes east of UTC */
-	const char *subject;  /* RFC 2047-decoded */
-	const char *from;     /* "Name <a@b>, ..." decoded */
-	const char *to;
-	const char *date; /* the Date: header text */
-	const char *message_id;
+	const char *subject;  /* RFC 2047-decoded (file names need it) */
 } StoreMessageInfo;
 const StoreMessageInfo *store_message_get_info(StoreMessage *msg);
+/* The decoded envelope fields of a message (UTF-8 or NULL each). */
+typedef struct {
+	char *from; /* "Name <a@b>, ..." */
+	char *to;
+	char *date; /* the Date: header text */
+	char *message_id;
+} StoreEnvelope;
+/* Fills @out (owned copies) from memory or, for a message the header cache holds, from
+ * its row (a local SQLite read, no network). */
+void store_message_get_envelope(Store *store, StoreMessage *msg, StoreEnvelope *out);
+void store_envelope_clear(StoreEnvelope *env);
 /* The persistent inode number the cache gave @msg, or 0 (then use
  * store_hash_message()). */
 guint64 store_message_get_ino(StoreMessage *msg);

@@ -160,7 +160,7 @@ def test_killed_waiter_leaves_while_fetch_goes_on(tmp_path, mount, what):
 		sent = r"EXAMINE"
 	else:
 		srv, dv = _server(tmp_path, body="stall")
-		sent = r"UID FETCH .*BODY\.PEEK"
+		sent = r"UID FETCH .*BODY\.PEEK\[\]"
 	try:
 		m = mount(dv, opts=["timeout=%d" % (3 * TIMEOUT)])
 		inbox = os.path.join(m.mnt, "INBOX")
@@ -196,7 +196,7 @@ def test_parallel_cat_on_stalled_body_fail_together(tmp_path, mount):
 		assert len(ended) == 3
 		assert all(p.returncode != 0 for p in procs)
 		assert max(ended.values()) <= TIMEOUT + MARGIN, sorted(ended.values())
-		assert _count(srv, r"UID FETCH .*BODY\.PEEK") == 1
+		assert _count(srv, r"UID FETCH .*BODY\.PEEK\[\]") == 1
 	finally:
 		srv.stop()
 
@@ -217,7 +217,7 @@ def test_killed_reader_stops_its_download(tmp_path, mount):
 
 		def body_conn():
 			for c in list(srv.conns):
-				if any("BODY.PEEK" in x for x in c.commands()):
+				if any("BODY.PEEK[]" in x for x in c.commands()):
 					return c
 			return None
 

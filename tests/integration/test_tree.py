@@ -175,3 +175,39 @@ def test_timer_options_are_checked(tmp_path):
 		assert r.returncode != 0
 		lines = r.stderr.decode().strip().splitlines()
 		assert len(lines) == 1 and bad.split("=")[0] in lines[0], lines
+
+
+MAIL_XATTRS = ("user.mail.subject", "user.mail.from", "user.mail.to", "user.mail.date",
+	       "user.mail.message_id")
+
+
+def mail_xattrs(d):
+	out = {}
+	for name in sorted(os.listdir(d)):
+		p = os.path.join(d, name)
+		have = set(os.listxattr(p))
+		out[name] = {x: os.getxattr(p, x) for x in MAIL_XATTRS if x in have}
+	return out
+
+
+def test_envelope_xattrs_read_back_from_the_cache(fresh_dovecot, mount, tmp_path):  # noqa: F811
+	"""The records keep no envelope strings once the header cache has them: the xattrs
+	come back from the cache, the same on the cold mount, a warm remount and offline."""
+	dv = fresh_dovecot("slash", corpus_n=30)
+	conn = dv.imap()
+	cache = str(tmp_path / "cache")
+	m = mount(dv, opts=["cache_dir=" + cache])
+	inbox = os.path.join(m.mnt, "INBOX")
+	cold = mail_xattrs(inbox)
+	assert cold and all(len(v) >= 4 for v in cold.values())
+	# the checker: each file's Message-ID is the server's for that UID
+	for name, v in cold.items():
+		uid = int(name.rsplit("_", 1)[1][:-4])
+		body = tl.fetch_body(conn, "INBOX", uid)
+		assert v["user.mail.message_id"] in body
+	m.stop()
+	m2 = mount(dv, opts=["cache_dir=" + cache])
+	assert mail_xattrs(os.path.join(m2.mnt, "INBOX")) == cold
+	m2.stop()
+	m3 = mount(dv, opts=["cache_dir=" + cache, "offline"])
+	assert mail_xattrs(os.path.join(m3.mnt, "INBOX")) == cold
