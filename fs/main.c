@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -297,6 +298,12 @@ main(int argc, char **argv)
 	dev_t dev = 0;
 
 	setlocale(LC_ALL, "");
+	/* Up to 32 FUSE workers and an I/O thread per connection: glibc would give most of
+	 * them an arena of their own, each keeping what it freed. Two are plenty here. */
+	mallopt(M_ARENA_MAX, 2);
+	/* read buffers (up to 128 KiB each) go back to the system when freed, instead of
+	 * raising glibc's dynamic threshold and staying in the heap */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	/* a server closing the socket under a write must be an error, not a death */
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();

@@ -24,14 +24,16 @@ store_mime_init(void)
 	}
 }
 
+/* Valid UTF-8, in an allocation of its own size: the decoders return GString buffers
+ * with room to spare, and a listing keeps one such string per message. */
 static char *
 make_valid(char *s)
 {
 	char *v;
 
-	if (s == NULL || g_utf8_validate(s, -1, NULL))
-		return s;
-	v = g_utf8_make_valid(s, -1);
+	if (s == NULL)
+		return NULL;
+	v = g_utf8_validate(s, -1, NULL) ? g_strdup(s) : g_utf8_make_valid(s, -1);
 	g_free(s);
 	return v;
 }
