@@ -186,13 +186,13 @@ op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	cancel = req_begin(req);
-	if (!fs_tree_refresh_sync(fs, fs->opts->folders_max_age * G_USEC_PER_SEC, cancel,
+	if (!fs_tree_refresh_sync(fs, (gint64)fs->opts->folders_max_age * G_USEC_PER_SEC, cancel,
 				  &error)) {
 		/* the folder's own listing below reports a dead server */
 		g_debug("LIST failed: %s", error->message);
 		g_clear_error(&error);
 	}
-	ok = fs_dir_refresh_sync(fs, n, fs->opts->dir_max_age * G_USEC_PER_SEC, cancel, &error);
+	ok = fs_dir_refresh_sync(fs, n, (gint64)fs->opts->dir_max_age * G_USEC_PER_SEC, cancel, &error);
 	req_end(req, cancel);
 	if (!ok) {
 		int err = fs_errno_from_error(error);

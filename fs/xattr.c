@@ -229,7 +229,7 @@ fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellabl
 			 * -o flags_max_age (one EXAMINE with CONDSTORE, for the whole folder).
 			 * Without the server, the last known flags are the answer. */
 			if (!fs_dir_refresh_sync(fs, node->parent,
-						 fs->opts->flags_max_age * G_USEC_PER_SEC, cancel,
+						 (gint64)fs->opts->flags_max_age * G_USEC_PER_SEC, cancel,
 						 &error))
 				g_debug("flags of UID %u not refreshed: %s", node->uid,
 					error->message);

@@ -255,6 +255,22 @@ ImapPool *imap_pool_new(const ImapConfig *cfg);
 void imap_pool_free(ImapPool *pool);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImapPool, imap_pool_free)
 
+/* What a pool connection heard about its selected mailbox outside the answer to a
+ * command (RFC 9051 §7: the server may send EXISTS, EXPUNGE, VANISHED or a FETCH of
+ * flags at any time). */
+typedef enum {
+	IMAP_CHANGED_EXISTS = 1 << 0,  /* new mail (or a changed count) */
+	IMAP_CHANGED_EXPUNGE = 1 << 1, /* EXPUNGE or VANISHED */
+	IMAP_CHANGED_FLAGS = 1 << 2,   /* an unsolicited FETCH */
+} ImapChanged;
+/* @changed: ImapChanged bits seen on a connection that had @mailbox (UIDVALIDITY
+ * @uidvalidity) selected. Called on the thread that released the connection, with no
+ * library lock held; it must not wait on the network. */
+typedef void (*ImapChangedFn)(const char *mailbox, guint32 uidvalidity, guint changed,
+			      gpointer data);
+/* Sets the one receiver of such changes (NULL: none). Call before the first use. */
+void imap_pool_set_changed_handler(ImapPool *pool, ImapChangedFn fn, gpointer data);
+
 /* Opens the first connection and logs in, so a bad host, TLS or password shows up now. */
 gboolean imap_pool_connect_sync(ImapPool *pool, GCancellable *cancel, GError **error);
 

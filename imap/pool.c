@@ -46,6 +46,7 @@ typedef struct {
 	gint uv_current; /* atomic copy of uidvalidity */
 	gint uv_events;  /* atomic */
 	gint uv_acked;   /* protected by pool->lock: the uv_events already applied */
+	gint changed;    /* atomic: ImapChanged bits heard unsolicited since the release */
 } PoolConn;
 
 struct _ImapLease {
@@ -67,6 +68,8 @@ struct _ImapPool {
 	gint64 next_attempt;
 	GError *last_error; /* protected by lock: why the last open failed */
 	char **caps;      /* of the first connection (protected by lock) */
+	ImapChangedFn changed_fn; /* immutable after imap_pool_set_changed_handler */
+	gpointer changed_data;
 };
 
 /* ---- config ------------------------------------------------------------------------- */
@@ -377,10 +380,30 @@ conn_event(ImapConn *conn, const ImapResponse *resp, gpointer data)
 		}
 		return;
 	}
-	/* Unsolicited EXISTS/EXPUNGE/FETCH on a pool connection: the IDLE connection and the
-	 * store's resync report changes; nothing to keep here. */
-	g_debug("conn %u: unsolicited response (%d)", imap_conn_get_id(conn),
-		imap_resp_untagged_kind(resp));
+	/* Unsolicited EXISTS/EXPUNGE/VANISHED/FETCH: noted here (no pool lock on this
+	 * thread), told to the changed handler when the connection is released. */
+	switch (imap_resp_untagged_kind(resp)) {
+	case IMAP_UNTAGGED_EXISTS:
+		g_atomic_int_or(&pc->changed, IMAP_CHANGED_EXISTS);
+		break;
+	case IMAP_UNTAGGED_EXPUNGE:
+	case IMAP_UNTAGGED_VANISHED:
+		g_atomic_int_or(&pc->changed, IMAP_CHANGED_EXPUNGE);
+		break;
+	case IMAP_UNTAGGED_FETCH:
+		g_atomic_int_or(&pc->changed, IMAP_CHANGED_FLAGS);
+		break;
+	default:
+		g_debug("conn %u: unsolicited response (%d)", imap_conn_get_id(conn),
+			imap_resp_untagged_kind(resp));
+	}
+}
+
+void
+imap_pool_set_changed_handler(ImapPool *pool, ImapChangedFn fn, gpointer data)
+{
+	pool->changed_fn = fn;
+	pool->changed_data = data;
 }
 
 /* Lock held; drops dead idle connections (returned for freeing outside the lock). */
@@ -534,6 +557,7 @@ do_select(ImapPool *pool, PoolConn *pc, const char *mailbox, gboolean write,
 	if (!info)
 		return FALSE;
 	pc->mailbox = g_strdup(mailbox);
+	g_atomic_int_set(&pc->changed, 0); /* what was heard belongs to the old mailbox */
 	pc->rw = !info->read_only;
 	pc->uidvalidity = info->uidvalidity;
 	g_atomic_int_set(&pc->uv_current, (gint)info->uidvalidity);
@@ -727,12 +751,23 @@ imap_pool_release(ImapPool *pool, ImapLease *lease)
 {
 	if (!lease)
 		return;
+	g_autofree char *mailbox = NULL;
+	guint32 uidvalidity = 0;
+	guint changed;
+
 	g_mutex_lock(&pool->lock);
 	lease->pc->users--;
 	lease->pc->last_used = g_get_monotonic_time();
+	changed = (guint)g_atomic_int_and(&lease->pc->changed, 0);
+	if (changed != 0 && lease->pc->mailbox != NULL) {
+		mailbox = g_strdup(lease->pc->mailbox);
+		uidvalidity = lease->pc->uidvalidity;
+	}
 	g_cond_broadcast(&pool->cond);
 	g_mutex_unlock(&pool->lock);
 	g_free(lease);
+	if (mailbox != NULL && pool->changed_fn != NULL)
+		pool->changed_fn(mailbox, uidvalidity, changed, pool->changed_data);
 }
 
 ImapConn *

@@ -291,7 +291,7 @@ store_folder_reset(Store *store, const char *mailbox, guint32 old_uidvalidity)
 	/* the next listing is a full reload (as for any UIDVALIDITY change) */
 	f->uidvalidity = 0;
 	f->loaded = FALSE;
-	f->loaded_at = 0;
+	f->loaded_at = STORE_STALE;
 	g_mutex_unlock(&store->lock);
 
 	g_message("%s: UIDVALIDITY %u is gone on the server: the folder is reset", mailbox,
@@ -747,7 +747,7 @@ install_warm_locked(StoreFolder *f, GPtrArray *msgs, const HcacheMailbox *mb)
 	}
 	rebuild_sorted_locked(f);
 	f->loaded = TRUE;
-	f->loaded_at = 0;
+	f->loaded_at = STORE_STALE;
 	f->uidvalidity = mb->uidvalidity;
 	f->uidnext = mb->uidnext;
 	f->highestmodseq = mb->highestmodseq;

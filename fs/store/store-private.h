@@ -52,6 +52,10 @@ struct _Store {
 	gpointer event_data;
 };
 
+/* A loaded_at that makes any listing age due (0 would not be: the monotonic clock
+ * starts at boot, and a max age can be longer than the uptime). */
+#define STORE_STALE (G_MININT64 / 4)
+
 struct _StoreFolder {
 	gint ref;    /* atomic */
 	char *name;  /* immutable */

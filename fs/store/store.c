@@ -50,6 +50,24 @@ store_folder_unref(StoreFolder *folder)
 		folder_free(folder);
 }
 
+/* A pool connection heard an unsolicited EXISTS, EXPUNGE, VANISHED or FETCH for
+ * @mailbox: its listing is due for a resync at the next request whatever its age (the
+ * resync's merge then emits the events). */
+static void
+heard_change(const char *mailbox, guint32 uidvalidity, guint changed, gpointer data)
+{
+	Store *store = data;
+	StoreFolder *f;
+
+	g_mutex_lock(&store->lock);
+	f = g_hash_table_lookup(store->folders, mailbox);
+	if (f != NULL && f->loaded && f->uidvalidity == uidvalidity) {
+		g_debug("%s: the server announced changes (%#x): resync due", mailbox, changed);
+		f->loaded_at = STORE_STALE;
+	}
+	g_mutex_unlock(&store->lock);
+}
+
 Store *
 store_new(const ImapConfig *cfg)
 {
@@ -57,6 +75,7 @@ store_new(const ImapConfig *cfg)
 
 	store_mime_init();
 	store->pool = imap_pool_new(cfg);
+	imap_pool_set_changed_handler(store->pool, heard_change, store);
 	store->inflight = store_inflight_group_new();
 	store->idle_us = (gint64)(cfg->timeout_ms ? cfg->timeout_ms : 30000) * 1000;
 	g_mutex_init(&store->lock);

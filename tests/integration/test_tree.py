@@ -211,3 +211,23 @@ def test_envelope_xattrs_read_back_from_the_cache(fresh_dovecot, mount, tmp_path
 	m2.stop()
 	m3 = mount(dv, opts=["cache_dir=" + cache, "offline"])
 	assert mail_xattrs(os.path.join(m3.mnt, "INBOX")) == cold
+
+
+def test_unsolicited_exists_on_a_pool_connection_makes_the_listing_resync(fresh_dovecot, mount):  # noqa: F811,E501
+	"""New mail the server announces on one of the mount's own connections (an EXISTS
+	after a body fetch) is listed at the next ls, although the listing is younger than
+	dir_max_age (an hour here): unsolicited responses feed the change path."""
+	dv = fresh_dovecot("slash", corpus_n=0)
+	conn = dv.imap()
+	first = tl.append(conn, "INBOX", b"Subject: one\r\n\r\n" + b"x" * 1000 + b"\r\n")
+	m = mount(dv, opts=["dir_max_age=3600", "no_cache"])
+	inbox = os.path.join(m.mnt, "INBOX")
+	names = by_uid(inbox)
+	assert sorted(names) == [first]
+	second = tl.append(conn, "INBOX", b"Subject: two\r\n\r\n2\r\n")
+	assert sorted(tl.fetch_flags(conn, "INBOX")) == [first, second]  # the server's state
+	assert sorted(by_uid(inbox)) == [first]  # fresh listing: not asked again
+	# a read of the first message runs a command on INBOX: Dovecot adds "* 2 EXISTS"
+	with open(os.path.join(inbox, names[first]), "rb") as f:
+		assert f.read() == tl.fetch_body(conn, "INBOX", first)
+	assert sorted(by_uid(inbox)) == [first, second]
