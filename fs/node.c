@@ -15,10 +15,22 @@
 #define ROOT_INO 1 /* FUSE_ROOT_ID: only ever given by fs_node_set_ino() */
 
 struct _FsNodeTable {
-	GHashTable *by_ino; /* &node->ino -> FsNode* */
+	GHashTable *by_ino; /* set of FsNode*, hashed on ino */
 	GHashTable *by_msg; /* FsNode* (hashed on folder, uid) -> FsNode* */
 	guint count[2];	    /* live nodes by kind */
 };
+
+static guint
+ino_hash(gconstpointer p)
+{
+	return g_int64_hash(&((const FsNode *)p)->ino);
+}
+
+static gboolean
+ino_equal(gconstpointer a, gconstpointer b)
+{
+	return ((const FsNode *)a)->ino == ((const FsNode *)b)->ino;
+}
 
 static guint
 msg_hash(gconstpointer p)
@@ -41,7 +53,7 @@ fs_node_table_new(void)
 {
 	FsNodeTable *t = g_new0(FsNodeTable, 1);
 
-	t->by_ino = g_hash_table_new(g_int64_hash, g_int64_equal);
+	t->by_ino = g_hash_table_new(ino_hash, ino_equal);
 	t->by_msg = g_hash_table_new(msg_hash, msg_equal);
 	return t;
 }
@@ -49,11 +61,14 @@ fs_node_table_new(void)
 static void
 node_free(FsNode *n)
 {
-	g_free(n->name);
-	g_clear_pointer(&n->subdirs, g_hash_table_unref);
-	g_clear_pointer(&n->index, fs_dir_index_free);
-	g_clear_pointer(&n->folder, store_folder_unref);
-	g_clear_pointer(&n->msg, store_message_unref);
+	if (n->kind == FS_NODE_DIR) {
+		g_free(n->name);
+		g_clear_pointer(&n->subdirs, g_hash_table_unref);
+		g_clear_pointer(&n->index, fs_dir_index_free);
+		g_clear_pointer(&n->folder, store_folder_unref);
+	} else {
+		g_clear_pointer(&n->msg, store_message_unref);
+	}
 	g_free(n);
 }
 
@@ -76,7 +91,9 @@ fs_node_table_free(FsNodeTable *t)
 FsNode *
 fs_node_table_get(FsNodeTable *t, guint64 ino)
 {
-	return g_hash_table_lookup(t->by_ino, &ino);
+	FsNode key = {.ino = ino};
+
+	return g_hash_table_lookup(t->by_ino, &key);
 }
 
 guint
@@ -88,19 +105,19 @@ fs_node_table_count(FsNodeTable *t, FsNodeKind kind)
 static void
 insert(FsNodeTable *t, FsNode *n, guint64 ino)
 {
-	while (ino <= ROOT_INO || g_hash_table_contains(t->by_ino, &ino))
+	while (ino <= ROOT_INO || fs_node_table_get(t, ino) != NULL)
 		ino++;
 	n->ino = ino;
-	g_hash_table_insert(t->by_ino, &n->ino, n);
+	g_hash_table_add(t->by_ino, n);
 	t->count[n->kind]++;
 }
 
 void
 fs_node_set_ino(FsNodeTable *t, FsNode *n, guint64 ino)
 {
-	g_hash_table_remove(t->by_ino, &n->ino);
+	g_hash_table_remove(t->by_ino, n);
 	n->ino = ino;
-	g_hash_table_insert(t->by_ino, &n->ino, n);
+	g_hash_table_add(t->by_ino, n);
 }
 
 FsNode *
@@ -137,7 +154,7 @@ collect(FsNodeTable *t, FsNode *n)
 		return FALSE;
 	if (n->kind == FS_NODE_MSG && !n->gone)
 		g_hash_table_remove(t->by_msg, n);
-	g_hash_table_remove(t->by_ino, &n->ino);
+	g_hash_table_remove(t->by_ino, n);
 	t->count[n->kind]--;
 	parent = n->parent;
 	node_free(n);

@@ -27,20 +27,26 @@ typedef enum {
 typedef struct _FsNode FsNode;
 struct _FsNode {
 	guint64 ino;	 /* fixed while in the table */
-	FsNodeKind kind; /* immutable */
 	guint64 nlookup; /* lookups the kernel holds */
-	guint holds;	 /* the mount's own references (message nodes, snapshots) */
 	FsNode *parent;	 /* directory it is in (held); NULL for the tree root */
-	/* directories: */
-	char *name;	     /* name in parent */
-	gboolean attached;   /* linked in parent->subdirs (the tree holds it) */
-	StoreFolder *folder; /* ref, or NULL for a directory no mailbox backs */
-	GHashTable *subdirs; /* name -> FsNode* (attached children) */
-	FsDirIndex *index;   /* message names, NULL until first listed */
-	/* messages: */
-	StoreMessage *msg; /* ref; re-pointable */
-	guint32 uid;	   /* with parent->folder: the key in the table's message map */
-	gboolean gone;	   /* expunged: no longer in the message map */
+	guint32 holds;	 /* the mount's own references (message nodes, snapshots) */
+	FsNodeKind kind; /* immutable */
+	/* One node per message the kernel holds (100,000 after a find of a big account):
+	 * the fields of a kind share their room. Read a kind's fields only on that kind. */
+	union {
+		struct { /* FS_NODE_DIR */
+			char *name;	     /* name in parent */
+			StoreFolder *folder; /* ref, or NULL for a directory no mailbox backs */
+			GHashTable *subdirs; /* name -> FsNode* (attached children) */
+			FsDirIndex *index;   /* message names, NULL until first listed */
+			gboolean attached;   /* linked in parent->subdirs (the tree holds it) */
+		};
+		struct {		   /* FS_NODE_MSG */
+			StoreMessage *msg; /* ref; re-pointable */
+			guint32 uid;	   /* with parent->folder: key in the message map */
+			gboolean gone;	   /* expunged: no longer in the message map */
+		};
+	};
 };
 
 typedef struct _FsNodeTable FsNodeTable;
