@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dirindex.c: one folder's message names keyed by UID (see dirindex.h). Two hash tables
- * share each name (a GRefString, so a directory snapshot can keep a name without a copy);
- * the UID order for readdir is rebuilt lazily, only after a change that broke it.
+ * dirindex.c: one folder's message names keyed by UID (see dirindex.h). Each message is
+ * one allocation (UID and name) in an array sorted by UID, which is both the UID -> name
+ * map (binary search; new mail appends) and the readdir order, and in a set hashed on
+ * the name for name -> UID. No hash table carries a values array.
  */
 #include "config.h"
 
@@ -10,23 +11,38 @@
 
 #include "dirindex.h"
 
+/* One message: its UID and its name in one allocation. */
+typedef struct {
+	guint32 uid;
+	char name[];
+} Entry;
+
 struct _FsDirIndex {
-	GHashTable *by_uid;  /* uid -> GRefString name (owned) */
-	GHashTable *by_name; /* name (borrowed from by_uid) -> uid */
+	GPtrArray *by_uid;   /* Entry* (owned), ascending UID: binary search, and readdir order */
+	GHashTable *by_name; /* set of the same Entry*, hashed on the name */
 	GHashTable *holds;   /* uid -> guint64* ticket of a local change */
-	GArray *order;	     /* guint32 UIDs ascending; valid unless order_stale */
-	gboolean order_stale;
 };
+
+static guint
+name_hash(gconstpointer e)
+{
+	return g_str_hash(((const Entry *)e)->name);
+}
+
+static gboolean
+name_equal(gconstpointer a, gconstpointer b)
+{
+	return strcmp(((const Entry *)a)->name, ((const Entry *)b)->name) == 0;
+}
 
 FsDirIndex *
 fs_dir_index_new(void)
 {
 	FsDirIndex *idx = g_new0(FsDirIndex, 1);
 
-	idx->by_uid = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_ref_string_release);
-	idx->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	idx->by_uid = g_ptr_array_new_with_free_func(g_free);
+	idx->by_name = g_hash_table_new(name_hash, name_equal);
 	idx->holds = g_hash_table_new_full(NULL, NULL, NULL, g_free);
-	idx->order = g_array_new(FALSE, FALSE, sizeof(guint32));
 	return idx;
 }
 
@@ -36,102 +52,125 @@ fs_dir_index_free(FsDirIndex *idx)
 	if (idx == NULL)
 		return;
 	g_hash_table_unref(idx->by_name);
-	g_hash_table_unref(idx->by_uid);
+	g_ptr_array_unref(idx->by_uid);
 	g_hash_table_unref(idx->holds);
-	g_array_unref(idx->order);
 	g_free(idx);
 }
 
-static void
-put_owned(FsDirIndex *idx, guint32 uid, char *name)
+/* The position of @uid in by_uid, or where it would go (*@found FALSE). */
+static guint
+position(const FsDirIndex *idx, guint32 uid, gboolean *found)
 {
-	const char *old = g_hash_table_lookup(idx->by_uid, GUINT_TO_POINTER(uid));
+	guint lo = 0, hi = idx->by_uid->len;
 
-	if (old != NULL) {
-		if (strcmp(old, name) == 0) {
-			g_ref_string_release(name);
-			return;
-		}
-		g_hash_table_remove(idx->by_name, old);
-	} else if (!idx->order_stale) {
-		/* new mail has the highest UID: the order stays valid without a sort */
-		if (idx->order->len == 0 ||
-		    g_array_index(idx->order, guint32, idx->order->len - 1) < uid)
-			g_array_append_val(idx->order, uid);
-		else
-			idx->order_stale = TRUE;
+	/* new mail has the highest UID: check the end first */
+	if (hi > 0 && ((Entry *)idx->by_uid->pdata[hi - 1])->uid < uid) {
+		*found = FALSE;
+		return hi;
 	}
-	g_hash_table_insert(idx->by_uid, GUINT_TO_POINTER(uid), name);
-	g_hash_table_insert(idx->by_name, name, GUINT_TO_POINTER(uid));
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		guint32 u = ((Entry *)idx->by_uid->pdata[mid])->uid;
+
+		if (u == uid) {
+			*found = TRUE;
+			return mid;
+		}
+		if (u < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = FALSE;
+	return lo;
+}
+
+static Entry *
+entry_of(const FsDirIndex *idx, guint32 uid)
+{
+	gboolean found;
+	guint at = position(idx, uid, &found);
+
+	return found ? idx->by_uid->pdata[at] : NULL;
 }
 
 void
 fs_dir_index_put(FsDirIndex *idx, guint32 uid, const char *name)
 {
-	g_return_if_fail(uid != 0 && name != NULL);
-	put_owned(idx, uid, g_ref_string_new(name));
+	gsize len = strlen(name);
+	gboolean found;
+	guint at;
+	Entry *e;
+
+	g_return_if_fail(uid != 0);
+	at = position(idx, uid, &found);
+	if (found) {
+		Entry *old = idx->by_uid->pdata[at];
+
+		if (strcmp(old->name, name) == 0)
+			return;
+		g_hash_table_remove(idx->by_name, old);
+		g_ptr_array_remove_index(idx->by_uid, at); /* frees it */
+	}
+	e = g_malloc(sizeof(Entry) + len + 1);
+	e->uid = uid;
+	memcpy(e->name, name, len + 1);
+	g_ptr_array_insert(idx->by_uid, (gint)at, e);
+	g_hash_table_add(idx->by_name, e);
 }
 
 gboolean
 fs_dir_index_remove(FsDirIndex *idx, guint32 uid)
 {
-	const char *name = g_hash_table_lookup(idx->by_uid, GUINT_TO_POINTER(uid));
+	gboolean found;
+	guint at = position(idx, uid, &found);
 
-	if (name == NULL)
+	if (!found)
 		return FALSE;
-	g_hash_table_remove(idx->by_name, name);
-	g_hash_table_remove(idx->by_uid, GUINT_TO_POINTER(uid));
-	idx->order_stale = TRUE;
+	g_hash_table_remove(idx->by_name, idx->by_uid->pdata[at]);
+	g_ptr_array_remove_index(idx->by_uid, at);
 	return TRUE;
 }
 
 guint32
 fs_dir_index_find(const FsDirIndex *idx, const char *name)
 {
-	return GPOINTER_TO_UINT(g_hash_table_lookup(idx->by_name, name));
+	gsize len = strlen(name);
+	union {
+		Entry e;
+		char room[sizeof(Entry) + 256]; /* a file name is at most 255 bytes */
+	} buf;
+	g_autofree Entry *heap = NULL;
+	Entry *key = &buf.e, *e;
+
+	if (len >= 256)
+		key = heap = g_malloc(sizeof(Entry) + len + 1);
+	memcpy(key->name, name, len + 1);
+	e = g_hash_table_lookup(idx->by_name, key);
+	return e ? e->uid : 0;
 }
 
 const char *
 fs_dir_index_name(const FsDirIndex *idx, guint32 uid)
 {
-	return g_hash_table_lookup(idx->by_uid, GUINT_TO_POINTER(uid));
+	Entry *e = entry_of(idx, uid);
+
+	return e ? e->name : NULL;
 }
 
 guint
 fs_dir_index_size(const FsDirIndex *idx)
 {
-	return g_hash_table_size(idx->by_uid);
-}
-
-static gint
-cmp_uid(gconstpointer a, gconstpointer b)
-{
-	guint32 x = *(const guint32 *)a, y = *(const guint32 *)b;
-
-	return x < y ? -1 : x > y;
+	return idx->by_uid->len;
 }
 
 GArray *
 fs_dir_index_uids(FsDirIndex *idx)
 {
-	GArray *out;
+	GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(guint32), idx->by_uid->len);
 
-	if (idx->order_stale) {
-		GHashTableIter it;
-		gpointer k;
-
-		g_array_set_size(idx->order, 0);
-		g_hash_table_iter_init(&it, idx->by_uid);
-		while (g_hash_table_iter_next(&it, &k, NULL)) {
-			guint32 uid = GPOINTER_TO_UINT(k);
-
-			g_array_append_val(idx->order, uid);
-		}
-		g_array_sort(idx->order, cmp_uid);
-		idx->order_stale = FALSE;
-	}
-	out = g_array_sized_new(FALSE, FALSE, sizeof(guint32), idx->order->len);
-	g_array_append_vals(out, idx->order->data, idx->order->len);
+	for (guint i = 0; i < idx->by_uid->len; i++)
+		g_array_append_val(out, ((Entry *)idx->by_uid->pdata[i])->uid);
 	return out;
 }
 
@@ -139,10 +178,8 @@ void
 fs_dir_index_clear(FsDirIndex *idx)
 {
 	g_hash_table_remove_all(idx->by_name);
-	g_hash_table_remove_all(idx->by_uid);
+	g_ptr_array_set_size(idx->by_uid, 0);
 	g_hash_table_remove_all(idx->holds);
-	g_array_set_size(idx->order, 0);
-	idx->order_stale = FALSE;
 }
 
 void
@@ -179,9 +216,9 @@ fs_dir_index_sync(FsDirIndex *idx, const guint32 *uids, guint n, guint64 ticket,
 		  GPtrArray *removed_names)
 {
 	g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
-	g_autoptr(GArray) gone = g_array_new(FALSE, FALSE, sizeof(guint32));
+	GPtrArray *keep;
 	GHashTableIter it;
-	gpointer k;
+	gpointer v;
 
 	for (guint i = 0; i < n; i++) {
 		guint32 uid = uids[i];
@@ -190,36 +227,40 @@ fs_dir_index_sync(FsDirIndex *idx, const guint32 *uids, guint n, guint64 ticket,
 		if (uid == 0)
 			continue;
 		g_hash_table_add(seen, GUINT_TO_POINTER(uid));
-		if (!may_change(idx, uid, ticket) ||
-		    g_hash_table_contains(idx->by_uid, GUINT_TO_POINTER(uid)))
+		if (!may_change(idx, uid, ticket) || entry_of(idx, uid) != NULL)
 			continue;
 		name = name_of(uid, data);
 		if (name == NULL)
 			continue;
-		put_owned(idx, uid, g_ref_string_new(name));
+		fs_dir_index_put(idx, uid, name);
 		g_free(name);
 		if (added != NULL)
 			g_array_append_val(added, uid);
 	}
-	g_hash_table_iter_init(&it, idx->by_uid);
-	while (g_hash_table_iter_next(&it, &k, NULL)) {
-		guint32 uid = GPOINTER_TO_UINT(k);
+	/* what the listing no longer has goes, in one pass over the array */
+	keep = g_ptr_array_sized_new(idx->by_uid->len);
+	g_ptr_array_set_free_func(keep, g_free);
+	for (guint i = 0; i < idx->by_uid->len; i++) {
+		Entry *e = idx->by_uid->pdata[i];
 
-		if (!g_hash_table_contains(seen, k) && may_change(idx, uid, ticket))
-			g_array_append_val(gone, uid);
-	}
-	for (guint i = 0; i < gone->len; i++) {
-		guint32 uid = g_array_index(gone, guint32, i);
-
-		if (removed_names != NULL)
-			g_ptr_array_add(removed_names, g_strdup(fs_dir_index_name(idx, uid)));
-		fs_dir_index_remove(idx, uid);
+		if (g_hash_table_contains(seen, GUINT_TO_POINTER(e->uid)) ||
+		    !may_change(idx, e->uid, ticket)) {
+			g_ptr_array_add(keep, e);
+			continue;
+		}
+		g_hash_table_remove(idx->by_name, e);
 		if (removed != NULL)
-			g_array_append_val(removed, uid);
+			g_array_append_val(removed, e->uid);
+		if (removed_names != NULL)
+			g_ptr_array_add(removed_names, g_strdup(e->name));
+		g_free(e);
 	}
+	g_ptr_array_set_free_func(idx->by_uid, NULL);
+	g_ptr_array_unref(idx->by_uid);
+	idx->by_uid = keep;
 	/* holds this listing is newer than are settled */
 	g_hash_table_iter_init(&it, idx->holds);
-	while (g_hash_table_iter_next(&it, NULL, &k))
-		if (*(guint64 *)k < ticket)
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (*(guint64 *)v < ticket)
 			g_hash_table_iter_remove(&it);
 }

@@ -28,7 +28,7 @@ void fs_dir_index_put(FsDirIndex *idx, guint32 uid, const char *name);
 gboolean fs_dir_index_remove(FsDirIndex *idx, guint32 uid);
 /* The UID of @name, 0 when none. */
 guint32 fs_dir_index_find(const FsDirIndex *idx, const char *name);
-/* The name of @uid (a GRefString: g_ref_string_acquire() it to keep it), or NULL. */
+/* The name of @uid, or NULL; valid until the next change of @idx. */
 const char *fs_dir_index_name(const FsDirIndex *idx, guint32 uid);
 guint fs_dir_index_size(const FsDirIndex *idx);
 /* The UIDs in ascending order (owning GArray of guint32). */

@@ -130,14 +130,18 @@ char *fs_msg_name(Fs *fs, StoreMessage *msg);
 
 /* A directory listing as it was at opendir, held by the directory handle. */
 typedef struct {
-	const char *name;  /* GRefString (owned ref) */
+	char *name;	   /* ".", "..", subdirectories (owned); NULL for a message */
 	FsNode *node;	   /* "." / ".." / subdirectories (held), or NULL */
 	StoreMessage *msg; /* messages (ref), or NULL */
 } FsDirEntry;
 typedef struct {
-	FsNode *dir;	/* held */
+	FsNode *dir;	 /* held */
 	GArray *entries; /* FsDirEntry: ".", "..", subdirectories by name, messages by UID */
 } FsDirSnapshot;
+/* The name of entry @e of @snap (owned): a message's from the directory index, or made
+ * again from the message when it left the index since. */
+char *fs_dir_entry_name(Fs *fs, FsDirSnapshot *snap, const FsDirEntry *e);
+
 FsDirSnapshot *fs_dir_snapshot_new(Fs *fs, FsNode *dir);
 /* Frees a snapshot (releasedir). Those never released (a lazy unmount ends the session
  * without RELEASEDIR) are freed by fs_free(). */

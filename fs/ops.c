@@ -214,6 +214,7 @@ static size_t
 add_plus(Fs *fs, fuse_req_t req, FsDirSnapshot *snap, FsDirEntry *d, char *buf, size_t room,
 	 off_t next, gboolean dot)
 {
+	g_autofree char *name = NULL;
 	struct fuse_entry_param e;
 	FsNode *n;
 	size_t len;
@@ -225,7 +226,8 @@ add_plus(Fs *fs, fuse_req_t req, FsDirSnapshot *snap, FsDirEntry *d, char *buf, 
 	fs_node_hold(n);
 	g_mutex_unlock(&fs->lock);
 	fill_entry(fs, n, &e);
-	len = fuse_add_direntry_plus(req, buf, room, d->name, &e, next);
+	name = fs_dir_entry_name(fs, snap, d);
+	len = fuse_add_direntry_plus(req, buf, room, name, &e, next);
 	g_mutex_lock(&fs->lock);
 	if (len <= room && !dot)
 		fs_node_ref_lookup(n);
@@ -261,7 +263,9 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 			g_mutex_lock(&fs->lock);
 			st.st_ino = d->node ? d->node->ino : fs_msg_ino_locked(fs, snap->dir, d->msg);
 			g_mutex_unlock(&fs->lock);
-			len = fuse_add_direntry(req, buf + used, size - used, d->name, &st, i + 1);
+			g_autofree char *name = fs_dir_entry_name(fs, snap, d);
+
+			len = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
 		}
 		if (len > size - used)
 			break;

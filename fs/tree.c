@@ -406,7 +406,7 @@ static void
 add_entry(GArray *a, const char *name, FsNode *node, StoreMessage *msg)
 {
 	FsDirEntry e = {
-		.name = g_ref_string_acquire((char *)name),
+		.name = g_strdup(name),
 		.node = node,
 		.msg = msg,
 	};
@@ -436,26 +436,18 @@ fs_dir_snapshot_new(Fs *fs, FsNode *dir)
 	snap->dir = dir;
 	fs_node_hold(dir);
 	snap->entries = g_array_new(FALSE, FALSE, sizeof(FsDirEntry));
-	{
-		g_autofree char *dot = g_ref_string_new("."), *dotdot = g_ref_string_new("..");
-
-		add_entry(snap->entries, dot, dir, NULL);
-		add_entry(snap->entries, dotdot, dir->parent && dir != fs->root ? dir->parent : dir,
-			  NULL);
-		g_ref_string_release(g_steal_pointer(&dot));
-		g_ref_string_release(g_steal_pointer(&dotdot));
-	}
+	add_entry(snap->entries, ".", dir, NULL);
+	add_entry(snap->entries, "..", dir->parent && dir != fs->root ? dir->parent : dir, NULL);
 	g_hash_table_iter_init(&it, dir->subdirs);
 	while (g_hash_table_iter_next(&it, NULL, &v))
 		g_ptr_array_add(subs, v);
 	g_ptr_array_sort(subs, cmp_node_name);
 	for (guint i = 0; i < subs->len; i++) {
 		FsNode *d = g_ptr_array_index(subs, i);
-		g_autofree char *name = g_ref_string_new(d->name);
 
-		add_entry(snap->entries, name, d, NULL);
-		g_ref_string_release(g_steal_pointer(&name));
+		add_entry(snap->entries, d->name, d, NULL);
 	}
+	/* messages by UID; their names stay in the index (fs_dir_entry_name) */
 	if (dir->index != NULL) {
 		g_autoptr(GArray) uids = fs_dir_index_uids(dir->index);
 
@@ -464,12 +456,27 @@ fs_dir_snapshot_new(Fs *fs, FsNode *dir)
 			StoreMessage *m = store_folder_get_message(fs->store, dir->folder, uid);
 
 			if (m != NULL)
-				add_entry(snap->entries, fs_dir_index_name(dir->index, uid), NULL, m);
+				add_entry(snap->entries, NULL, NULL, m);
 		}
 	}
 	g_hash_table_add(fs->dir_handles, snap);
 	g_mutex_unlock(&fs->lock);
 	return snap;
+}
+
+char *
+fs_dir_entry_name(Fs *fs, FsDirSnapshot *snap, const FsDirEntry *e)
+{
+	char *name = NULL;
+
+	if (e->name != NULL)
+		return g_strdup(e->name);
+	g_mutex_lock(&fs->lock);
+	if (snap->dir->index != NULL)
+		name = g_strdup(
+			fs_dir_index_name(snap->dir->index, store_message_get_info(e->msg)->uid));
+	g_mutex_unlock(&fs->lock);
+	return name ? name : fs_msg_name(fs, e->msg);
 }
 
 /* Under no lock: drops what @snap holds. */
@@ -480,7 +487,7 @@ snapshot_release(Fs *fs, FsDirSnapshot *snap)
 	for (guint i = 0; i < snap->entries->len; i++) {
 		FsDirEntry *e = &g_array_index(snap->entries, FsDirEntry, i);
 
-		g_ref_string_release((char *)e->name);
+		g_free(e->name);
 		if (e->node != NULL)
 			fs_node_unhold(fs->nodes, e->node);
 		g_clear_pointer(&e->msg, store_message_unref);
