@@ -138,5 +138,8 @@ fs_apply_event(const StoreEvent *ev, gpointer data)
 		break;
 	}
 	g_mutex_unlock(&fs->lock);
+	if (ev->kind == STORE_EVENT_MESSAGE_GONE || ev->kind == STORE_EVENT_FOLDER_RESET ||
+	    ev->kind == STORE_EVENT_FOLDER_REMOVED)
+		fs_memory_freed(fs, MAX(inval.items->len, 1));
 	fs_inval_flush(&inval, fs->notify);
 }

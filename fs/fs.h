@@ -86,6 +86,7 @@ typedef struct {
 	GMutex lock;
 	FsNodeTable *nodes;	  /* every node the kernel or the mount holds; protected by lock */
 	GHashTable *dir_handles;  /* the snapshots handed out by opendir; protected by lock */
+	gint freed;		  /* atomic: records freed since the last malloc_trim */
 	GHashTable *dirs;	  /* StoreFolder* -> FsNode* directory in the tree; protected by
 				   * lock */
 	FsNode *tree_root;	  /* the account's top; protected by lock */
@@ -146,6 +147,11 @@ FsDirSnapshot *fs_dir_snapshot_new(Fs *fs, FsNode *dir);
 /* Frees a snapshot (releasedir). Those never released (a lazy unmount ends the session
  * without RELEASEDIR) are freed by fs_free(). */
 void fs_dir_snapshot_free(Fs *fs, FsDirSnapshot *snap);
+
+/* @n records (nodes, index entries, messages) were just freed: after enough of them the
+ * freed heap is handed back to the system (malloc_trim), so that RSS follows what the
+ * kernel and the server hold, not the high-water mark. */
+void fs_memory_freed(Fs *fs, guint n);
 
 /* Attributes of a node (no network). */
 void fs_node_stat(Fs *fs, FsNode *node, struct stat *st);

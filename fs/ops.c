@@ -114,14 +114,13 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &e);
 }
 
-/* Under fs->lock. */
-static void
+/* Under fs->lock. TRUE when the node was freed. */
+static gboolean
 forget_one(Fs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
 	FsNode *n = fs_node_table_get(fs->nodes, ino);
 
-	if (n != NULL)
-		fs_node_forget(fs->nodes, n, nlookup);
+	return n != NULL && fs_node_forget(fs->nodes, n, nlookup);
 }
 
 static void
@@ -139,12 +138,14 @@ static void
 op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	Fs *fs = fs_of(req);
+	guint freed = 0;
 
 	g_mutex_lock(&fs->lock);
 	for (size_t i = 0; i < count; i++)
-		forget_one(fs, forgets[i].ino, forgets[i].nlookup);
+		freed += forget_one(fs, forgets[i].ino, forgets[i].nlookup);
 	g_mutex_unlock(&fs->lock);
 	fuse_reply_none(req);
+	fs_memory_freed(fs, freed);
 }
 
 static void

@@ -21,6 +21,7 @@
 
 #include "config.h"
 
+#include <malloc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -351,6 +352,7 @@ fs_dir_refresh_sync(Fs *fs, FsNode *dir, gint64 max_age_us, GCancellable *cancel
 	if (changed || dir->index == NULL)
 		sync_index_locked(fs, dir, ticket, &inval);
 	g_mutex_unlock(&fs->lock);
+	fs_memory_freed(fs, inval.items->len);
 	fs_inval_flush(&inval, fs->notify);
 	return TRUE;
 }
@@ -505,6 +507,17 @@ fs_dir_snapshot_free(Fs *fs, FsDirSnapshot *snap)
 	g_hash_table_remove(fs->dir_handles, snap);
 	g_mutex_unlock(&fs->lock);
 	snapshot_release(fs, snap);
+}
+
+#define TRIM_AFTER 4096 /* records freed between two malloc_trim() calls */
+
+void
+fs_memory_freed(Fs *fs, guint n)
+{
+	if (n == 0 || (guint)g_atomic_int_add(&fs->freed, (gint)n) + n < TRIM_AFTER)
+		return;
+	g_atomic_int_set(&fs->freed, 0);
+	malloc_trim(0);
 }
 
 /* ---- attributes ------------------------------------------------------------------- */
