@@ -1,25 +1,30 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * body.c: message contents. A body keeps the prefix of the message fetched so far in an
- * unlinked temp file; a reader at the start of a big message gets one aligned chunk
- * (BODY.PEEK[]<0.n>), a reader that goes on sequentially gets the rest in one streamed
- * FETCH, and random reads elsewhere fetch only their aligned range. With the on-disk body
- * cache (bodycache.c) on, a body is first looked up there (then every read is a local
- * pread) and a body that became complete is committed to it; without it (-o no_cache)
- * bodies stay in an in-memory LRU of temp files after their last user is gone (as with
- * -o sync=none, which never writes the body cache). The background downloader of
- * -o sync=new|all (downloader.c) writes through the same commit path.
+ * body.c: message contents. A body keeps the prefix of the message fetched so far in a
+ * file; a reader at the start of a big message gets one aligned chunk (BODY.PEEK[]<0.n>),
+ * a reader that goes on sequentially gets the rest in one streamed FETCH, and random reads
+ * elsewhere fetch only their aligned range. With the on-disk body cache (bodycache.c) on, a
+ * body is first looked up there (then every read is a local pread); one that is not there
+ * is fetched straight into a body-cache writer's file, and once complete the committer
+ * thread makes it durable and visible (fsync + rename), no copy. Without the body cache
+ * (-o no_cache), with -o sync=none (which never writes the body cache), or when the cache's
+ * disk is full, the file is an unlinked temp file, and bodies stay in an in-memory LRU of
+ * such files after their last user is gone. The background downloader of -o sync=new|all
+ * (downloader.c) commits through the same path.
+ *
+ * Invariants: bytes [0, have) of the file are final and may be pread() without a lock;
+ * at most one fetch into the file runs at a time (body->fetching): a shared operation
+ * (inflight.c) that later readers join, each with its own deadline and cancellation; the
+ * exact size is known when complete, and then it is what every read returns as EOF. A
+ * server whose bytes disagree with RFC822.SIZE gets its size corrected in the message
+ * state and the caller is told (size_changed), never a truncated or padded read. A body
+ * file in the cache directory is a writer's ".tmp-" file until its commit: a failed,
+ * cancelled or abandoned fetch never leaves a half-written body in the cache (the writer is
+ * aborted when the body goes, and leftovers of a crash are removed at the next open).
  *
  * It uses message.c for the message state, resync.c to reset a folder whose UIDVALIDITY a
  * fetch found changed, and the account's services (store.c); nothing here calls the
  * downloader.
- *
- * Invariants: bytes [0, have) of the temp file are final and may be pread() without a lock;
- * at most one fetch into the temp file runs at a time (body->fetching): a shared operation
- * (inflight.c) that later readers join, each with its own deadline and cancellation; the
- * exact size is known when complete, and then it is what every read returns as EOF. A
- * server whose bytes disagree with RFC822.SIZE gets its size corrected in the message
- * state and the caller is told (size_changed), never a truncated or padded read.
  */
 #define G_LOG_DOMAIN "imapfs-store"
 
@@ -45,7 +50,11 @@ struct _StoreBody {
 	/* protected by store->lock: */
 	int refs;	   /* the cache holds one */
 	GList *lru;	   /* link in store->body_lru while only the cache holds it */
-	int fd;		   /* temp file, -1 until the first prefix fetch */
+	int fd;		   /* the file the fetches write to, -1 until the first one */
+	int old_fd;	   /* a cache file given up for a temp file (leave_cache), or -1:
+			    * kept open until the body goes, a reader may still pread() it */
+	BodycacheWriter *w; /* the body-cache writer whose file fd is, or NULL (fd is a temp
+			     * file); only the fetch worker changes it, under the lock */
 	guint64 have;	   /* valid prefix length in fd */
 	gboolean complete; /* have == exact size */
 	gboolean fetching;
@@ -65,6 +74,9 @@ body_free(StoreBody *b)
 {
 	if (b->fd >= 0)
 		close(b->fd);
+	if (b->old_fd >= 0)
+		close(b->old_fd);
+	bodycache_writer_abort(b->w); /* a body never completed: its cache file goes */
 	store_message_unref(b->msg);
 	g_free(b->key);
 	g_free(b);
@@ -142,6 +154,7 @@ store_body_open(Store *store, StoreMessage *msg)
 		b->msg = store_message_ref(msg);
 		b->key = g_steal_pointer(&key);
 		b->fd = -1;
+		b->old_fd = -1;
 		b->refs = 1;
 		g_hash_table_insert(store->bodies, g_strdup(b->key), b);
 		if (cached_fd >= 0) {
@@ -240,8 +253,8 @@ store_body_cache_clear(Store *store)
 	g_mutex_unlock(&store->lock);
 }
 
-int
-store_body_open_temp(GError **error)
+static int
+open_temp(GError **error)
 {
 	const char *dir = g_get_tmp_dir();
 	g_autofree char *path = NULL;
@@ -298,20 +311,12 @@ pread_all(int fd, char *buf, gsize n, guint64 off, GError **error)
 	return done;
 }
 
-/* Copies the complete body in @fd (@size bytes) into the disk cache: tmp + fsync + rename,
- * so it runs on the committer thread, never on a reader's path. */
 void
-store_body_commit(Store *store, StoreMessage *msg, int fd, guint64 size)
+store_body_commit_writer(Store *store, StoreMessage *msg, BodycacheWriter *w, guint64 size)
 {
 	g_autoptr(GError) error = NULL;
-	BodycacheWriter *w;
-	int rfd;
+	int rfd = bodycache_writer_commit(w, &error);
 
-	w = bodycache_writer_new(store->bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
-				 &error);
-	if (w != NULL && !bodycache_writer_copy(w, fd, size, &error))
-		g_clear_pointer(&w, bodycache_writer_abort);
-	rfd = w != NULL ? bodycache_writer_commit(w, &error) : -1;
 	if (rfd < 0) {
 		bodycache_log_failure(store->bc, error);
 		return;
@@ -323,11 +328,33 @@ store_body_commit(Store *store, StoreMessage *msg, int fd, guint64 size)
 		store_cache_error(store, error);
 }
 
-/* A body waiting for the committer: the message and a private fd on its bytes. */
+/* Copies the complete body in @fd (@size bytes) into the disk cache: for a body that lives
+ * in a temp file (its cache file was given up when the disk was full). On the committer
+ * thread, never on a reader's path. */
+static void
+commit_copy(Store *store, StoreMessage *msg, int fd, guint64 size)
+{
+	g_autoptr(GError) error = NULL;
+	BodycacheWriter *w;
+
+	w = bodycache_writer_new(store->bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
+				 &error);
+	if (w != NULL && !bodycache_writer_copy(w, fd, size, &error))
+		g_clear_pointer(&w, bodycache_writer_abort);
+	if (w == NULL) {
+		bodycache_log_failure(store->bc, error);
+		return;
+	}
+	store_body_commit_writer(store, msg, w, size);
+}
+
+/* A body waiting for the committer: the message and its cache file, or a private fd on
+ * its bytes to copy. */
 typedef struct {
 	Store *store;
-	StoreMessage *msg; /* a reference */
-	int fd;		   /* dup of the body's temp file */
+	StoreMessage *msg;  /* a reference */
+	BodycacheWriter *w; /* the body's cache file (owned), or NULL: then fd */
+	int fd;		    /* dup of the body's temp file, or -1 */
 	guint64 size;
 } CommitJob;
 
@@ -337,7 +364,9 @@ typedef struct {
 static void
 commit_job_free(CommitJob *job)
 {
-	close(job->fd);
+	if (job->fd >= 0)
+		close(job->fd);
+	bodycache_writer_abort(job->w);
 	store_message_unref(job->msg);
 	g_free(job);
 }
@@ -347,7 +376,10 @@ commit_job_run(gpointer data, gpointer user_data)
 {
 	CommitJob *job = data;
 
-	store_body_commit(job->store, job->msg, job->fd, job->size);
+	if (job->w != NULL)
+		store_body_commit_writer(job->store, job->msg, g_steal_pointer(&job->w), job->size);
+	else
+		commit_copy(job->store, job->msg, job->fd, job->size);
 	commit_job_free(job);
 }
 
@@ -373,22 +405,24 @@ store_body_committer_free(GThreadPool *committer)
 	g_thread_pool_free(committer, FALSE, TRUE);
 }
 
-/* Hands the complete body in @fd to the committer. FALSE when it was not queued. */
+/* Hands the complete body to the committer: its cache file @w (taken: aborted when it
+ * cannot be queued), or without one the bytes in @fd. FALSE when it was not queued. */
 static gboolean
-queue_commit(Store *store, StoreMessage *msg, int fd, guint64 size)
+queue_commit(Store *store, StoreMessage *msg, int fd, BodycacheWriter *w, guint64 size)
 {
 	CommitJob *job;
-	int copy;
+	int copy = -1;
 
 	if (store->committer == NULL ||
-	    g_thread_pool_unprocessed(store->committer) >= COMMIT_QUEUE_MAX)
+	    g_thread_pool_unprocessed(store->committer) >= COMMIT_QUEUE_MAX ||
+	    (w == NULL && (copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)) {
+		bodycache_writer_abort(w);
 		return FALSE;
-	copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (copy < 0)
-		return FALSE;
+	}
 	job = g_new0(CommitJob, 1);
 	job->store = store;
 	job->msg = store_message_ref(msg);
+	job->w = w;
 	job->fd = copy;
 	job->size = size;
 	if (!g_thread_pool_push(store->committer, job, NULL)) {
@@ -400,12 +434,12 @@ queue_commit(Store *store, StoreMessage *msg, int fd, guint64 size)
 
 typedef enum { F_NONE, F_WHOLE, F_PREFIX, F_REST, F_RANGE } FetchKind;
 
-/* One shared fetch into a body's temp file (inflight.c); the waiters read size_changed. */
+/* One shared fetch into a body's file (inflight.c); the waiters read size_changed. */
 typedef struct {
 	StoreBody *body; /* a user reference (refs) */
 	FetchKind kind;
 	guint64 from, len;
-	int fd;
+	int fd;		       /* atomic: body->fd as the worker writes to it, -1 before */
 	gboolean size_changed; /* set by the worker before it ends */
 } FetchJob;
 
@@ -416,18 +450,127 @@ fetch_job_free(FetchJob *job)
 	g_free(job);
 }
 
-/* Waiters' progress probe: the bytes written so far (the temp file only grows). */
+/* Waiters' progress probe: the bytes written so far (the file only grows). */
 static guint64
 fetch_job_probe(gpointer data)
 {
 	FetchJob *job = data;
+	int fd = g_atomic_int_get(&job->fd);
 	struct stat st;
 
-	return fstat(job->fd, &st) == 0 ? (guint64)st.st_size : 0;
+	return fd >= 0 && fstat(fd, &st) == 0 ? (guint64)st.st_size : 0;
 }
 
-/* The worker of a shared fetch: streams into the temp file with the operation's @cancel,
- * then publishes the new prefix and clears body->fetching/inflight under the lock. */
+/* The file of @body's first fetch, published in body->fd (readers pread() only below
+ * body->have, which no fetch has moved yet). A body that will be committed to the body
+ * cache is fetched straight into a writer's file there, so the bytes land where they stay
+ * and the commit is an fsync and a rename; any other body (-o no_cache, -o sync=none, no
+ * header-cache row, a writer that cannot be made) into an unlinked temp file. */
+static int
+open_file(Store *store, StoreBody *body, GError **error)
+{
+	StoreMessage *msg = body->msg;
+	Bodycache *bc = store_bc(store);
+	g_autoptr(GError) local = NULL;
+	BodycacheWriter *w = NULL;
+	int fd = -1;
+
+	if (bc != NULL && msg->hc_id != 0 && store->sync != STORE_SYNC_NONE) {
+		w = bodycache_writer_new(bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
+					 &local);
+		if (w == NULL)
+			bodycache_log_failure(bc, local);
+		else if ((fd = fcntl(bodycache_writer_get_fd(w), F_DUPFD_CLOEXEC, 0)) < 0)
+			g_clear_pointer(&w, bodycache_writer_abort);
+	}
+	if (fd < 0)
+		fd = open_temp(error);
+	if (fd < 0)
+		return -1;
+	g_mutex_lock(&store->lock);
+	body->fd = fd;
+	body->w = w;
+	g_mutex_unlock(&store->lock);
+	return fd;
+}
+
+/* Logs a failed write into a body's cache file: @error is a bodycache error, or what
+ * imap_fetch_body_sync() made of a failed write (it speaks no errno; a full disk is still
+ * logged once, as by every other cache insert). */
+static void
+log_cache_write(Store *store, const GError *error)
+{
+	g_autoptr(GError) e = NULL;
+	gboolean full;
+
+	if (error->domain == BODYCACHE_ERROR) {
+		bodycache_log_failure(store->bc, error);
+		return;
+	}
+	full = strstr(error->message, g_strerror(ENOSPC)) != NULL ||
+	       strstr(error->message, g_strerror(EDQUOT)) != NULL ||
+	       strstr(error->message, g_strerror(EFBIG)) != NULL;
+	e = g_error_new(BODYCACHE_ERROR, full ? BODYCACHE_ERROR_FULL : BODYCACHE_ERROR_IO,
+			"body cache: %s", error->message);
+	bodycache_log_failure(store->bc, e);
+}
+
+/* @body's cache file cannot take its bytes (a full disk): its first @have bytes move to a
+ * temp file, which every later fetch uses, and the cache file is given up (its name goes
+ * with the writer, its descriptor stays open in body->old_fd while the body lives, as a
+ * reader may be in pread() on it). Called once at most: body->w is NULL afterwards. The new
+ * fd, or -1 with @error. */
+static int
+leave_cache(Store *store, StoreBody *body, guint64 have, GError **error)
+{
+	char buf[65536];
+	BodycacheWriter *w;
+	int tmp, old;
+
+	tmp = open_temp(error);
+	if (tmp < 0)
+		return -1;
+	g_mutex_lock(&store->lock);
+	old = body->fd;
+	g_mutex_unlock(&store->lock);
+	for (guint64 off = 0; off < have;) {
+		gssize r = pread_all(old, buf, MIN(sizeof(buf), have - off), off, error);
+		gssize done = 0;
+
+		if (r < 0) {
+			close(tmp);
+			return -1;
+		}
+		while (done < r) {
+			ssize_t m = pwrite(tmp, buf + done, r - done, off + done);
+
+			if (m < 0 && errno == EINTR)
+				continue;
+			if (m <= 0) {
+				g_set_error(error, STORE_ERROR, STORE_ERROR_IO,
+					    "body temp file: %s",
+					    m < 0 ? g_strerror(errno) : "short write");
+				close(tmp);
+				return -1;
+			}
+			done += m;
+		}
+		off += r;
+	}
+	g_mutex_lock(&store->lock);
+	w = g_steal_pointer(&body->w);
+	body->old_fd = body->fd;
+	body->fd = tmp;
+	g_mutex_unlock(&store->lock);
+	bodycache_writer_abort(w);
+	return tmp;
+}
+
+/* The worker of a shared fetch: streams into the body's file with the operation's
+ * @cancel, then publishes the new prefix and clears body->fetching/inflight under the lock.
+ * A complete body whose file is a cache writer's goes to the committer (fsync + rename);
+ * one in a temp file is copied there. A full disk under the cache moves the body to a temp
+ * file (leave_cache) and the fetch goes on there: reads never fail for want of cache room. */
 static gboolean
 fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
 {
@@ -436,23 +579,51 @@ fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error
 	Store *store = body->store;
 	StoreMessage *msg = body->msg;
 	const StoreMessageInfo *info = &msg->info;
-	guint64 from = job->from, len = job->len;
+	guint64 from = job->from, len = job->len, end;
 	FetchKind kind = job->kind;
+	BodycacheWriter *drop = NULL;
 	gboolean ok, commit = FALSE;
-	gint64 got;
+	GError *local = NULL;
+	gint64 got = -1;
+	int fd;
 
-	/* from == body->have: drop what an earlier failed fetch left beyond it, so the
-	 * waiters' probe (the file size) sees this fetch's bytes as progress */
-	if (ftruncate(job->fd, from) < 0 || lseek(job->fd, from, SEEK_SET) < 0) {
-		g_set_error(error, STORE_ERROR, STORE_ERROR_IO, "seek: %s", g_strerror(errno));
-		got = -1;
-	} else if (kind == F_WHOLE) {
-		got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
-					   0, 0, job->fd, NULL, cancel, error);
-	} else {
-		got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
-					   from, kind == F_REST ? G_MAXUINT32 : len, job->fd, NULL,
-					   cancel, error);
+	g_mutex_lock(&store->lock);
+	fd = body->fd;
+	/* what this fetch should bring, reserved in a cache file */
+	end = kind == F_PREFIX ? MIN(len, msg->size) : msg->size;
+	g_mutex_unlock(&store->lock);
+	if (fd < 0)
+		fd = open_file(store, body, &local);
+	while (fd >= 0) {
+		g_atomic_int_set(&job->fd, fd);
+		/* from == body->have: drop what an earlier failed fetch left beyond it, so the
+		 * waiters' probe (the file size) sees this fetch's bytes as progress */
+		if (ftruncate(fd, from) < 0 || lseek(fd, from, SEEK_SET) < 0) {
+			g_set_error(&local, STORE_ERROR, STORE_ERROR_IO, "seek: %s",
+				    g_strerror(errno));
+			break;
+		}
+		if (body->w != NULL &&
+		    !bodycache_writer_reserve(body->w, from, end > from ? end - from : 0, &local)) {
+			/* no room in the cache for the body: fetched into a temp file */
+		} else if (kind == F_WHOLE) {
+			got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity,
+						   info->uid, 0, 0, fd, NULL, cancel, &local);
+		} else {
+			got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity,
+						   info->uid, from,
+						   kind == F_REST ? G_MAXUINT32 : len, fd, NULL,
+						   cancel, &local);
+		}
+		/* IMAP_ERROR_FAILED: the write into the file failed (e.g. a disk full that the
+		 * reservation did not see, RFC822.SIZE being short) */
+		if (got >= 0 || body->w == NULL ||
+		    (local->domain != BODYCACHE_ERROR &&
+		     !g_error_matches(local, IMAP_ERROR, IMAP_ERROR_FAILED)))
+			break;
+		log_cache_write(store, local);
+		g_clear_error(&local);
+		fd = leave_cache(store, body, from, &local);
 	}
 	ok = got >= 0;
 
@@ -475,12 +646,19 @@ fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error
 		 * set even if the queue was full: this body object is not offered again, a
 		 * later one is. */
 		body->in_bc = TRUE;
-		queue_commit(store, msg, job->fd, from + got);
+		queue_commit(store, msg, fd, g_steal_pointer(&body->w), from + got);
+	} else if (body->complete) {
+		/* not to be cached after all (the cache was reset meanwhile): its file is
+		 * just a temp file now */
+		drop = g_steal_pointer(&body->w);
 	}
 	body->fetching = FALSE;
 	body->inflight = NULL;
 	g_cond_broadcast(&store->cond);
 	g_mutex_unlock(&store->lock);
+	bodycache_writer_abort(drop);
+	if (!ok)
+		g_propagate_error(error, local);
 	return ok;
 }
 
@@ -670,16 +848,9 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 			if (from + len >= claimed)
 				len = G_MAXUINT32; /* to the real end, to learn the exact size */
 		}
-		if (kind != F_RANGE && body->fd < 0) {
-			body->fd = store_body_open_temp(error);
-			if (body->fd < 0) {
-				g_mutex_unlock(&store->lock);
-				return -1;
-			}
-		}
 		if (kind != F_RANGE) {
-			/* a shared fetch into the temp file, run by a worker; we wait for it
-			 * like any later reader */
+			/* a shared fetch into the body's file (opened by the worker the first
+			 * time), run by a worker; we wait for it like any later reader */
 			FetchJob *job = g_new0(FetchJob, 1);
 			StoreInflight *op;
 
@@ -687,7 +858,7 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 			job->kind = kind;
 			job->from = from;
 			job->len = len;
-			job->fd = body->fd;
+			job->fd = -1;
 			op = store_inflight_start(store->inflight, fetch_run, job,
 						  (GDestroyNotify)fetch_job_free, error);
 			if (op == NULL) {

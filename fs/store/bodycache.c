@@ -517,6 +517,22 @@ bodycache_writer_get_fd(BodycacheWriter *w)
 	return w->fd;
 }
 
+gboolean
+bodycache_writer_reserve(BodycacheWriter *w, guint64 offset, guint64 len, GError **error)
+{
+	int r;
+
+	if (len == 0)
+		return TRUE;
+	do
+		r = fallocate(w->fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len);
+	while (r < 0 && errno == EINTR);
+	if (r == 0 || (errno != ENOSPC && errno != EDQUOT && errno != EFBIG))
+		return TRUE; /* e.g. EOPNOTSUPP: the writes find out */
+	set_errno_error(error, errno, "cannot write to", w->bc->root);
+	return FALSE;
+}
+
 void
 bodycache_writer_abort(BodycacheWriter *w)
 {

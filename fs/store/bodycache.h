@@ -57,6 +57,11 @@ typedef struct _BodycacheWriter BodycacheWriter;
 BodycacheWriter *bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid,
 				      GError **error);
 int bodycache_writer_get_fd(BodycacheWriter *w);
+/* Reserves room for the bytes [@offset, @offset + @len) of @w's file (fallocate, keeping
+ * the file's size), so that a full disk shows before a body is fetched rather than in the
+ * middle of the fetch. FALSE with BODYCACHE_ERROR_FULL (ENOSPC, EDQUOT, EFBIG); TRUE also
+ * when the file system cannot reserve (a full disk then shows as a failed write). */
+gboolean bodycache_writer_reserve(BodycacheWriter *w, guint64 offset, guint64 len, GError **error);
 /* fsync + rename into place, then evicts down to the cap. Returns an fd for reading
  * the committed body (valid even if it is evicted at once, e.g. larger than the cap),
  * or -1 with @error (nothing is cached then). */

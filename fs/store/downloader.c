@@ -4,16 +4,15 @@
  * (a folder from a UID on, or every folder) off a queue and downloads the whole bodies the
  * body cache lacks, one message at a time; a transient failure (server unreachable or busy,
  * offline) puts the job back at the end of the queue after a backoff, never drops a body.
- * It reads folders through the listing functions of resync.c and writes through the body
- * cache (bodycache.c) like body.c's committer; resync.c feeds its queue
- * (store_sync_queue_folder), store.c stops it (store_sync_stop).
+ * It reads folders through the listing functions of resync.c and fetches each body straight
+ * into a body-cache writer's file, committed by body.c's commit (store_body_commit_writer);
+ * resync.c feeds its queue (store_sync_queue_folder), store.c stops it (store_sync_stop).
  */
 #define G_LOG_DOMAIN "imapfs-store"
 
 #include "config.h"
 
 #include <poll.h>
-#include <unistd.h>
 
 #include "store-private.h"
 
@@ -57,27 +56,30 @@ sync_one(Store *store, StoreMessage *msg, GCancellable *cancel)
 	const StoreMessageInfo *info = &msg->info;
 	g_autoptr(GError) error = NULL;
 	Bodycache *bc = store_bc(store);
+	BodycacheWriter *w;
 	gint64 got;
-	int fd;
 
 	if (bc == NULL)
 		return SYNC_STOP;
 	if (msg->hc_id == 0 || bodycache_contains(bc, msg->hc_id, info->uidvalidity, info->uid))
 		return SYNC_NEXT;
-	fd = store_body_open_temp(&error);
-	if (fd < 0) {
-		g_message("background sync stopped: %s", error->message);
-		return SYNC_STOP;
-	}
-	got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid, 0, 0,
-				   fd, NULL, cancel, &error);
-	if (got >= 0) {
-		/* the same writer path as the bodies readers completed */
-		store_body_commit(store, msg, fd, got);
-		close(fd);
+	/* straight into a body-cache file, committed (fsync + rename) once whole, removed if
+	 * not; a full disk shows in the reservation, before anything is fetched */
+	w = bodycache_writer_new(bc, msg->hc_id, info->uidvalidity, info->uid, &error);
+	if (w == NULL ||
+	    !bodycache_writer_reserve(w, 0, store_message_get_size(store, msg), &error)) {
+		bodycache_log_failure(bc, error);
+		bodycache_writer_abort(w);
 		return SYNC_NEXT;
 	}
-	close(fd);
+	got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid, 0, 0,
+				   bodycache_writer_get_fd(w), NULL, cancel, &error);
+	if (got >= 0) {
+		/* the same commit as the bodies readers completed */
+		store_body_commit_writer(store, msg, w, got);
+		return SYNC_NEXT;
+	}
+	bodycache_writer_abort(w);
 	if (g_cancellable_is_cancelled(cancel))
 		return SYNC_STOP;
 	if (g_error_matches(error, IMAP_ERROR, IMAP_ERROR_EXPUNGEISSUED)) {

@@ -170,12 +170,11 @@ void store_body_cache_clear(Store *store);
  * store_body_committer_free() before it closes (finishes the queued commits). */
 GThreadPool *store_body_committer_new(Store *store);
 void store_body_committer_free(GThreadPool *committer);
-/* An unlinked temp file (O_TMPFILE in the temp directory) for a body's bytes. */
-int store_body_open_temp(GError **error);
-/* Copies the complete body in @fd (@size bytes) into the body cache (tmp + fsync +
- * rename) and records its true size in the header cache. Blocks on the disk: never on a
- * reader's path. */
-void store_body_commit(Store *store, StoreMessage *msg, int fd, guint64 size);
+/* Commits @w (taken), whose file holds the complete body of @msg (@size bytes): fsync +
+ * rename into the body cache, then the true size into the header cache; a failure is
+ * logged (bodycache_log_failure) and nothing is cached. Blocks on the disk: on the
+ * committer's or the downloader's thread, never on a reader's path. */
+void store_body_commit_writer(Store *store, StoreMessage *msg, BodycacheWriter *w, guint64 size);
 
 /* ---- downloader.c ------------------------------------------------------------------- */
 
