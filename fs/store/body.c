@@ -626,6 +626,9 @@ fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error
 		fd = leave_cache(store, body, from, &local);
 	}
 	ok = got >= 0;
+	/* the message ended before RFC822.SIZE said: what was reserved beyond goes */
+	if (ok && body->w != NULL && (guint64)(from + got) < end && ftruncate(fd, from + got) < 0)
+		g_debug("body cache file: ftruncate: %s", g_strerror(errno));
 
 	g_mutex_lock(&store->lock);
 	if (ok) {
