@@ -494,24 +494,26 @@ open_file(Store *store, StoreBody *body, GError **error)
 	return fd;
 }
 
-/* Logs a failed write into a body's cache file: @error is a bodycache error, or what
- * imap_fetch_body_sync() made of a failed write (it speaks no errno; a full disk is still
- * logged once, as by every other cache insert). */
+/* Logs why a fetch into @w's file (@fd) failed: @error is a bodycache error, or the
+ * IMAP_ERROR_FAILED that imap_fetch_body_sync() makes of a failed write (it speaks no
+ * errno). Then a file system that cannot take one more block past the bytes written is a
+ * full disk, logged once like every other cache insert; anything else as it came. */
 static void
-log_cache_write(Store *store, const GError *error)
+log_cache_write(Store *store, BodycacheWriter *w, int fd, const GError *error)
 {
+	g_autoptr(GError) full = NULL;
 	g_autoptr(GError) e = NULL;
-	gboolean full;
+	struct stat st;
 
 	if (error->domain == BODYCACHE_ERROR) {
 		bodycache_log_failure(store->bc, error);
 		return;
 	}
-	full = strstr(error->message, g_strerror(ENOSPC)) != NULL ||
-	       strstr(error->message, g_strerror(EDQUOT)) != NULL ||
-	       strstr(error->message, g_strerror(EFBIG)) != NULL;
-	e = g_error_new(BODYCACHE_ERROR, full ? BODYCACHE_ERROR_FULL : BODYCACHE_ERROR_IO,
-			"body cache: %s", error->message);
+	if (fstat(fd, &st) == 0 && !bodycache_writer_reserve(w, st.st_size, ALIGN, &full)) {
+		bodycache_log_failure(store->bc, full);
+		return;
+	}
+	e = g_error_new(BODYCACHE_ERROR, BODYCACHE_ERROR_IO, "body cache: %s", error->message);
 	bodycache_log_failure(store->bc, e);
 }
 
@@ -621,7 +623,7 @@ fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error
 		    (local->domain != BODYCACHE_ERROR &&
 		     !g_error_matches(local, IMAP_ERROR, IMAP_ERROR_FAILED)))
 			break;
-		log_cache_write(store, local);
+		log_cache_write(store, body->w, fd, local);
 		g_clear_error(&local);
 		fd = leave_cache(store, body, from, &local);
 	}
