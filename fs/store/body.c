@@ -358,6 +358,9 @@ typedef struct {
 	guint64 size;
 } CommitJob;
 
+/* Cache files the committer keeps made ahead for the next fetches (open_file). */
+#define SPARE_WRITERS 16
+
 /* Bodies queued beyond this are not cached: they are fetched again when read again. */
 #define COMMIT_QUEUE_MAX 64
 
@@ -380,6 +383,8 @@ commit_job_run(gpointer data, gpointer user_data)
 		store_body_commit_writer(job->store, job->msg, g_steal_pointer(&job->w), job->size);
 	else
 		commit_copy(job->store, job->msg, job->fd, job->size);
+	/* the files the next fetches will stream into, made here and not on their path */
+	bodycache_writers_prepare(job->store->bc, SPARE_WRITERS);
 	commit_job_free(job);
 }
 
@@ -464,7 +469,8 @@ fetch_job_probe(gpointer data)
 /* The file of @body's first fetch, published in body->fd (readers pread() only below
  * body->have, which no fetch has moved yet). A body that will be committed to the body
  * cache is fetched straight into a writer's file there, so the bytes land where they stay
- * and the commit is an fsync and a rename; any other body (-o no_cache, -o sync=none, no
+ * and the commit is an fsync and a rename (the committer makes those files ahead, off the
+ * readers' path: bodycache_writers_prepare); any other body (-o no_cache, -o sync=none, no
  * header-cache row, a writer that cannot be made) into an unlinked temp file. */
 static int
 open_file(Store *store, StoreBody *body, GError **error)

@@ -605,6 +605,39 @@ test_reserve(Fixture *fx, gconstpointer data)
 	bodycache_close(bc);
 }
 
+/* Temp files made ahead are what the next writers use; close removes the unused ones. */
+static void
+test_prepare(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *root = g_build_filename(fx->dir, "bodies", NULL);
+	Bodycache *bc = bodycache_open(fx->dir, 0, &error);
+	BodycacheWriter *w;
+	guint64 size = 0;
+	int fd;
+
+	(void)data;
+	g_assert_no_error(error);
+	bodycache_writers_prepare(bc, 3);
+	g_assert_cmpuint(count_tmp(root), ==, 3);
+	bodycache_writers_prepare(bc, 2); /* enough already */
+	g_assert_cmpuint(count_tmp(root), ==, 3);
+	w = bodycache_writer_new(bc, 6, 2, 8, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(count_tmp(root), ==, 3); /* one of them */
+	g_assert_cmpint(write(bodycache_writer_get_fd(w), "abc", 3), ==, 3);
+	fd = bodycache_writer_commit(w, &error);
+	g_assert_no_error(error);
+	close(fd);
+	g_assert_cmpuint(count_tmp(root), ==, 2);
+	fd = bodycache_lookup(bc, 6, 2, 8, &size);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpuint(size, ==, 3);
+	close(fd);
+	bodycache_close(bc);
+	g_assert_cmpuint(count_tmp(root), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -618,5 +651,6 @@ main(int argc, char **argv)
 	ADD("symlinks-in-cache-not-followed", test_symlinks_not_followed);
 	ADD("symlinked-bodies-dir-refused", test_symlinked_root_refused);
 	ADD("reserve", test_reserve);
+	ADD("prepare", test_prepare);
 	return g_test_run();
 }
