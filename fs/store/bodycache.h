@@ -7,9 +7,9 @@
  *
  * Layout: <dir>/bodies/<mailbox key, 16 hex>/<uidvalidity>-<uid>, files 0600, dirs 0700;
  * <dir>/bodies/.tmp-* are writes in progress or files made ahead for them (removed at open
- * and, unused, at close); <dir>/bodies/lock is
- * flock'ed by the owner. The mailbox key is the hcache mailbox id (or any stable 64-bit
- * number, e.g. hcache_hash_dir(name), when running without the header cache).
+ * and, unused, at close); <dir>/bodies/lock is flock'ed by the owner. The mailbox key is
+ * the hcache mailbox id (or any stable 64-bit number, e.g. hcache_hash_dir(name), when
+ * running without the header cache).
  *
  * Nothing found under <dir>/bodies is followed through a symlink, and only names of the
  * forms above (regular files with one link, owned by us) are indexed or removed; anything
