@@ -1,22 +1,30 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * body.c: message contents. A body keeps the prefix of the message fetched so far in an
- * unlinked temp file; a reader at the start of a big message gets one aligned chunk
- * (BODY.PEEK[]<0.n>), a reader that goes on sequentially gets the rest in one streamed
- * FETCH, and random reads elsewhere fetch only their aligned range. With the on-disk body
- * cache (bodycache.c) on, a body is first looked up there (then every read is a local
- * pread) and a body that became complete is committed to it; without it (-o no_cache)
- * bodies stay in an in-memory LRU of temp files after their last user is gone (as with
- * -o sync=none, which never writes the body cache). With -o sync=new|all, one background
- * thread downloads whole bodies into the body cache, one message at a time, through the
- * same commit path.
+ * body.c: message contents. A body keeps the prefix of the message fetched so far in a
+ * file; a reader at the start of a big message gets one aligned chunk (BODY.PEEK[]<0.n>),
+ * a reader that goes on sequentially gets the rest in one streamed FETCH, and random reads
+ * elsewhere fetch only their aligned range. With the on-disk body cache (bodycache.c) on, a
+ * body is first looked up there (then every read is a local pread); one that is not there
+ * is fetched straight into a body-cache writer's file, and once complete the committer
+ * thread makes it durable and visible (fsync + rename), no copy. Without the body cache
+ * (-o no_cache), with -o sync=none (which never writes the body cache), or when the cache's
+ * disk is full, the file is an unlinked temp file, and bodies stay in an in-memory LRU of
+ * such files after their last user is gone. The background downloader of -o sync=new|all
+ * (downloader.c) commits through the same path.
  *
- * Invariants: bytes [0, have) of the temp file are final and may be pread() without a lock;
- * at most one fetch into the temp file runs at a time (body->fetching): a shared operation
+ * Invariants: bytes [0, have) of the file are final and may be pread() without a lock;
+ * at most one fetch into the file runs at a time (body->fetching): a shared operation
  * (inflight.c) that later readers join, each with its own deadline and cancellation; the
  * exact size is known when complete, and then it is what every read returns as EOF. A
  * server whose bytes disagree with RFC822.SIZE gets its size corrected in the message
- * state and the caller is told (size_changed), never a truncated or padded read.
+ * state and the caller is told (size_changed), never a truncated or padded read. A body
+ * file in the cache directory is a writer's ".tmp-" file until its commit: a failed,
+ * cancelled or abandoned fetch never leaves a half-written body in the cache (the writer is
+ * aborted when the body goes, and leftovers of a crash are removed at the next open).
+ *
+ * It uses message.c for the message state, resync.c to reset a folder whose UIDVALIDITY a
+ * fetch found changed, and the account's services (store.c); nothing here calls the
+ * downloader.
  */
 #define G_LOG_DOMAIN "imapfs-store"
 
@@ -24,7 +32,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -43,7 +50,11 @@ struct _StoreBody {
 	/* protected by store->lock: */
 	int refs;	   /* the cache holds one */
 	GList *lru;	   /* link in store->body_lru while only the cache holds it */
-	int fd;		   /* temp file, -1 until the first prefix fetch */
+	int fd;		   /* the file the fetches write to, -1 until the first one */
+	int old_fd;	   /* a cache file given up for a temp file (leave_cache), or -1:
+			    * kept open until the body goes, a reader may still pread() it */
+	BodycacheWriter *w; /* the body-cache writer whose file fd is, or NULL (fd is a temp
+			     * file); only the fetch worker changes it, under the lock */
 	guint64 have;	   /* valid prefix length in fd */
 	gboolean complete; /* have == exact size */
 	gboolean fetching;
@@ -63,6 +74,9 @@ body_free(StoreBody *b)
 {
 	if (b->fd >= 0)
 		close(b->fd);
+	if (b->old_fd >= 0)
+		close(b->old_fd);
+	bodycache_writer_abort(b->w); /* a body never completed: its cache file goes */
 	store_message_unref(b->msg);
 	g_free(b->key);
 	g_free(b);
@@ -140,6 +154,7 @@ store_body_open(Store *store, StoreMessage *msg)
 		b->msg = store_message_ref(msg);
 		b->key = g_steal_pointer(&key);
 		b->fd = -1;
+		b->old_fd = -1;
 		b->refs = 1;
 		g_hash_table_insert(store->bodies, g_strdup(b->key), b);
 		if (cached_fd >= 0) {
@@ -296,20 +311,12 @@ pread_all(int fd, char *buf, gsize n, guint64 off, GError **error)
 	return done;
 }
 
-/* Copies the complete body in @fd (@size bytes) into the disk cache: tmp + fsync + rename,
- * so it runs on the committer thread, never on a reader's path. */
-static void
-commit_to_cache(Store *store, StoreMessage *msg, int fd, guint64 size)
+void
+store_body_commit_writer(Store *store, StoreMessage *msg, BodycacheWriter *w, guint64 size)
 {
 	g_autoptr(GError) error = NULL;
-	BodycacheWriter *w;
-	int rfd;
+	int rfd = bodycache_writer_commit(w, &error);
 
-	w = bodycache_writer_new(store->bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
-				 &error);
-	if (w != NULL && !bodycache_writer_copy(w, fd, size, &error))
-		g_clear_pointer(&w, bodycache_writer_abort);
-	rfd = w != NULL ? bodycache_writer_commit(w, &error) : -1;
 	if (rfd < 0) {
 		bodycache_log_failure(store->bc, error);
 		return;
@@ -321,13 +328,38 @@ commit_to_cache(Store *store, StoreMessage *msg, int fd, guint64 size)
 		store_cache_error(store, error);
 }
 
-/* A body waiting for the committer: the message and a private fd on its bytes. */
+/* Copies the complete body in @fd (@size bytes) into the disk cache: for a body that lives
+ * in a temp file (its cache file was given up when the disk was full). On the committer
+ * thread, never on a reader's path. */
+static void
+commit_copy(Store *store, StoreMessage *msg, int fd, guint64 size)
+{
+	g_autoptr(GError) error = NULL;
+	BodycacheWriter *w;
+
+	w = bodycache_writer_new(store->bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
+				 &error);
+	if (w != NULL && !bodycache_writer_copy(w, fd, size, &error))
+		g_clear_pointer(&w, bodycache_writer_abort);
+	if (w == NULL) {
+		bodycache_log_failure(store->bc, error);
+		return;
+	}
+	store_body_commit_writer(store, msg, w, size);
+}
+
+/* A body waiting for the committer: the message and its cache file, or a private fd on
+ * its bytes to copy. */
 typedef struct {
 	Store *store;
-	StoreMessage *msg; /* a reference */
-	int fd;		   /* dup of the body's temp file */
+	StoreMessage *msg;  /* a reference */
+	BodycacheWriter *w; /* the body's cache file (owned), or NULL: then fd */
+	int fd;		    /* dup of the body's temp file, or -1 */
 	guint64 size;
 } CommitJob;
+
+/* Cache files the committer keeps made ahead for the next fetches (open_file). */
+#define SPARE_WRITERS 16
 
 /* Bodies queued beyond this are not cached: they are fetched again when read again. */
 #define COMMIT_QUEUE_MAX 64
@@ -335,7 +367,9 @@ typedef struct {
 static void
 commit_job_free(CommitJob *job)
 {
-	close(job->fd);
+	if (job->fd >= 0)
+		close(job->fd);
+	bodycache_writer_abort(job->w);
 	store_message_unref(job->msg);
 	g_free(job);
 }
@@ -345,7 +379,12 @@ commit_job_run(gpointer data, gpointer user_data)
 {
 	CommitJob *job = data;
 
-	commit_to_cache(job->store, job->msg, job->fd, job->size);
+	if (job->w != NULL)
+		store_body_commit_writer(job->store, job->msg, g_steal_pointer(&job->w), job->size);
+	else
+		commit_copy(job->store, job->msg, job->fd, job->size);
+	/* the files the next fetches will stream into, made here and not on their path */
+	bodycache_writers_prepare(job->store->bc, SPARE_WRITERS);
 	commit_job_free(job);
 }
 
@@ -371,22 +410,24 @@ store_body_committer_free(GThreadPool *committer)
 	g_thread_pool_free(committer, FALSE, TRUE);
 }
 
-/* Hands the complete body in @fd to the committer. FALSE when it was not queued. */
+/* Hands the complete body to the committer: its cache file @w (taken: aborted when it
+ * cannot be queued), or without one the bytes in @fd. FALSE when it was not queued. */
 static gboolean
-queue_commit(Store *store, StoreMessage *msg, int fd, guint64 size)
+queue_commit(Store *store, StoreMessage *msg, int fd, BodycacheWriter *w, guint64 size)
 {
 	CommitJob *job;
-	int copy;
+	int copy = -1;
 
 	if (store->committer == NULL ||
-	    g_thread_pool_unprocessed(store->committer) >= COMMIT_QUEUE_MAX)
+	    g_thread_pool_unprocessed(store->committer) >= COMMIT_QUEUE_MAX ||
+	    (w == NULL && (copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)) {
+		bodycache_writer_abort(w);
 		return FALSE;
-	copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (copy < 0)
-		return FALSE;
+	}
 	job = g_new0(CommitJob, 1);
 	job->store = store;
 	job->msg = store_message_ref(msg);
+	job->w = w;
 	job->fd = copy;
 	job->size = size;
 	if (!g_thread_pool_push(store->committer, job, NULL)) {
@@ -396,319 +437,14 @@ queue_commit(Store *store, StoreMessage *msg, int fd, guint64 size)
 	return TRUE;
 }
 
-/* ---- the background downloader (-o sync=new|all) ------------------------------------ */
-
-/* A job of the downloader: one folder from a UID on, every folder, or the stop mark. */
-typedef struct {
-	StoreFolder *folder; /* a reference, NULL for every folder (or stop) */
-	guint32 from_uid;
-	gboolean all;
-	gboolean stop;
-} StoreSyncJob;
-
-static void
-sync_job_free(StoreSyncJob *job)
-{
-	if (job->folder != NULL)
-		store_folder_unref(job->folder);
-	g_free(job);
-}
-
-/* How a step of the downloader ended: go on, stop the job for good (cancelled, no temp
- * file), or stop it and run it again later (a transient failure: server unreachable or
- * busy, offline). A transient failure never drops a body from the walk. */
-typedef enum { SYNC_NEXT, SYNC_STOP, SYNC_RETRY } SyncStep;
-
-#define SYNC_RETRY_MIN_MS 1000
-#define SYNC_RETRY_MAX_MS 60000
-
-static gboolean
-sync_transient(const GError *error)
-{
-	return store_error_is_unreachable(error) ||
-	       g_error_matches(error, IMAP_ERROR, IMAP_ERROR_BUSY) ||
-	       g_error_matches(error, IMAP_ERROR, IMAP_ERROR_UNAVAILABLE) ||
-	       g_error_matches(error, STORE_ERROR, STORE_ERROR_OFFLINE);
-}
-
-/* Downloads one whole body into the body cache unless it is there. */
-static SyncStep
-sync_one(Store *store, StoreMessage *msg, GCancellable *cancel)
-{
-	const StoreMessageInfo *info = &msg->info;
-	g_autoptr(GError) error = NULL;
-	Bodycache *bc = store_bc(store);
-	gint64 got;
-	int fd;
-
-	if (bc == NULL)
-		return SYNC_STOP;
-	if (msg->hc_id == 0 || bodycache_contains(bc, msg->hc_id, info->uidvalidity, info->uid))
-		return SYNC_NEXT;
-	fd = open_temp(&error);
-	if (fd < 0) {
-		g_message("background sync stopped: %s", error->message);
-		return SYNC_STOP;
-	}
-	got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid, 0, 0,
-				   fd, NULL, cancel, &error);
-	if (got >= 0) {
-		/* the same writer path as the bodies readers completed */
-		commit_to_cache(store, msg, fd, got);
-		close(fd);
-		return SYNC_NEXT;
-	}
-	close(fd);
-	if (g_cancellable_is_cancelled(cancel))
-		return SYNC_STOP;
-	if (g_error_matches(error, IMAP_ERROR, IMAP_ERROR_EXPUNGEISSUED)) {
-		g_debug("background sync: message %u of %s is gone", info->uid, info->mailbox);
-		return SYNC_NEXT;
-	}
-	if (g_error_matches(error, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY)) {
-		/* reset: run the job again, it relists the folder first */
-		store_check_uidvalidity_error(store, info, error);
-		return SYNC_RETRY;
-	}
-	if (sync_transient(error)) {
-		g_message("background sync of %s paused (retried later): %s", info->mailbox,
-			  error->message);
-		return SYNC_RETRY;
-	}
-	g_message("background sync: message %u of %s skipped: %s", info->uid, info->mailbox,
-		  error->message);
-	return SYNC_NEXT;
-}
-
-/* The messages of @msgs with a UID >= @from_uid, one at a time. */
-static SyncStep
-sync_messages(Store *store, GPtrArray *msgs, guint32 from_uid, GCancellable *cancel)
-{
-	for (guint i = 0; i < msgs->len; i++) {
-		StoreMessage *msg = g_ptr_array_index(msgs, i);
-		SyncStep step;
-
-		if (g_cancellable_is_cancelled(cancel))
-			return SYNC_STOP;
-		if (store_is_offline(store))
-			return SYNC_RETRY;
-		if (msg->info.uid < from_uid)
-			continue;
-		step = sync_one(store, msg, cancel);
-		if (step != SYNC_NEXT)
-			return step;
-	}
-	return SYNC_NEXT;
-}
-
-/* The current listing of @folder (no I/O), or NULL if it has none. */
-static GPtrArray *
-folder_snapshot(Store *store, StoreFolder *folder)
-{
-	GPtrArray *out = NULL;
-
-	g_mutex_lock(&store->lock);
-	if (folder->sorted != NULL) {
-		out = g_ptr_array_new_full(folder->sorted->len,
-					   (GDestroyNotify)store_message_unref);
-		for (guint i = 0; i < folder->sorted->len; i++)
-			g_ptr_array_add(out,
-					store_message_ref(g_ptr_array_index(folder->sorted, i)));
-	}
-	g_mutex_unlock(&store->lock);
-	return out;
-}
-
-/* sync=all: every selectable folder, loading the listings nobody asked for yet (from
- * the header cache when it has them, then resynced like any listing). */
-static SyncStep
-sync_all(Store *store, GCancellable *cancel)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) folders = store_list_folders_sync(store, NULL, cancel, &error);
-
-	if (folders == NULL) {
-		if (g_cancellable_is_cancelled(cancel))
-			return SYNC_STOP;
-		g_message("background sync: listing the folders failed (retried later): %s",
-			  error->message);
-		return SYNC_RETRY;
-	}
-	for (guint i = 0; i < folders->len; i++) {
-		StoreFolder *f = g_ptr_array_index(folders, i);
-		g_autoptr(GPtrArray) msgs = NULL;
-		SyncStep step;
-
-		if (g_cancellable_is_cancelled(cancel))
-			return SYNC_STOP;
-		if (store_is_offline(store))
-			return SYNC_RETRY;
-		if (!store_folder_is_selectable(f))
-			continue;
-		msgs = store_folder_list_messages_sync(store, f, G_MAXINT64, NULL, cancel, &error);
-		if (msgs == NULL) {
-			if (g_cancellable_is_cancelled(cancel))
-				return SYNC_STOP;
-			if (sync_transient(error)) {
-				g_message("background sync of %s paused (retried later): %s",
-					  f->name, error->message);
-				return SYNC_RETRY;
-			}
-			g_message("background sync: %s skipped: %s", f->name, error->message);
-			g_clear_error(&error);
-			continue;
-		}
-		step = sync_messages(store, msgs, 0, cancel);
-		if (step != SYNC_NEXT)
-			return step;
-	}
-	g_debug("background sync: every folder done");
-	return SYNC_NEXT;
-}
-
-/* Sleeps @ms unless @cancel fires first. FALSE when cancelled. */
-static gboolean
-sync_sleep(GCancellable *cancel, guint ms)
-{
-	struct pollfd pfd = {g_cancellable_get_fd(cancel), POLLIN, 0};
-	gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
-
-	while (!g_cancellable_is_cancelled(cancel)) {
-		gint64 left = end - g_get_monotonic_time();
-
-		if (left <= 0)
-			break;
-		if (pfd.fd >= 0)
-			poll(&pfd, 1, (int)MIN((left + 999) / 1000, 1000));
-		else
-			g_usleep(MIN(left, 100000));
-	}
-	g_cancellable_release_fd(cancel);
-	return !g_cancellable_is_cancelled(cancel);
-}
-
-static gpointer
-sync_thread(gpointer data)
-{
-	Store *store = data;
-	guint backoff = 0;
-
-	for (;;) {
-		StoreSyncJob *job = g_async_queue_pop(store->sync_queue);
-		gboolean stop = job->stop;
-		SyncStep step = SYNC_NEXT;
-
-		if (!stop && !g_cancellable_is_cancelled(store->sync_cancel)) {
-			if (store_offline_check(store)) {
-				step = SYNC_RETRY;
-			} else if (job->all) {
-				step = sync_all(store, store->sync_cancel);
-			} else {
-				g_autoptr(GPtrArray) msgs = NULL;
-
-				/* (a folder reset since is relisted, and queued again, by its
-				 * next listing) */
-				if (store_folder_is_loaded(store, job->folder))
-					msgs = folder_snapshot(store, job->folder);
-				if (msgs != NULL)
-					step = sync_messages(store, msgs, job->from_uid,
-							     store->sync_cancel);
-			}
-		}
-		if (step == SYNC_RETRY && !stop) {
-			/* back to the end of the queue after a pause: what is cached already
-			 * is skipped quickly when it runs again */
-			backoff = backoff ? MIN(backoff * 2, SYNC_RETRY_MAX_MS) : SYNC_RETRY_MIN_MS;
-			if (sync_sleep(store->sync_cancel, backoff)) {
-				g_async_queue_push(store->sync_queue, job);
-				continue;
-			}
-		} else if (step == SYNC_NEXT) {
-			backoff = 0;
-		}
-		sync_job_free(job);
-		if (stop)
-			break;
-	}
-	return NULL;
-}
-
-void
-store_set_sync(Store *store, StoreSync policy)
-{
-	store->sync = policy;
-}
-
-void
-store_sync_start(Store *store)
-{
-	g_autoptr(GError) error = NULL;
-
-	if ((store->sync != STORE_SYNC_NEW && store->sync != STORE_SYNC_ALL) ||
-	    store->syncer != NULL || store_bc(store) == NULL || store->offline_forced)
-		return;
-	store->sync_queue = g_async_queue_new();
-	g_mutex_lock(&store->lock); /* store_cancel_all() reads it from any thread */
-	store->sync_cancel = g_cancellable_new();
-	g_mutex_unlock(&store->lock);
-	store->syncer = g_thread_try_new("imapfs-sync", sync_thread, store, &error);
-	if (store->syncer == NULL) {
-		g_message("no background sync thread: %s", error->message);
-		g_clear_pointer(&store->sync_queue, g_async_queue_unref);
-		g_mutex_lock(&store->lock);
-		g_clear_object(&store->sync_cancel);
-		g_mutex_unlock(&store->lock);
-		return;
-	}
-	if (store->sync == STORE_SYNC_ALL) {
-		StoreSyncJob *job = g_new0(StoreSyncJob, 1);
-
-		job->all = TRUE;
-		g_async_queue_push(store->sync_queue, job);
-	}
-}
-
-void
-store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid)
-{
-	StoreSyncJob *job;
-
-	if (store->sync_queue == NULL)
-		return;
-	job = g_new0(StoreSyncJob, 1);
-	job->folder = store_folder_ref(folder);
-	job->from_uid = from_uid;
-	g_async_queue_push(store->sync_queue, job);
-}
-
-void
-store_sync_stop(Store *store)
-{
-	StoreSyncJob *job;
-
-	if (store->syncer == NULL)
-		return;
-	g_cancellable_cancel(store->sync_cancel);
-	job = g_new0(StoreSyncJob, 1);
-	job->stop = TRUE;
-	g_async_queue_push_front(store->sync_queue, job);
-	g_thread_join(g_steal_pointer(&store->syncer));
-	while ((job = g_async_queue_try_pop(store->sync_queue)) != NULL)
-		sync_job_free(job);
-	g_clear_pointer(&store->sync_queue, g_async_queue_unref);
-	g_mutex_lock(&store->lock);
-	g_clear_object(&store->sync_cancel);
-	g_mutex_unlock(&store->lock);
-}
-
 typedef enum { F_NONE, F_WHOLE, F_PREFIX, F_REST, F_RANGE } FetchKind;
 
-/* One shared fetch into a body's temp file (inflight.c); the waiters read size_changed. */
+/* One shared fetch into a body's file (inflight.c); the waiters read size_changed. */
 typedef struct {
 	StoreBody *body; /* a user reference (refs) */
 	FetchKind kind;
 	guint64 from, len;
-	int fd;
+	int fd;		       /* atomic: body->fd as the worker writes to it, -1 before */
 	gboolean size_changed; /* set by the worker before it ends */
 } FetchJob;
 
@@ -719,18 +455,130 @@ fetch_job_free(FetchJob *job)
 	g_free(job);
 }
 
-/* Waiters' progress probe: the bytes written so far (the temp file only grows). */
+/* Waiters' progress probe: the bytes written so far (the file only grows). */
 static guint64
 fetch_job_probe(gpointer data)
 {
 	FetchJob *job = data;
+	int fd = g_atomic_int_get(&job->fd);
 	struct stat st;
 
-	return fstat(job->fd, &st) == 0 ? (guint64)st.st_size : 0;
+	return fd >= 0 && fstat(fd, &st) == 0 ? (guint64)st.st_size : 0;
 }
 
-/* The worker of a shared fetch: streams into the temp file with the operation's @cancel,
- * then publishes the new prefix and clears body->fetching/inflight under the lock. */
+/* The file of @body's first fetch, published in body->fd (readers pread() only below
+ * body->have, which no fetch has moved yet). A body that will be committed to the body
+ * cache is fetched straight into a writer's file there, so the bytes land where they stay
+ * and the commit is an fsync and a rename (the committer makes those files ahead, off the
+ * readers' path: bodycache_writers_prepare); any other body (-o no_cache, -o sync=none, no
+ * header-cache row, a writer that cannot be made) into an unlinked temp file. */
+static int
+open_file(Store *store, StoreBody *body, GError **error)
+{
+	StoreMessage *msg = body->msg;
+	Bodycache *bc = store_bc(store);
+	g_autoptr(GError) local = NULL;
+	BodycacheWriter *w = NULL;
+	int fd = -1;
+
+	if (bc != NULL && msg->hc_id != 0 && store->sync != STORE_SYNC_NONE) {
+		w = bodycache_writer_new(bc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,
+					 &local);
+		if (w == NULL)
+			bodycache_log_failure(bc, local);
+		else if ((fd = fcntl(bodycache_writer_get_fd(w), F_DUPFD_CLOEXEC, 0)) < 0)
+			g_clear_pointer(&w, bodycache_writer_abort);
+	}
+	if (fd < 0)
+		fd = open_temp(error);
+	if (fd < 0)
+		return -1;
+	g_mutex_lock(&store->lock);
+	body->fd = fd;
+	body->w = w;
+	g_mutex_unlock(&store->lock);
+	return fd;
+}
+
+/* Logs why a fetch into @w's file (@fd) failed: @error is a bodycache error, or the
+ * IMAP_ERROR_FAILED that imap_fetch_body_sync() makes of a failed write (it speaks no
+ * errno). Then a file system that cannot take one more block past the bytes written is a
+ * full disk, logged once like every other cache insert; anything else as it came. */
+static void
+log_cache_write(Store *store, BodycacheWriter *w, int fd, const GError *error)
+{
+	g_autoptr(GError) full = NULL;
+	g_autoptr(GError) e = NULL;
+	struct stat st;
+
+	if (error->domain == BODYCACHE_ERROR) {
+		bodycache_log_failure(store->bc, error);
+		return;
+	}
+	if (fstat(fd, &st) == 0 && !bodycache_writer_reserve(w, st.st_size, ALIGN, &full)) {
+		bodycache_log_failure(store->bc, full);
+		return;
+	}
+	e = g_error_new(BODYCACHE_ERROR, BODYCACHE_ERROR_IO, "body cache: %s", error->message);
+	bodycache_log_failure(store->bc, e);
+}
+
+/* @body's cache file cannot take its bytes (a full disk): its first @have bytes move to a
+ * temp file, which every later fetch uses, and the cache file is given up (its name goes
+ * with the writer, its descriptor stays open in body->old_fd while the body lives, as a
+ * reader may be in pread() on it). Called once at most: body->w is NULL afterwards. The new
+ * fd, or -1 with @error. */
+static int
+leave_cache(Store *store, StoreBody *body, guint64 have, GError **error)
+{
+	char buf[65536];
+	BodycacheWriter *w;
+	int tmp, old;
+
+	tmp = open_temp(error);
+	if (tmp < 0)
+		return -1;
+	g_mutex_lock(&store->lock);
+	old = body->fd;
+	g_mutex_unlock(&store->lock);
+	for (guint64 off = 0; off < have;) {
+		gssize r = pread_all(old, buf, MIN(sizeof(buf), have - off), off, error);
+		gssize done = 0;
+
+		if (r < 0) {
+			close(tmp);
+			return -1;
+		}
+		while (done < r) {
+			ssize_t m = pwrite(tmp, buf + done, r - done, off + done);
+
+			if (m < 0 && errno == EINTR)
+				continue;
+			if (m <= 0) {
+				g_set_error(error, STORE_ERROR, STORE_ERROR_IO,
+					    "body temp file: %s",
+					    m < 0 ? g_strerror(errno) : "short write");
+				close(tmp);
+				return -1;
+			}
+			done += m;
+		}
+		off += r;
+	}
+	g_mutex_lock(&store->lock);
+	w = g_steal_pointer(&body->w);
+	body->old_fd = body->fd;
+	body->fd = tmp;
+	g_mutex_unlock(&store->lock);
+	bodycache_writer_abort(w);
+	return tmp;
+}
+
+/* The worker of a shared fetch: streams into the body's file with the operation's
+ * @cancel, then publishes the new prefix and clears body->fetching/inflight under the lock.
+ * A complete body whose file is a cache writer's goes to the committer (fsync + rename);
+ * one in a temp file is copied there. A full disk under the cache moves the body to a temp
+ * file (leave_cache) and the fetch goes on there: reads never fail for want of cache room. */
 static gboolean
 fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
 {
@@ -739,25 +587,56 @@ fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error
 	Store *store = body->store;
 	StoreMessage *msg = body->msg;
 	const StoreMessageInfo *info = &msg->info;
-	guint64 from = job->from, len = job->len;
+	guint64 from = job->from, len = job->len, end;
 	FetchKind kind = job->kind;
+	BodycacheWriter *drop = NULL;
 	gboolean ok, commit = FALSE;
-	gint64 got;
+	GError *local = NULL;
+	gint64 got = -1;
+	int fd;
 
-	/* from == body->have: drop what an earlier failed fetch left beyond it, so the
-	 * waiters' probe (the file size) sees this fetch's bytes as progress */
-	if (ftruncate(job->fd, from) < 0 || lseek(job->fd, from, SEEK_SET) < 0) {
-		g_set_error(error, STORE_ERROR, STORE_ERROR_IO, "seek: %s", g_strerror(errno));
-		got = -1;
-	} else if (kind == F_WHOLE) {
-		got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
-					   0, 0, job->fd, NULL, cancel, error);
-	} else {
-		got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity, info->uid,
-					   from, kind == F_REST ? G_MAXUINT32 : len, job->fd, NULL,
-					   cancel, error);
+	g_mutex_lock(&store->lock);
+	fd = body->fd;
+	/* what this fetch should bring, reserved in a cache file */
+	end = kind == F_PREFIX ? MIN(len, msg->size) : msg->size;
+	g_mutex_unlock(&store->lock);
+	if (fd < 0)
+		fd = open_file(store, body, &local);
+	while (fd >= 0) {
+		g_atomic_int_set(&job->fd, fd);
+		/* from == body->have: drop what an earlier failed fetch left beyond it, so the
+		 * waiters' probe (the file size) sees this fetch's bytes as progress */
+		if (ftruncate(fd, from) < 0 || lseek(fd, from, SEEK_SET) < 0) {
+			g_set_error(&local, STORE_ERROR, STORE_ERROR_IO, "seek: %s",
+				    g_strerror(errno));
+			break;
+		}
+		if (body->w != NULL &&
+		    !bodycache_writer_reserve(body->w, from, end > from ? end - from : 0, &local)) {
+			/* no room in the cache for the body: fetched into a temp file */
+		} else if (kind == F_WHOLE) {
+			got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity,
+						   info->uid, 0, 0, fd, NULL, cancel, &local);
+		} else {
+			got = imap_fetch_body_sync(store->pool, info->mailbox, info->uidvalidity,
+						   info->uid, from,
+						   kind == F_REST ? G_MAXUINT32 : len, fd, NULL,
+						   cancel, &local);
+		}
+		/* IMAP_ERROR_FAILED: the write into the file failed (e.g. a disk full that the
+		 * reservation did not see, RFC822.SIZE being short) */
+		if (got >= 0 || body->w == NULL ||
+		    (local->domain != BODYCACHE_ERROR &&
+		     !g_error_matches(local, IMAP_ERROR, IMAP_ERROR_FAILED)))
+			break;
+		log_cache_write(store, body->w, fd, local);
+		g_clear_error(&local);
+		fd = leave_cache(store, body, from, &local);
 	}
 	ok = got >= 0;
+	/* the message ended before RFC822.SIZE said: what was reserved beyond goes */
+	if (ok && body->w != NULL && (guint64)(from + got) < end && ftruncate(fd, from + got) < 0)
+		g_debug("body cache file: ftruncate: %s", g_strerror(errno));
 
 	g_mutex_lock(&store->lock);
 	if (ok) {
@@ -778,12 +657,19 @@ fetch_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error
 		 * set even if the queue was full: this body object is not offered again, a
 		 * later one is. */
 		body->in_bc = TRUE;
-		queue_commit(store, msg, job->fd, from + got);
+		queue_commit(store, msg, fd, g_steal_pointer(&body->w), from + got);
+	} else if (body->complete) {
+		/* not to be cached after all (the cache was reset meanwhile): its file is
+		 * just a temp file now */
+		drop = g_steal_pointer(&body->w);
 	}
 	body->fetching = FALSE;
 	body->inflight = NULL;
 	g_cond_broadcast(&store->cond);
 	g_mutex_unlock(&store->lock);
+	bodycache_writer_abort(drop);
+	if (!ok)
+		g_propagate_error(error, local);
 	return ok;
 }
 
@@ -973,16 +859,9 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 			if (from + len >= claimed)
 				len = G_MAXUINT32; /* to the real end, to learn the exact size */
 		}
-		if (kind != F_RANGE && body->fd < 0) {
-			body->fd = open_temp(error);
-			if (body->fd < 0) {
-				g_mutex_unlock(&store->lock);
-				return -1;
-			}
-		}
 		if (kind != F_RANGE) {
-			/* a shared fetch into the temp file, run by a worker; we wait for it
-			 * like any later reader */
+			/* a shared fetch into the body's file (opened by the worker the first
+			 * time), run by a worker; we wait for it like any later reader */
 			FetchJob *job = g_new0(FetchJob, 1);
 			StoreInflight *op;
 
@@ -990,7 +869,7 @@ read_impl(Store *store, StoreBody *body, guint64 offset, gsize size, char *buf, 
 			job->kind = kind;
 			job->from = from;
 			job->len = len;
-			job->fd = body->fd;
+			job->fd = -1;
 			op = store_inflight_start(store->inflight, fetch_run, job,
 						  (GDestroyNotify)fetch_job_free, error);
 			if (op == NULL) {

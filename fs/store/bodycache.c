@@ -49,6 +49,7 @@ struct _Bodycache {
 	guint64 bytes;
 	guint64 hits, misses, evictions;
 	gboolean full_logged; /* a full disk was reported (once per open); protected by lock */
+	GQueue spare;	      /* BodycacheWriter* made ahead, not keyed yet; protected by lock */
 };
 
 struct _BodycacheWriter {
@@ -409,6 +410,8 @@ bodycache_close(Bodycache *bc)
 {
 	if (bc == NULL)
 		return;
+	while (bc->spare.length > 0)
+		bodycache_writer_abort(g_queue_pop_head(&bc->spare));
 	if (bc->lock_fd >= 0)
 		close(bc->lock_fd);
 	if (bc->root_fd >= 0)
@@ -479,8 +482,9 @@ bodycache_contains(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid
 
 /* ---- insert ---------------------------------------------------------------------------- */
 
-BodycacheWriter *
-bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, GError **error)
+/* A new temp file in root_fd, not keyed yet. */
+static BodycacheWriter *
+writer_create(Bodycache *bc, GError **error)
 {
 	static const char chars[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -504,17 +508,66 @@ bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 u
 	}
 	fchmod(fd, 0600); /* the umask only narrows the mode; be explicit */
 	w->bc = bc;
+	w->fd = fd;
+	return w;
+}
+
+BodycacheWriter *
+bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, GError **error)
+{
+	BodycacheWriter *w;
+
+	g_mutex_lock(&bc->lock);
+	w = g_queue_pop_head(&bc->spare);
+	g_mutex_unlock(&bc->lock);
+	if (w == NULL)
+		w = writer_create(bc, error);
+	if (w == NULL)
+		return NULL;
 	w->mbox = mbox;
 	w->uidvalidity = uidvalidity;
 	w->uid = uid;
-	w->fd = fd;
 	return w;
+}
+
+void
+bodycache_writers_prepare(Bodycache *bc, guint n)
+{
+	for (;;) {
+		BodycacheWriter *w;
+		gboolean enough;
+
+		g_mutex_lock(&bc->lock);
+		enough = bc->spare.length >= n;
+		g_mutex_unlock(&bc->lock);
+		if (enough || (w = writer_create(bc, NULL)) == NULL)
+			return;
+		g_mutex_lock(&bc->lock);
+		g_queue_push_tail(&bc->spare, w);
+		g_mutex_unlock(&bc->lock);
+	}
 }
 
 int
 bodycache_writer_get_fd(BodycacheWriter *w)
 {
 	return w->fd;
+}
+
+gboolean
+bodycache_writer_reserve(BodycacheWriter *w, guint64 offset, guint64 len, GError **error)
+{
+	int r;
+
+	if (len == 0)
+		return TRUE;
+	do
+		r = fallocate(w->fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len);
+	while (r < 0 && errno == EINTR);
+	if (r == 0 || (errno != ENOSPC && errno != EDQUOT && errno != EFBIG))
+		return TRUE; /* e.g. EOPNOTSUPP: the writes find out */
+	set_errno_error(error, errno, "cannot write to", w->bc->root);
+	return FALSE;
 }
 
 void

@@ -6,9 +6,10 @@
  * and evicted least-recently-used under a byte cap. No FUSE, no network.
  *
  * Layout: <dir>/bodies/<mailbox key, 16 hex>/<uidvalidity>-<uid>, files 0600, dirs 0700;
- * <dir>/bodies/.tmp-* are writes in progress (removed at open); <dir>/bodies/lock is
- * flock'ed by the owner. The mailbox key is the hcache mailbox id (or any stable 64-bit
- * number, e.g. hcache_hash_dir(name), when running without the header cache).
+ * <dir>/bodies/.tmp-* are writes in progress or files made ahead for them (removed at open
+ * and, unused, at close); <dir>/bodies/lock is flock'ed by the owner. The mailbox key is
+ * the hcache mailbox id (or any stable 64-bit number, e.g. hcache_hash_dir(name), when
+ * running without the header cache).
  *
  * Nothing found under <dir>/bodies is followed through a symlink, and only names of the
  * forms above (regular files with one link, owned by us) are indexed or removed; anything
@@ -57,6 +58,15 @@ typedef struct _BodycacheWriter BodycacheWriter;
 BodycacheWriter *bodycache_writer_new(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid,
 				      GError **error);
 int bodycache_writer_get_fd(BodycacheWriter *w);
+/* Makes temp files ahead (up to @n kept) for the next bodycache_writer_new() calls: creating
+ * a file in the cache directory can wait behind the journal commits of the fsyncs there,
+ * so the thread that commits makes them, not the thread a reader waits on. */
+void bodycache_writers_prepare(Bodycache *bc, guint n);
+/* Reserves room for the bytes [@offset, @offset + @len) of @w's file (fallocate, keeping
+ * the file's size), so that a full disk shows before a body is fetched rather than in the
+ * middle of the fetch. FALSE with BODYCACHE_ERROR_FULL (ENOSPC, EDQUOT, EFBIG); TRUE also
+ * when the file system cannot reserve (a full disk then shows as a failed write). */
+gboolean bodycache_writer_reserve(BodycacheWriter *w, guint64 offset, guint64 len, GError **error);
 /* fsync + rename into place, then evicts down to the cap. Returns an fd for reading
  * the committed body (valid even if it is evicted at once, e.g. larger than the cap),
  * or -1 with @error (nothing is cached then). */

@@ -1,7 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * store-private.h: the structures shared by store.c, mailbox.c and body.c. Nothing
- * outside fs/store/ includes this file.
+ * store-private.h: the structures and functions shared by the files of fs/store/. Nothing
+ * outside fs/store/ includes this file; each .c of the store includes only this header
+ * (which brings store.h and the leaf modules bodycache.h, hcache.h, inflight.h), never
+ * another .c's header.
+ *
+ * The files, in the order they build on each other (each uses only the ones before it,
+ * plus the leaf modules mime.c, hcache.c, bodycache.c, inflight.c):
+ *   store.c       the account: lifecycle, caches, offline, cancellation, folder LIST,
+ *                 namespaces, quota, events;
+ *   message.c     one message (StoreMessage) and its header-cache row;
+ *   resync.c      the listing of one folder and its resync, folder resets;
+ *   body.c        message contents: temp file or body-cache writer, the committer;
+ *   downloader.c  the background downloader of -o sync=new|all.
+ * The calls against that order are notifications or lifecycle, and none of them waits on
+ * the network: store.c starts and stops the committer and the downloader and frees the
+ * bodies (store_open_cache, store_free); resync.c marks the bodies of a reset folder stale
+ * and queues new mail for the downloader.
  *
  * Locking: store->lock protects every field marked so below, in Store, StoreFolder and
  * StoreMessage. It is never held across a network call: a thread that needs the network
@@ -25,7 +40,7 @@ struct _Store {
 	GThreadPool *committer;	 /* one thread writing bodies into bc, off the readers' path;
 				  * created with bc, freed before it */
 	StoreSync sync;		 /* -o sync=; set before use */
-	GThread *syncer;	 /* the background body downloader or NULL (body.c) */
+	GThread *syncer;	 /* the background body downloader or NULL (downloader.c) */
 	GAsyncQueue *sync_queue; /* its jobs (StoreSyncJob*), NULL when no syncer */
 	GCancellable *sync_cancel; /* cancelled by store_free before the join */
 	gint cache_broken;	 /* atomic: the hcache was reset at run time, caches off */
@@ -93,40 +108,12 @@ struct _StoreMessage {
 	char **flags;
 };
 
-/* The server's UIDVALIDITY of @mailbox is no longer @old_uidvalidity (a fetch failed with
- * IMAP_ERROR_UIDVALIDITY): drops the folder's cached rows and bodies, marks its listing
- * for a full reload, makes the open bodies of @old_uidvalidity fail with
- * STORE_ERROR_STALE and emits STORE_EVENT_FOLDER_RESET. Once per change; no lock held. */
-void store_folder_reset(Store *store, const char *mailbox, guint32 old_uidvalidity);
-/* If @error is IMAP_ERROR_UIDVALIDITY, store_folder_reset() of @info's folder. */
-void store_check_uidvalidity_error(Store *store, const StoreMessageInfo *info, const GError *error);
-/* body.c: every body of @mailbox at @uidvalidity fails its reads from now on. */
-void store_bodies_mark_stale(Store *store, const char *mailbox, guint32 uidvalidity);
+/* ---- store.c ------------------------------------------------------------------------ */
 
 /* Hands @kind for @folder (and @msg) to the event receiver. Never call it with
  * store->lock held. */
 void store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
 		const char *old_name);
-
-/* Items the server sent as NIL (or not at all) get fallbacks: INTERNALDATE from the
- * envelope's Date:, else the epoch; RFC822.SIZE 0, inexact (learnt on open). */
-StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidity,
-					  const ImapMessage *m);
-/* An RFC 5322 date (raw header text) to UTC seconds and a zone (mime.c). */
-gboolean store_mime_parse_date(const char *raw, gint64 *utc, gint *tz_minutes);
-/* Under store->lock: update the mutable fields from a fresh FETCH. */
-void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
-/* At store_free(): frees every body, also those of handles the kernel never released. */
-void store_body_cache_clear(Store *store);
-/* The body committer: store_body_committer_new() when the body cache opens,
- * store_body_committer_free() before it closes (finishes the queued commits). */
-GThreadPool *store_body_committer_new(Store *store);
-void store_body_committer_free(GThreadPool *committer);
-/* The background downloader (body.c): queues the bodies of @folder's messages with a UID
- * >= @from_uid (0: all) for download; no-op without a downloader. */
-void store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid);
-/* Cancels and joins the downloader; store_free calls it before freeing the committer. */
-void store_sync_stop(Store *store);
 /* TRUE while offline. When the server was unreachable (not -o offline), first tries to
  * reconnect, at most every store->retry_us; network-free otherwise. */
 gboolean store_offline_check(Store *store);
@@ -144,8 +131,55 @@ Bodycache *store_bc(Store *store);
  * off for the rest of the mount. */
 void store_cache_error(Store *store, const GError *error);
 
+/* ---- mime.c ------------------------------------------------------------------------- */
+
+/* An RFC 5322 date (raw header text) to UTC seconds and a zone. */
+gboolean store_mime_parse_date(const char *raw, gint64 *utc, gint *tz_minutes);
+
+/* ---- message.c ---------------------------------------------------------------------- */
+
+/* Items the server sent as NIL (or not at all) get fallbacks: INTERNALDATE from the
+ * envelope's Date:, else the epoch; RFC822.SIZE 0, inexact (learnt on open). */
+StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidity,
+					  const ImapMessage *m);
+/* Under store->lock: update the mutable fields from a fresh FETCH. */
+void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
 /* A StoreMessage from a header cache row (strings stolen from @row). */
 StoreMessage *store_message_new_from_hcache(const char *mailbox, guint32 uidvalidity, gint64 hc_id,
 					    HcacheMessage *row);
 /* The header cache row of @msg (strings copied; true_size 0 = keep the stored one). */
 HcacheMessage *store_message_to_hcache(Store *store, StoreMessage *msg);
+
+/* ---- resync.c ----------------------------------------------------------------------- */
+
+/* The server's UIDVALIDITY of @mailbox is no longer @old_uidvalidity (a fetch failed with
+ * IMAP_ERROR_UIDVALIDITY): drops the folder's cached rows and bodies, marks its listing
+ * for a full reload, makes the open bodies of @old_uidvalidity fail with
+ * STORE_ERROR_STALE and emits STORE_EVENT_FOLDER_RESET. Once per change; no lock held. */
+void store_folder_reset(Store *store, const char *mailbox, guint32 old_uidvalidity);
+/* If @error is IMAP_ERROR_UIDVALIDITY, store_folder_reset() of @info's folder. */
+void store_check_uidvalidity_error(Store *store, const StoreMessageInfo *info, const GError *error);
+
+/* ---- body.c ------------------------------------------------------------------------- */
+
+/* Every body of @mailbox at @uidvalidity fails its reads from now on. */
+void store_bodies_mark_stale(Store *store, const char *mailbox, guint32 uidvalidity);
+/* At store_free(): frees every body, also those of handles the kernel never released. */
+void store_body_cache_clear(Store *store);
+/* The body committer: store_body_committer_new() when the body cache opens,
+ * store_body_committer_free() before it closes (finishes the queued commits). */
+GThreadPool *store_body_committer_new(Store *store);
+void store_body_committer_free(GThreadPool *committer);
+/* Commits @w (taken), whose file holds the complete body of @msg (@size bytes): fsync +
+ * rename into the body cache, then the true size into the header cache; a failure is
+ * logged (bodycache_log_failure) and nothing is cached. Blocks on the disk: on the
+ * committer's or the downloader's thread, never on a reader's path. */
+void store_body_commit_writer(Store *store, StoreMessage *msg, BodycacheWriter *w, guint64 size);
+
+/* ---- downloader.c ------------------------------------------------------------------- */
+
+/* Queues the bodies of @folder's messages with a UID >= @from_uid (0: all) for
+ * download; no-op without a downloader. Never blocks. */
+void store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid);
+/* Cancels and joins the downloader; store_free calls it before freeing the committer. */
+void store_sync_stop(Store *store);

@@ -629,3 +629,66 @@ def test_sync_none_writes_no_body(fresh_dovecot, cmount, tmp_path):
 	m2 = cmount(dv, str(tmp_path / "cache"))
 	assert m2.stats()["cache_files"] == 0
 	assert uids_in(os.path.join(m2.mnt, "INBOX"))  # the headers were cached
+
+
+def bodies_dir_files(cache):
+	"""Every file under cache/bodies but its lock: committed bodies and .tmp- files."""
+	root = os.path.join(cache, "bodies")
+	out = []
+	for d, dirs, files in os.walk(root):
+		out += [os.path.relpath(os.path.join(d, n), root) for n in files if n != "lock"]
+	return sorted(out)
+
+
+def test_partly_read_body_leaves_nothing_in_cache(fresh_dovecot, cmount, tmp_path):
+	"""Bodies are fetched straight into a body-cache temp file: one read only at its start
+	is never committed and its temp file is gone after the unmount; one read to the end
+	is committed byte for byte, with no temp file left."""
+	dv = fresh_dovecot("slash")
+	conn = dv.imap()
+	big = tl.append(conn, "INBOX", message("big", b"0123456789abcde\r\n" * 60000))
+	small = tl.append(conn, "INBOX", message("small"))
+	want_big = tl.fetch_body(conn, "INBOX", big)
+	want_small = tl.fetch_body(conn, "INBOX", small)
+	cache = str(tmp_path / "cache")
+	m = cmount(dv, cache)
+	files = by_uid(os.path.join(m.mnt, "INBOX"))
+	with open(files[big], "rb") as f:
+		assert f.read(1000) == want_big[:1000]
+		# the prefix went into a writer's file in the cache directory, not elsewhere
+		assert [os.path.basename(n)[:5] for n in bodies_dir_files(cache)] == [".tmp-"]
+	with open(files[small], "rb") as f:
+		assert f.read() == want_small
+	m.stop()  # finishes the queued commits
+	left = bodies_dir_files(cache)
+	assert len(left) == 1 and not os.path.basename(left[0]).startswith(".tmp-"), left
+	with open(os.path.join(cache, "bodies", left[0]), "rb") as f:
+		assert f.read() == want_small
+
+	m2 = cmount(dv, cache)
+	with open(by_uid(os.path.join(m2.mnt, "INBOX"))[big], "rb") as f:
+		assert f.read() == want_big
+	m2.stop()
+	left = bodies_dir_files(cache)
+	assert len(left) == 2 and not [n for n in left if ".tmp-" in n], left
+	got = set()
+	for n in left:
+		with open(os.path.join(cache, "bodies", n), "rb") as f:
+			got.add(f.read())
+	assert got == {want_big, want_small}
+
+
+def test_sync_none_writes_nothing_under_bodies(fresh_dovecot, cmount, tmp_path):
+	"""-o sync=none never writes a body file, not even a temp file, while bodies are read."""
+	dv = fresh_dovecot("slash")
+	conn = dv.imap()
+	big = tl.append(conn, "INBOX", message("big", b"0123456789abcde\r\n" * 60000))
+	cache = str(tmp_path / "cache")
+	m = cmount(dv, cache, opts=["sync=none"])
+	with open(by_uid(os.path.join(m.mnt, "INBOX"))[big], "rb") as f:
+		assert f.read(1000) == tl.fetch_body(conn, "INBOX", big)[:1000]
+		assert bodies_dir_files(cache) == []  # the fetch has ended: its file is elsewhere
+		f.read()
+	assert bodies_dir_files(cache) == []
+	m.stop()
+	assert bodies_dir_files(cache) == []

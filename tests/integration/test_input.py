@@ -26,6 +26,8 @@ import imapfs_testlib as tl
 from test_mount import (  # noqa: F401 (fixtures)
 	MOUNT_TIMEOUT,
 	Mount,
+	_FakeDv,
+	_fake_server,
 	_mounted,
 	_private_cache_home,
 	emls,
@@ -452,6 +454,37 @@ def test_full_body_cache_logged_once_as_enospc(fresh_dovecot, mount, tmp_path, s
 	assert "short read" not in log, log
 	assert log.count("No space left on device") == 1, log
 	assert 1 <= len(body_files(cache)) < 8
+
+
+def test_cache_disk_full_mid_fetch_still_reads_every_byte(tmp_path, mount, small_tmpfs):
+	"""Bodies are fetched straight into the body cache's files. When the cache's disk fills
+	in the middle of a fetch (RFC822.SIZE said 1000 bytes, so the room reserved before the
+	fetch was too small), the body moves to a temp file and the reader still gets every
+	byte: no EIO, one log line for the full disk, no body file left half-written."""
+	actual = 400000
+	body = (b"Subject: size test\r\n\r\n" + b"0123456789abcdef" * (actual // 16 + 1))[:actual]
+	srv, ca = _fake_server(tmp_path, 1000, body)
+	cache = str(tmp_path / "cache")
+	os.makedirs(cache, mode=0o700)
+	small_tmpfs(os.path.join(cache, "bodies"), "300k")
+	m = None
+	try:
+		m = mount(_FakeDv(srv.port, ca), opts=["cache_dir=" + cache])
+		inbox = os.path.join(m.mnt, "INBOX")
+		(name,) = os.listdir(inbox)
+		r = subprocess.run(["cat", os.path.join(inbox, name)], stdout=subprocess.PIPE,
+				   check=True, timeout=60)
+		assert r.stdout == body
+	finally:
+		if m is not None:
+			m.stop()  # finishes the queued commit (which finds the disk full too)
+		srv.stop()
+	log = m.log()
+	assert [ln for ln in log.splitlines() if "body cache: " in ln] == [
+		ln for ln in log.splitlines() if "No space left on device" in ln], log
+	assert log.count("No space left on device") == 1, log
+	assert body_files(cache) == []
+	assert not glob.glob(os.path.join(cache, "bodies", ".tmp-*"))
 
 
 def test_readdir_offset_beyond_4g_is_not_wrapped(dovecot_slash, mount):

@@ -561,6 +561,83 @@ test_symlinked_root_refused(Fixture *fx, gconstpointer data)
 	}
 }
 
+/* A reservation makes room without changing the file's size, so what is committed is
+ * exactly what was written; one the file system cannot give is BODYCACHE_ERROR_FULL. */
+static void
+test_reserve(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *root = g_build_filename(fx->dir, "bodies", NULL);
+	Bodycache *bc = bodycache_open(fx->dir, 0, &error);
+	BodycacheWriter *w;
+	struct stat st;
+	guint64 size = 0;
+	int fd;
+
+	(void)data;
+	g_assert_no_error(error);
+	w = bodycache_writer_new(bc, 5, 1, 9, &error);
+	g_assert_no_error(error);
+	g_assert_true(bodycache_writer_reserve(w, 0, 0, &error));
+	g_assert_true(bodycache_writer_reserve(w, 0, 1 << 20, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(fstat(bodycache_writer_get_fd(w), &st), ==, 0);
+	g_assert_cmpint(st.st_size, ==, 0);
+	g_assert_cmpint(write(bodycache_writer_get_fd(w), "Subject: r\r\n\r\nok\r\n", 18), ==, 18);
+	if (bodycache_writer_reserve(w, 18, G_GUINT64_CONSTANT(1) << 62, &error))
+		g_test_message("this file system does not reserve (no fallocate)");
+	else
+		g_assert_error(error, BODYCACHE_ERROR, BODYCACHE_ERROR_FULL);
+	g_clear_error(&error);
+	fd = bodycache_writer_commit(w, &error);
+	g_assert_no_error(error);
+	close(fd);
+	fd = bodycache_lookup(bc, 5, 1, 9, &size);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpuint(size, ==, 18);
+	{
+		g_autofree char *got = read_all(fd);
+
+		g_assert_cmpstr(got, ==, "Subject: r\r\n\r\nok\r\n");
+	}
+	close(fd);
+	g_assert_cmpuint(count_tmp(root), ==, 0);
+	bodycache_close(bc);
+}
+
+/* Temp files made ahead are what the next writers use; close removes the unused ones. */
+static void
+test_prepare(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *root = g_build_filename(fx->dir, "bodies", NULL);
+	Bodycache *bc = bodycache_open(fx->dir, 0, &error);
+	BodycacheWriter *w;
+	guint64 size = 0;
+	int fd;
+
+	(void)data;
+	g_assert_no_error(error);
+	bodycache_writers_prepare(bc, 3);
+	g_assert_cmpuint(count_tmp(root), ==, 3);
+	bodycache_writers_prepare(bc, 2); /* enough already */
+	g_assert_cmpuint(count_tmp(root), ==, 3);
+	w = bodycache_writer_new(bc, 6, 2, 8, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(count_tmp(root), ==, 3); /* one of them */
+	g_assert_cmpint(write(bodycache_writer_get_fd(w), "abc", 3), ==, 3);
+	fd = bodycache_writer_commit(w, &error);
+	g_assert_no_error(error);
+	close(fd);
+	g_assert_cmpuint(count_tmp(root), ==, 2);
+	fd = bodycache_lookup(bc, 6, 2, 8, &size);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpuint(size, ==, 3);
+	close(fd);
+	bodycache_close(bc);
+	g_assert_cmpuint(count_tmp(root), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -573,5 +650,7 @@ main(int argc, char **argv)
 	ADD("drop-mailbox", test_drop_mailbox);
 	ADD("symlinks-in-cache-not-followed", test_symlinks_not_followed);
 	ADD("symlinked-bodies-dir-refused", test_symlinked_root_refused);
+	ADD("reserve", test_reserve);
+	ADD("prepare", test_prepare);
 	return g_test_run();
 }

@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * mailbox.c: the message listing of one folder. A cold load is EXAMINE then UID FETCH of
- * UID, FLAGS, RFC822.SIZE, INTERNALDATE, ENVELOPE (and MODSEQ with CONDSTORE); with the
- * header cache on, the first listing comes from the cache and is then resynced: with
- * QRESYNC the EXAMINE itself carries VANISHED and changed flags, with CONDSTORE a
- * CHANGEDSINCE flag fetch, without either a flag fetch of all; new mail is fetched from
- * the last known UIDNEXT, and a UID SEARCH diff repairs a listing whose count disagrees
- * with EXISTS. An unchanged folder costs one EXAMINE. Identity of a message is (mailbox,
- * UIDVALIDITY, UID); a UIDVALIDITY change drops the old listing, cached rows and bodies.
+ * resync.c: the message listing of one folder and its resync. A cold load is EXAMINE then
+ * UID FETCH of UID, FLAGS, RFC822.SIZE, INTERNALDATE, ENVELOPE (and MODSEQ with
+ * CONDSTORE); with the header cache on, the first listing comes from the cache and is then
+ * resynced: with QRESYNC the EXAMINE itself carries VANISHED and changed flags, with
+ * CONDSTORE a CHANGEDSINCE flag fetch, without either a flag fetch of all; new mail is
+ * fetched from the last known UIDNEXT, and a UID SEARCH diff repairs a listing whose count
+ * disagrees with EXISTS. An unchanged folder costs one EXAMINE. Identity of a message is
+ * (mailbox, UIDVALIDITY, UID); a UIDVALIDITY change drops the old listing, cached rows and
+ * bodies.
  *
  * Cache writes happen on the calling thread after each network step (never from a fetch
  * callback), one transaction per batch, and the mailbox's UIDNEXT/HIGHESTMODSEQ are stored
  * last, so a crash in between makes the next resync redo the work, never skip it.
+ *
+ * It builds its records with message.c and uses the account's services (store.c); it
+ * reaches later files only by two notifications that never wait: a folder reset marks the
+ * open bodies stale (store_bodies_mark_stale, body.c) and new mail is queued for the
+ * downloader (store_sync_queue_folder, downloader.c).
  */
 #define G_LOG_DOMAIN "imapfs-store"
 
