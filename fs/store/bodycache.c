@@ -29,10 +29,12 @@
 #define TMP_LEN	   (sizeof(TMP_PREFIX) - 1 + 6)
 #define MBOX_LEN   16
 
+/* One cached body; its file name derives from (mbox, uidvalidity, uid), so none is kept
+ * (an index of tens of thousands of bodies stays small). */
 typedef struct {
-	char *rel; /* "<mbox hex>/<uv>-<uid>", also the hash key */
 	guint64 mbox;
 	guint32 uidvalidity;
+	guint32 uid;
 	guint64 size;
 	gint64 atime; /* real time, us */
 	GList link;   /* in Bodycache.lru; data = this entry */
@@ -44,7 +46,7 @@ struct _Bodycache {
 	int root_fd; /* O_DIRECTORY on <dir>/bodies, opened without following a symlink */
 	int lock_fd;
 	guint64 cap;
-	GHashTable *index; /* rel -> Entry* (owning) */
+	GHashTable *index; /* set of Entry* (owning), hashed on (mbox, uidvalidity, uid) */
 	GQueue lru;	   /* oldest first */
 	guint64 bytes;
 	guint64 hits, misses, evictions;
@@ -109,11 +111,34 @@ parse_mbox_name(const char *name, guint64 *mbox)
 	return TRUE;
 }
 
-static void
-entry_free(Entry *e)
+static guint
+entry_hash(gconstpointer p)
 {
-	g_free(e->rel);
-	g_free(e);
+	const Entry *e = p;
+
+	return (guint)(e->mbox * 2654435761u) ^ (e->uidvalidity * 40503u) ^ e->uid;
+}
+
+static gboolean
+entry_equal(gconstpointer a, gconstpointer b)
+{
+	const Entry *x = a, *y = b;
+
+	return x->mbox == y->mbox && x->uidvalidity == y->uidvalidity && x->uid == y->uid;
+}
+
+static Entry *
+find_locked(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid)
+{
+	Entry key = {.mbox = mbox, .uidvalidity = uidvalidity, .uid = uid};
+
+	return g_hash_table_lookup(bc->index, &key);
+}
+
+static char *
+entry_rel(const Entry *e)
+{
+	return rel_path(e->mbox, e->uidvalidity, e->uid);
 }
 
 /* Opens the directory @name in @dfd (creating it 0700 when @create) without following a
@@ -201,10 +226,12 @@ open_rel(Bodycache *bc, const char *rel)
 static void
 unlink_entry_locked(Bodycache *bc, Entry *e)
 {
-	unlink_rel(bc, e->rel);
+	g_autofree char *rel = entry_rel(e);
+
+	unlink_rel(bc, rel);
 	g_queue_unlink(&bc->lru, &e->link);
 	bc->bytes -= e->size;
-	g_hash_table_remove(bc->index, e->rel); /* frees e */
+	g_hash_table_remove(bc->index, e); /* frees e */
 }
 
 static void
@@ -216,23 +243,23 @@ evict_locked(Bodycache *bc)
 	}
 }
 
-/* Inserts or replaces the entry of @rel as the most recently used. */
+/* Inserts or replaces the entry of the body as the most recently used. */
 static void
-add_entry_locked(Bodycache *bc, const char *rel, guint64 mbox, guint32 uidvalidity, guint64 size,
+add_entry_locked(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, guint64 size,
 		 gint64 atime)
 {
-	Entry *e = g_hash_table_lookup(bc->index, rel);
+	Entry *e = find_locked(bc, mbox, uidvalidity, uid);
 
 	if (e != NULL) {
 		g_queue_unlink(&bc->lru, &e->link);
 		bc->bytes -= e->size;
 	} else {
 		e = g_new0(Entry, 1);
-		e->rel = g_strdup(rel);
 		e->mbox = mbox;
 		e->uidvalidity = uidvalidity;
+		e->uid = uid;
 		e->link.data = e;
-		g_hash_table_insert(bc->index, e->rel, e);
+		g_hash_table_add(bc->index, e);
 	}
 	e->size = size;
 	e->atime = atime;
@@ -305,9 +332,9 @@ scan_mailbox(Bodycache *bc, const char *name, guint64 mbox, GPtrArray *found)
 				close(fd);
 		}
 		e = g_new0(Entry, 1);
-		e->rel = g_strdup_printf("%s/%s", name, n);
 		e->mbox = mbox;
 		e->uidvalidity = uv;
+		e->uid = uid;
 		e->size = (guint64)st.st_size;
 		e->atime = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
 		e->link.data = e;
@@ -346,7 +373,7 @@ scan(Bodycache *bc)
 	for (guint i = 0; i < found->len; i++) {
 		Entry *e = g_ptr_array_index(found, i);
 
-		g_hash_table_insert(bc->index, e->rel, e);
+		g_hash_table_add(bc->index, e);
 		g_queue_push_tail_link(&bc->lru, &e->link);
 		bc->bytes += e->size;
 	}
@@ -381,8 +408,7 @@ bodycache_open(const char *dir, guint64 cap, GError **error)
 	bc->root_fd = -1;
 	bc->root = g_build_filename(dir, "bodies", NULL);
 	bc->cap = cap != 0 ? cap : BODYCACHE_DEFAULT_CAP;
-	bc->index =
-		g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)entry_free);
+	bc->index = g_hash_table_new_full(entry_hash, entry_equal, g_free, NULL);
 	bc->root_fd = open_dir_at(dfd, "bodies", TRUE);
 	close(dfd);
 	if (bc->root_fd < 0) {
@@ -442,14 +468,14 @@ bodycache_lookup(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, 
 	int fd = -1;
 
 	g_mutex_lock(&bc->lock);
-	e = g_hash_table_lookup(bc->index, rel);
+	e = find_locked(bc, mbox, uidvalidity, uid);
 	if (e != NULL) {
 		fd = open_rel(bc, rel);
 		if (fd < 0) {
 			/* removed or replaced behind our back: forget it */
 			g_queue_unlink(&bc->lru, &e->link);
 			bc->bytes -= e->size;
-			g_hash_table_remove(bc->index, rel);
+			g_hash_table_remove(bc->index, e);
 		} else {
 			g_queue_unlink(&bc->lru, &e->link);
 			g_queue_push_tail_link(&bc->lru, &e->link);
@@ -471,11 +497,10 @@ bodycache_lookup(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid, 
 gboolean
 bodycache_contains(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid)
 {
-	g_autofree char *rel = rel_path(mbox, uidvalidity, uid);
 	gboolean found;
 
 	g_mutex_lock(&bc->lock);
-	found = g_hash_table_contains(bc->index, rel);
+	found = find_locked(bc, mbox, uidvalidity, uid) != NULL;
 	g_mutex_unlock(&bc->lock);
 	return found;
 }
@@ -618,7 +643,8 @@ bodycache_writer_commit(BodycacheWriter *w, GError **error)
 		goto fail;
 	}
 	close(dfd);
-	add_entry_locked(bc, rel, w->mbox, w->uidvalidity, (guint64)st.st_size, g_get_real_time());
+	add_entry_locked(bc, w->mbox, w->uidvalidity, w->uid, (guint64)st.st_size,
+			 g_get_real_time());
 	evict_locked(bc);
 	bc->full_logged = FALSE; /* there is room again: report the next full disk */
 	g_mutex_unlock(&bc->lock);
@@ -739,7 +765,7 @@ bodycache_remove(Bodycache *bc, guint64 mbox, guint32 uidvalidity, guint32 uid)
 	Entry *e;
 
 	g_mutex_lock(&bc->lock);
-	e = g_hash_table_lookup(bc->index, rel);
+	e = find_locked(bc, mbox, uidvalidity, uid);
 	if (e != NULL)
 		unlink_entry_locked(bc, e);
 	else
@@ -769,7 +795,7 @@ drop_locked(Bodycache *bc, gboolean all, guint64 mbox, guint32 keep_uidvalidity)
 	for (guint i = 0; i < victims->len; i++) {
 		Entry *e = g_ptr_array_index(victims, i);
 
-		g_hash_table_add(dirs, g_strndup(e->rel, MBOX_LEN));
+		g_hash_table_add(dirs, mbox_name(e->mbox));
 		unlink_entry_locked(bc, e);
 		n++;
 	}

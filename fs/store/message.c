@@ -53,15 +53,18 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 		ImapEnvelope *e = m->envelope;
 
 		i->subject = store_mime_decode_text(e->subject);
-		msg->env = g_new0(StoreEnvelope, 1);
-		msg->env->from = store_mime_format_addresses(e->from);
-		msg->env->to = store_mime_format_addresses(e->to);
-		msg->env->date = store_mime_decode_text(e->date);
-		msg->env->message_id = store_mime_decode_text(e->message_id);
-		msg->in_reply_to = g_strdup(e->in_reply_to ? e->in_reply_to : "");
+		msg->fetched = g_new0(StoreFetched, 1);
+		msg->fetched->env.from = store_mime_format_addresses(e->from);
+		msg->fetched->env.to = store_mime_format_addresses(e->to);
+		msg->fetched->env.date = store_mime_decode_text(e->date);
+		msg->fetched->env.message_id = store_mime_decode_text(e->message_id);
+		msg->fetched->in_reply_to = g_strdup(e->in_reply_to ? e->in_reply_to : "");
 	}
-	if (m->have & IMAP_FETCH_REFERENCES)
-		msg->references = g_strdup(m->references ? m->references : "");
+	if (m->have & IMAP_FETCH_REFERENCES) {
+		if (msg->fetched == NULL)
+			msg->fetched = g_new0(StoreFetched, 1);
+		msg->fetched->references = g_strdup(m->references ? m->references : "");
+	}
 	msg->size = (m->have & IMAP_FETCH_SIZE) ? m->size : 0;
 	msg->modseq = m->modseq;
 	msg->flags = copy_flags(m->flags);
@@ -102,14 +105,14 @@ store_message_to_hcache(Store *store, StoreMessage *msg)
 	row->internaldate = i->internaldate;
 	row->internaldate_tz = i->internaldate_tz;
 	row->subject = g_strdup(i->subject);
-	if (msg->env != NULL) {
-		row->from = g_strdup(msg->env->from);
-		row->to = g_strdup(msg->env->to);
-		row->date = g_strdup(msg->env->date);
-		row->message_id = g_strdup(msg->env->message_id);
+	if (msg->fetched != NULL) {
+		row->from = g_strdup(msg->fetched->env.from);
+		row->to = g_strdup(msg->fetched->env.to);
+		row->date = g_strdup(msg->fetched->env.date);
+		row->message_id = g_strdup(msg->fetched->env.message_id);
+		row->references = g_strdup(msg->fetched->references);
+		row->in_reply_to = g_strdup(msg->fetched->in_reply_to);
 	}
-	row->references = g_strdup(msg->references);
-	row->in_reply_to = g_strdup(msg->in_reply_to);
 	g_mutex_lock(&store->lock);
 	row->size = msg->size;
 	row->true_size = msg->size_exact ? msg->size : 0;
@@ -132,6 +135,21 @@ store_message_update_locked(StoreMessage *msg, const ImapMessage *m)
 		msg->size = m->size;
 }
 
+void
+store_message_drop_fetched(StoreMessage *msg, gboolean keep_envelope)
+{
+	StoreFetched *f = msg->fetched;
+
+	if (f == NULL)
+		return;
+	g_clear_pointer(&f->references, g_free);
+	g_clear_pointer(&f->in_reply_to, g_free);
+	if (keep_envelope)
+		return;
+	store_envelope_clear(&f->env);
+	g_clear_pointer(&msg->fetched, g_free);
+}
+
 StoreMessage *
 store_message_ref(StoreMessage *msg)
 {
@@ -149,12 +167,7 @@ store_message_unref(StoreMessage *msg)
 	i = &msg->info;
 	g_ref_string_release((char *)i->mailbox);
 	g_free((char *)i->subject);
-	if (msg->env != NULL) {
-		store_envelope_clear(msg->env);
-		g_free(msg->env);
-	}
-	g_free(msg->references);
-	g_free(msg->in_reply_to);
+	store_message_drop_fetched(msg, FALSE);
 	g_strfreev(msg->flags);
 	g_free(msg);
 }
@@ -176,11 +189,11 @@ store_message_get_envelope(Store *store, StoreMessage *msg, StoreEnvelope *out)
 	Hcache *hc;
 
 	memset(out, 0, sizeof(*out));
-	if (msg->env != NULL) {
-		out->from = g_strdup(msg->env->from);
-		out->to = g_strdup(msg->env->to);
-		out->date = g_strdup(msg->env->date);
-		out->message_id = g_strdup(msg->env->message_id);
+	if (msg->fetched != NULL) {
+		out->from = g_strdup(msg->fetched->env.from);
+		out->to = g_strdup(msg->fetched->env.to);
+		out->date = g_strdup(msg->fetched->env.date);
+		out->message_id = g_strdup(msg->fetched->env.message_id);
 		return;
 	}
 	hc = store_hc(store);

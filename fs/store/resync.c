@@ -199,12 +199,7 @@ cache_put(Store *store, gint64 id, guint32 uv, GPtrArray *msgs, guint64 ticket)
 	for (guint i = 0; msgs != NULL && i < msgs->len; i++) {
 		StoreMessage *m = g_ptr_array_index(msgs, i);
 
-		g_clear_pointer(&m->references, g_free);
-		g_clear_pointer(&m->in_reply_to, g_free);
-		if (m->hc_id != 0 && m->env != NULL) {
-			store_envelope_clear(m->env);
-			g_clear_pointer(&m->env, g_free);
-		}
+		store_message_drop_fetched(m, m->hc_id == 0);
 	}
 }
 

@@ -90,20 +90,25 @@ struct _StoreFolder {
 	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
 };
 
-struct _StoreMessage {
-	gint ref;	       /* atomic */
-	StoreMessageInfo info; /* immutable; strings owned */
-	StoreEnvelope *env;    /* owned; dropped (NULL) once its header-cache row is written,
-				* before the message is published */
-	gint64 hc_id;	       /* hcache mailbox id (bodycache key), 0 without cache; and */
-	guint64 ino;	       /* hcache inode number, 0 if none: both set before publishing */
-	/* References and In-Reply-To of a fresh FETCH ("" none, NULL not fetched), only
-	 * until cache_put() hands them to the header cache: freed before publishing */
+/* What a fresh FETCH brought that a record does not keep once the header cache has it. */
+typedef struct {
+	StoreEnvelope env; /* until the message's header-cache row is written */
+	/* References and In-Reply-To ("" none, NULL not fetched): only until cache_put()
+	 * hands them to the header cache */
 	char *references;
 	char *in_reply_to;
+} StoreFetched;
+
+/* One per message of every listed folder (100,000 for a big account): kept small. */
+struct _StoreMessage {
+	gint ref;	       /* atomic */
+	gboolean size_exact;   /* protected by store->lock */
+	StoreMessageInfo info; /* immutable; strings owned */
+	StoreFetched *fetched; /* owned or NULL; changed only before the message is published */
+	gint64 hc_id;	       /* hcache mailbox id (bodycache key), 0 without cache; and */
+	guint64 ino;	       /* hcache inode number, 0 if none: both set before publishing */
 	/* protected by store->lock: */
 	guint64 size;
-	gboolean size_exact;
 	guint64 modseq;
 	char **flags;
 };
@@ -144,6 +149,9 @@ StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidi
 					  const ImapMessage *m);
 /* Under store->lock: update the mutable fields from a fresh FETCH. */
 void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
+/* Before publishing: frees the thread headers and, unless @keep_envelope (no header-cache
+ * row holds them), the envelope fields of a fresh FETCH. */
+void store_message_drop_fetched(StoreMessage *msg, gboolean keep_envelope);
 /* A StoreMessage from a header cache row (strings stolen from @row). */
 StoreMessage *store_message_new_from_hcache(const char *mailbox, guint32 uidvalidity, gint64 hc_id,
 					    HcacheMessage *row);
