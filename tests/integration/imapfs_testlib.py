@@ -94,6 +94,33 @@ def install_signal_handlers():
 			signal.signal(s, _on_sigterm)
 
 
+def wait_for(cond, timeout=30, what="condition", step=0.05):
+	"""Polls @cond until it returns something true (returned), at most @timeout seconds;
+	AssertionError naming @what otherwise. The way tests wait: on a condition, never a
+	fixed sleep."""
+	deadline = time.monotonic() + timeout
+	while time.monotonic() < deadline:
+		v = cond()
+		if v:
+			return v
+		time.sleep(step)
+	raise AssertionError("timed out waiting for " + what)
+
+
+def expand_uid_set(text, uids):
+	"""The members of @uids (an iterable of ints) inside the IMAP UID set @text
+	("1:3,7,9:*"), sorted; '*' is the highest of @uids."""
+	uids = set(uids)
+	top = max(uids) if uids else 0
+	out = set()
+	for part in text.split(","):
+		a, _, b = part.partition(":")
+		a = top if a == "*" else int(a)
+		b = a if not b else top if b == "*" else int(b)
+		out |= {u for u in uids if min(a, b) <= u <= max(a, b)}
+	return sorted(out)
+
+
 def pid_alive(pid):
 	try:
 		with open("/proc/%d/stat" % pid) as f:

@@ -365,14 +365,7 @@ class _FakeFolder:
 		self.uidnext += 1
 
 	def uids(self, text):
-		top = max(self.msgs) if self.msgs else 0
-		out = set()
-		for part in text.split(","):
-			a, _, b = part.partition(":")
-			a = top if a == "*" else int(a)
-			b = a if not b else top if b == "*" else int(b)
-			out |= {u for u in self.msgs if min(a, b) <= u <= max(a, b)}
-		return sorted(out)
+		return tl.expand_uid_set(text, self.msgs)
 
 	def examine(self, conn, m):
 		return ("* %d EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY %d] v\r\n* OK [UIDNEXT %d] n\r\n"

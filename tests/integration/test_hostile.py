@@ -60,14 +60,7 @@ class Box:
 			return ("* SEARCH %s\r\n{tag} OK done\r\n" % " ".join(map(str, sorted(self.msgs)))).encode()
 
 	def _uids(self, text):
-		top = max(self.msgs) if self.msgs else 0
-		out = set()
-		for part in text.split(","):
-			a, _, b = part.partition(":")
-			a = top if a == "*" else int(a)
-			b = a if not b else top if b == "*" else int(b)
-			out |= {u for u in self.msgs if min(a, b) <= u <= max(a, b)}
-		return sorted(out)
+		return tl.expand_uid_set(text, self.msgs)
 
 	def headers(self, conn, m):
 		uids, items = m.group(1).decode(), m.group(2).decode()
@@ -170,14 +163,7 @@ def read(path):
 		return f.read()
 
 
-def wait_for(pred, timeout=30, what="condition"):
-	deadline = time.time() + timeout
-	while time.time() < deadline:
-		v = pred()
-		if v:
-			return v
-		time.sleep(0.05)
-	raise AssertionError("timed out waiting for " + what)
+wait_for = tl.wait_for
 
 
 # ---- 1. UIDVALIDITY change announced mid-session ------------------------------------------

@@ -62,12 +62,7 @@ def uid_of(name):
 
 
 def wait_for(cond, what, timeout=COMMIT_TIMEOUT):
-	deadline = time.time() + timeout
-	while time.time() < deadline:
-		if cond():
-			return
-		time.sleep(0.05)
-	raise AssertionError("timed out waiting for " + what)
+	tl.wait_for(cond, timeout, what)
 
 
 def body_files(cache):

@@ -88,12 +88,7 @@ def _count(srv, pattern):
 
 
 def _wait_for(cond, timeout, what):
-	deadline = time.monotonic() + timeout
-	while time.monotonic() < deadline:
-		if cond():
-			return
-		time.sleep(0.02)
-	raise AssertionError("timed out waiting for " + what)
+	tl.wait_for(cond, timeout, what, step=0.02)
 
 
 def _spawn(*argv):

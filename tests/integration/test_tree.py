@@ -29,14 +29,7 @@ def drop_kernel_caches():
 		f.write("2\n")
 
 
-def wait_for(cond, timeout=30, what="condition"):
-	deadline = time.time() + timeout
-	while time.time() < deadline:
-		v = cond()
-		if v:
-			return v
-		time.sleep(0.05)
-	raise AssertionError("timed out waiting for " + what)
+wait_for = tl.wait_for
 
 
 class Inotify:
