@@ -50,6 +50,8 @@ typedef enum {
 	IMAP_ERROR_INVALID,       /* bad argument from the caller (e.g. a flag with a space) */
 	IMAP_ERROR_BUSY,          /* every connection of the pool stayed busy until the
 				   * deadline: the server is reachable, try again later */
+	IMAP_ERROR_NOT_PERMANENT, /* the mailbox's PERMANENTFLAGS (of a read-write SELECT) do
+				   * not let a flag be stored: refused before anything is sent */
 } ImapErrorCode;
 
 /* Maps an RFC 5530 response code (upper-case atom, e.g. "OVERQUOTA") to an error code;
@@ -209,6 +211,8 @@ typedef struct {
 	gboolean read_only;
 	char **flags;
 	char **permanentflags;
+	gboolean have_permanentflags; /* the server sent PERMANENTFLAGS (without it, RFC 9051
+				       * says every flag is permanent) */
 	ImapUidSet *vanished;  /* QRESYNC only, else NULL */
 	GPtrArray *changed;    /* of ImapMessage* (UID, FLAGS, MODSEQ); QRESYNC only, else NULL */
 } ImapSelectInfo;
@@ -331,8 +335,15 @@ gint64 imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_
 			    GCancellable *cancel, GError **error);
 
 typedef enum { IMAP_STORE_SET, IMAP_STORE_ADD, IMAP_STORE_REMOVE } ImapStoreMode;
+/* The flag imap_store_flags_sync() would send for @flag (a settable system flag in RFC
+ * case, or a keyword atom unchanged; owned), or NULL with IMAP_ERROR_INVALID ("\Recent",
+ * unknown \Flags, a keyword with a space, a parenthesis, '*', non-ASCII...). No I/O. */
+char *imap_flag_normalize(const char *flag, GError **error);
 /* UID STORE [UNCHANGEDSINCE] FLAGS.SILENT on a SELECTed mailbox. @flags NULL-terminated;
  * a flag that is not a valid atom or \System flag is IMAP_ERROR_INVALID, nothing sent.
+ * For SET and ADD, a flag that the PERMANENTFLAGS of the read-write SELECT neither list
+ * nor allow with \* is IMAP_ERROR_NOT_PERMANENT, nothing sent (a server that sent no
+ * PERMANENTFLAGS allows every flag).
  * With @unchangedsince and CONDSTORE, UIDs the server refused land in @modified (may be
  * NULL). */
 gboolean imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,

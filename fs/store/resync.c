@@ -353,6 +353,8 @@ typedef struct {
 	GArray *gone;	  /* guint32 UIDs known before and expunged since */
 	gboolean reset;	  /* @full is the complete listing */
 	gboolean unchanged;
+	guint64 ticket; /* store_ticket() before the first command (orders it against the
+			 * local flag changes in folder->flag_holds) */
 } Load;
 
 static void
@@ -648,10 +650,53 @@ emit_pending(Store *store, StoreFolder *f, GArray *events)
 	}
 }
 
+/* Under store->lock: TRUE when the flags (at @modseq, 0 unknown) that listing @l brought
+ * for @m may predate a local STORE that the server confirmed after @l began: keep the
+ * local ones (STYLE.md §5). A newer MODSEQ than the message's proves the listing saw the
+ * server after that STORE. The header cache applies the same rule to its rows. */
+static gboolean
+flags_held_locked(StoreFolder *f, const Load *l, const StoreMessage *m, guint64 modseq)
+{
+	const guint64 *hold;
+
+	if (f->flag_holds == NULL)
+		return FALSE;
+	hold = g_hash_table_lookup(f->flag_holds, GUINT_TO_POINTER(m->info.uid));
+	if (hold == NULL || *hold < l->ticket)
+		return FALSE;
+	return !(modseq != 0 && m->modseq != 0 && modseq > m->modseq);
+}
+
+/* Under store->lock: a listing that began after a local change settles its hold. */
+static void
+settle_holds_locked(StoreFolder *f, const Load *l)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	if (f->flag_holds == NULL)
+		return;
+	g_hash_table_iter_init(&it, f->flag_holds);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (*(guint64 *)v < l->ticket)
+			g_hash_table_iter_remove(&it);
+}
+
+static gboolean merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events);
+
 /* Under store->lock: applies a load to the folder. Adds to @events (may be NULL) what
  * changed for someone who had seen the previous listing. */
 static gboolean
 merge_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
+{
+	gboolean changed = merge_flags_locked(store, f, l, events);
+
+	settle_holds_locked(f, l);
+	return changed;
+}
+
+static gboolean
+merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 {
 	gboolean changed = FALSE;
 	GHashTable *by_uid;
@@ -661,6 +706,8 @@ merge_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 		return FALSE;
 	if (l->reset && f->by_uid != NULL && f->uidvalidity != l->sel->uidvalidity)
 		pending_add(events, STORE_EVENT_FOLDER_RESET, NULL);
+	if (l->reset && f->flag_holds != NULL && f->uidvalidity != l->sel->uidvalidity)
+		g_hash_table_remove_all(f->flag_holds); /* other messages now */
 	if (l->reset) {
 		by_uid = g_hash_table_new_full(NULL, NULL, NULL,
 					       (GDestroyNotify)store_message_unref);
@@ -672,9 +719,11 @@ merge_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 				old = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(m->info.uid));
 			if (old != NULL) {
 				/* keep the object (and what we learnt about its size) */
-				g_strfreev(old->flags);
-				old->flags = g_strdupv(m->flags);
-				old->modseq = m->modseq;
+				if (!flags_held_locked(f, l, old, m->modseq)) {
+					g_strfreev(old->flags);
+					old->flags = g_strdupv(m->flags);
+					old->modseq = m->modseq;
+				}
 				m = old;
 			}
 			g_hash_table_replace(by_uid, GUINT_TO_POINTER(m->info.uid),
@@ -714,7 +763,7 @@ merge_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 			ImapMessage *im = g_ptr_array_index(l->flags, i);
 			StoreMessage *m = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(im->uid));
 
-			if (m != NULL) {
+			if (m != NULL && !flags_held_locked(f, l, m, im->modseq)) {
 				store_message_update_locked(m, im);
 				pending_add(events, STORE_EVENT_FLAGS_CHANGED, m);
 			}
@@ -827,6 +876,7 @@ list_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
 	} else {
 		GError *local = NULL;
 
+		l.ticket = store_ticket(store);
 		ok = load(store, folder, &k, &l, cancel, &local);
 		if (!ok && k.was_loaded && store_hc(store) != NULL &&
 		    store_error_is_unreachable(local)) {

@@ -12,6 +12,7 @@
  *   message.c     one message (StoreMessage) and its header-cache row;
  *   resync.c      the listing of one folder and its resync, folder resets;
  *   body.c        message contents: temp file or body-cache writer, the committer;
+ *   flags.c       changing flags (UID STORE), the flag and tag text forms;
  *   downloader.c  the background downloader of -o sync=new|all.
  * The calls against that order are notifications or lifecycle, and none of them waits on
  * the network: store.c starts and stops the committer and the downloader and frees the
@@ -88,6 +89,10 @@ struct _StoreFolder {
 	gint nil_logged;    /* atomic: the server's NIL items were logged once */
 	GHashTable *by_uid; /* guint32 uid -> StoreMessage* (owning) */
 	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
+	/* guint32 uid -> guint64* store_ticket() of its last confirmed local flag change, or
+	 * NULL: a listing whose ticket is older does not revert those flags (flags.c sets,
+	 * resync.c honours and settles them) */
+	GHashTable *flag_holds;
 };
 
 /* What a fresh FETCH brought that a record does not keep once the header cache has it. */

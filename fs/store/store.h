@@ -265,6 +265,68 @@ gssize store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize
 gboolean store_body_verify_size_sync(Store *store, StoreBody *body, gboolean *size_changed,
 				     GCancellable *cancel, GError **error);
 
+/* ---- changing flags (flags.c) ------------------------------------------------------ */
+
+typedef enum {
+	STORE_FLAGS_SET,    /* the flags become exactly these */
+	STORE_FLAGS_ADD,    /* these are added, the others stay */
+	STORE_FLAGS_REMOVE, /* these are removed, the others stay */
+} StoreFlagsMode;
+
+/* One UID STORE FLAGS.SILENT (SET: FLAGS, ADD: +FLAGS, REMOVE: -FLAGS) of @flags
+ * (NULL-terminated; \Seen-style system flags in any case, keyword atoms), sent without
+ * reading the flags first; ADD or REMOVE of nothing sends nothing. A flag that is not a
+ * settable system flag or keyword atom (\Recent, \Bogus, "a b") is IMAP_ERROR_INVALID,
+ * one the folder's PERMANENTFLAGS refuse is IMAP_ERROR_NOT_PERMANENT (logged once); both
+ * before anything is sent. Offline: STORE_ERROR_OFFLINE. After the server's OK the
+ * message's state holds the new flags at once (the header cache too) and
+ * STORE_EVENT_FLAGS_CHANGED is emitted; a listing that was in flight meanwhile does not
+ * revert them. */
+gboolean store_message_set_flags_sync(Store *store, StoreMessage *msg, StoreFlagsMode mode,
+				      const char *const *flags, GCancellable *cancel,
+				      GError **error);
+
+/* A parsed user.imap.flags value: whitespace-separated flags, either all bare (the new
+ * set: @replace) or all signed, "+X" added and "-X" removed. */
+typedef struct {
+	gboolean replace;
+	char **set;    /* replace only: the new flags (maybe empty), normalized */
+	char **add;    /* !replace: never NULL, normalized, no duplicates */
+	char **remove; /* !replace: never NULL, no flag in both lists */
+} StoreFlagsChange;
+void store_flags_change_clear(StoreFlagsChange *change);
+/* Parses @len bytes of @text (no NUL needed) into @out (clear it after success).
+ * STORE_ERROR_INVALID for a mix of bare and signed flags, a flag both added and removed or
+ * a NUL byte; IMAP_ERROR_INVALID for a flag that cannot be stored. Pure. */
+gboolean store_flags_parse(const char *text, gsize len, StoreFlagsChange *out, GError **error);
+/* SET for a @replace change; else at most one ADD, then at most one REMOVE (all flags
+ * are validated first, so an invalid or refused one means nothing was sent). */
+gboolean store_message_change_flags_sync(Store *store, StoreMessage *msg,
+					 const StoreFlagsChange *change, GCancellable *cancel,
+					 GError **error);
+/* Makes @keywords the message's keywords, leaving its system flags alone: one ADD of the
+ * missing ones, one REMOVE of the others the last known state holds (none when nothing
+ * differs). A system flag in @keywords is STORE_ERROR_INVALID. */
+gboolean store_message_set_keywords_sync(Store *store, StoreMessage *msg,
+					 const char *const *keywords, GCancellable *cancel,
+					 GError **error);
+
+/* Freedesktop tags (user.xdg.tags) and IMAP keywords, a bijection: a tag that is a
+ * keyword atom (and not the encoding of another tag) is that keyword, any other tag is
+ * "$Tag:" followed by its UTF-8 bytes with every byte but A-Z a-z 0-9 - _ . written =XX
+ * ("my tag" <-> "$Tag:my=20tag"). A tag is non-empty UTF-8 without a comma and without
+ * surrounding white space. Both pure; results owned. */
+/* NULL with STORE_ERROR_INVALID when @tag cannot be a tag. */
+char *store_tag_to_keyword(const char *tag, GError **error);
+/* Never fails: a keyword that is no encoding is its own tag. */
+char *store_keyword_to_tag(const char *keyword);
+/* A user.xdg.tags value (@len bytes, comma-separated, white space around a tag and empty
+ * tags dropped, duplicates once) to keywords (NULL-terminated); NULL with
+ * STORE_ERROR_INVALID on an invalid tag or a NUL byte. */
+char **store_tags_to_keywords(const char *text, gsize len, GError **error);
+/* The user.xdg.tags value of a flag set: its keywords as tags, comma-separated. */
+char *store_tags_from_flags(const char *const *flags);
+
 /* ---- MIME helpers (mime.c) -------------------------------------------------------- */
 
 /* RFC 2047-decoded UTF-8 of a raw header value (NULL in, NULL out). Invalid bytes are
