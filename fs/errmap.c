@@ -45,6 +45,10 @@ fs_errno_from_error(const GError *error)
 			return EAGAIN;
 		case IMAP_ERROR_LIMIT_SERVER:
 			return EFBIG;
+		case IMAP_ERROR_NOT_PERMANENT:
+			/* the folder does not let this flag be kept (PERMANENTFLAGS): the
+			 * name is supported, this value is not permitted there */
+			return EPERM;
 		default:
 			return EIO;
 		}

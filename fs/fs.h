@@ -170,6 +170,12 @@ void fs_apply_event(const StoreEvent *event, gpointer fs);
 int fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellable *cancel);
 /* The NUL-separated name list of @node. */
 GBytes *fs_xattr_list(Fs *fs, FsNode *node);
+/* setxattr: user.imap.flags and user.xdg.tags of a message change its flags on the server
+ * (one STORE per mode); @flags are XATTR_CREATE/XATTR_REPLACE. 0 or a positive errno. */
+int fs_xattr_set(Fs *fs, FsNode *node, const char *name, const char *value, size_t size,
+		 int flags, GCancellable *cancel);
+/* removexattr: user.imap.flags clears every flag, user.xdg.tags every keyword. */
+int fs_xattr_remove(Fs *fs, FsNode *node, const char *name, GCancellable *cancel);
 
 /* ---- errors (errmap.c): the only GError -> errno mapping ------------------------- */
 

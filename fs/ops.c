@@ -464,13 +464,37 @@ static void
 op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
 	    int flags)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	FsNode *n = fs_node_get(fs, ino);
+	GCancellable *cancel;
+	int err;
+
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	cancel = req_begin(req);
+	err = fs_xattr_set(fs, n, name, value, size, flags, cancel);
+	req_end(req, cancel);
+	fuse_reply_err(req, err);
 }
 
 static void
 op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	FsNode *n = fs_node_get(fs, ino);
+	GCancellable *cancel;
+	int err;
+
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	cancel = req_begin(req);
+	err = fs_xattr_remove(fs, n, name, cancel);
+	req_end(req, cancel);
+	fuse_reply_err(req, err);
 }
 
 static void

@@ -417,7 +417,7 @@ def test_read_only(mounted):
 		   lambda: os.unlink(f),
 		   lambda: os.mkdir(os.path.join(mounted.mnt, "NewFolder")),
 		   lambda: os.rename(f, f + ".x"),
-		   lambda: os.setxattr(f, "user.imap.flags", b"\\Seen")):
+		   lambda: os.setxattr(f, "user.imap.uid", b"1")):
 		with pytest.raises(OSError) as e:
 			fn()
 		assert e.value.errno in (errno.EROFS, errno.EPERM, errno.EACCES)
