@@ -289,8 +289,8 @@ store_flags_parse(const char *text, gsize len, StoreFlagsChange *out, GError **e
 	}
 	out->replace = signed_n == 0;
 	out->set = out->replace ? steal_strv(g_steal_pointer(&set)) : NULL;
-	out->add = steal_strv(g_steal_pointer(&add));
-	out->remove = steal_strv(g_steal_pointer(&remove));
+	out->add = out->replace ? NULL : steal_strv(g_steal_pointer(&add));
+	out->remove = out->replace ? NULL : steal_strv(g_steal_pointer(&remove));
 	return TRUE;
 }
 
