@@ -271,7 +271,8 @@ known_name(Fs *fs, FsNode *node, const char *name)
 static gboolean
 writable(FsNode *node, const char *name)
 {
-	return node->kind == FS_NODE_MSG && (!strcmp(name, FLAGS_XATTR) || !strcmp(name, TAGS_XATTR));
+	return node->kind == FS_NODE_MSG &&
+	       (!strcmp(name, FLAGS_XATTR) || !strcmp(name, TAGS_XATTR));
 }
 
 int
@@ -302,9 +303,9 @@ fs_xattr_set(Fs *fs, FsNode *node, const char *name, const char *value, size_t s
 	} else {
 		g_auto(GStrv) kw = store_tags_to_keywords(value, size, &error);
 
-		ok = kw != NULL && store_message_set_keywords_sync(fs->store, node->msg,
-								   (const char *const *)kw, cancel,
-								   &error);
+		ok = kw != NULL &&
+		     store_message_set_keywords_sync(fs->store, node->msg, (const char *const *)kw,
+						     cancel, &error);
 	}
 	if (!ok) {
 		g_debug("setxattr %s of UID %u: %s", name, node->uid, error->message);

@@ -565,8 +565,8 @@ do_select(ImapPool *pool, PoolConn *pc, const char *mailbox, gboolean write,
 	g_atomic_int_set(&pc->changed, 0); /* what was heard belongs to the old mailbox */
 	pc->rw = !info->read_only;
 	g_strfreev(pc->permflags);
-	pc->permflags = pc->rw && info->have_permanentflags ? g_strdupv(info->permanentflags)
-							    : NULL;
+	pc->permflags =
+		pc->rw && info->have_permanentflags ? g_strdupv(info->permanentflags) : NULL;
 	pc->uidvalidity = info->uidvalidity;
 	g_atomic_int_set(&pc->uv_current, (gint)info->uidvalidity);
 	pc->uv_acked = g_atomic_int_get(&pc->uv_events);

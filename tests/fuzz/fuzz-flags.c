@@ -22,7 +22,8 @@ check_flags(const char *const *flags)
 		g_autofree char *n = imap_flag_normalize(flags[i], NULL);
 
 		if (n == NULL || strcmp(n, flags[i]) != 0)
-			g_error("parse gave a flag that does not normalize to itself: %s", flags[i]);
+			g_error("parse gave a flag that does not normalize to itself: %s",
+				flags[i]);
 	}
 }
 

@@ -43,9 +43,9 @@ test_known(void)
 }
 
 static const char *const keywords[] = {
-	"work", "$Junk", "$Tag:", "$Tag:abc", "$Tag:=41", "$Tag:=2c", "$Tag:=2C",
-	"$Tag:=20lead", "$Tag:=00", "$Tag:=FF", "$Tag:=C3=BC", "$Tag:=24Tag=3Aa=3D20", "a,b",
-	"$tag:=20x", "$Tag:a=20", "$Tag:=", "$Tag:=5", "NonJunk",
+	"work",	    "$Junk",	    "$Tag:",	 "$Tag:abc", "$Tag:=41",    "$Tag:=2c",
+	"$Tag:=2C", "$Tag:=20lead", "$Tag:=00",	 "$Tag:=FF", "$Tag:=C3=BC", "$Tag:=24Tag=3Aa=3D20",
+	"a,b",	    "$tag:=20x",    "$Tag:a=20", "$Tag:=",   "$Tag:=5",	    "NonJunk",
 };
 
 /* Every keyword another client may have set reads as a tag that writes back as the same
@@ -71,8 +71,9 @@ static void
 test_random_round_trip(void)
 {
 	static const char *const pieces[] = {
-		"a", "Z", "0", " ", "=", "$", "Tag:", "\\", "\xc3\xa4", "\xe2\x82\xac", "(", "]",
-		"%", "*", "\"", "{", "=20", "$Tag:", "-", "_", ".", "\t",
+		"a", "Z",  "0", " ", "=",  "$", "Tag:", "\\",	 "\xc3\xa4", "\xe2\x82\xac",
+		"(", "]",  "%", "*", "\"", "{", "=20",	"$Tag:", "-",	     "_",
+		".", "\t",
 	};
 	GRand *r = g_rand_new_with_seed(42);
 
@@ -196,8 +197,8 @@ static void
 test_parse_invalid(void)
 {
 	static const char *const bad_flags[] = {
-		"\\Recent", "\\Bogus", "+\\Recent", "-\\Bogus", "+", "-", "a(b", "\xc3\xa4",
-		"*", "\\Seen \\*", "x\"y", "a]",
+		"\\Recent", "\\Bogus",	"+\\Recent", "-\\Bogus",   "+",	   "-",
+		"a(b",	    "\xc3\xa4", "*",	     "\\Seen \\*", "x\"y", "a]",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(bad_flags); i++)
