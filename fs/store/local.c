@@ -75,13 +75,28 @@ remove_one(guint32 uid, gpointer data)
 	if (m == NULL || m->hidden)
 		return TRUE;
 	g_ptr_array_add(r->gone, store_message_ref(m));
-	if (r->hide) {
+	if (r->hide)
 		m->hidden = TRUE;
-	} else {
-		g_ptr_array_remove_fast(f->sorted, m); /* (order restored below) */
-		g_hash_table_remove(f->by_uid, GUINT_TO_POINTER(uid));
-	}
+	else
+		g_hash_table_remove(f->by_uid, GUINT_TO_POINTER(uid)); /* sorted: see below */
 	return TRUE;
+}
+
+/* Under store->lock: drops from @f->sorted what left @f->by_uid (one pass, order kept). */
+static void
+prune_sorted_locked(StoreFolder *f)
+{
+	guint keep = 0;
+
+	for (guint i = 0; i < f->sorted->len; i++) {
+		StoreMessage *m = g_ptr_array_index(f->sorted, i);
+
+		if (g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(m->info.uid)) == m)
+			f->sorted->pdata[keep++] = m;
+		else
+			store_message_unref(m);
+	}
+	f->sorted->len = keep;
 }
 
 static gint
@@ -105,8 +120,8 @@ store_local_remove(Store *store, StoreFolder *folder, const ImapUidSet *uids, gb
 	r.rows = g_array_new(FALSE, FALSE, sizeof(guint32));
 	g_mutex_lock(&store->lock);
 	imap_uidset_foreach(uids, remove_one, &r);
-	if (!hide && folder->sorted != NULL)
-		g_ptr_array_sort(folder->sorted, cmp_uid);
+	if (!hide && r.gone->len > 0 && folder->sorted != NULL)
+		prune_sorted_locked(folder);
 	uv = folder->uidvalidity;
 	id = folder->hc_id;
 	g_mutex_unlock(&store->lock);
