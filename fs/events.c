@@ -32,6 +32,8 @@ message_added(Fs *fs, FsNode *dir, StoreMessage *msg, FsInval *inval)
 		return;
 	name = fs_msg_name(fs, now);
 	fs_dir_index_put(dir->index, uid, name);
+	/* a listing of this directory already in flight must not undo it */
+	fs_dir_index_hold(dir->index, uid, store_ticket(fs->store));
 	/* drops a negative entry the kernel may have cached for the name */
 	fs_inval_add(inval, dir->ino, 0, name);
 }
@@ -48,6 +50,7 @@ message_gone(Fs *fs, FsNode *dir, StoreMessage *msg, FsInval *inval)
 		return;
 	name = g_strdup(fs_dir_index_name(dir->index, uid));
 	fs_dir_index_remove(dir->index, uid);
+	fs_dir_index_hold(dir->index, uid, store_ticket(fs->store));
 	fs_dir_msg_gone_locked(fs, dir, uid, name, inval);
 }
 

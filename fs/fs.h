@@ -138,7 +138,14 @@ typedef struct {
 typedef struct {
 	FsNode *dir;	 /* held */
 	GArray *entries; /* FsDirEntry: ".", "..", subdirectories by name, messages by UID */
+	StoreFolder *folder; /* ref, or NULL: the folder this handle keeps open */
 } FsDirSnapshot;
+
+/* An open file (fi->fh). */
+typedef struct {
+	StoreBody *body;     /* a message's content (read-only) */
+	StoreFolder *folder; /* ref, or NULL: the folder this handle keeps open */
+} FsFile;
 /* The name of entry @e of @snap (owned): a message's from the directory index, or made
  * again from the message when it left the index since. */
 char *fs_dir_entry_name(Fs *fs, FsDirSnapshot *snap, const FsDirEntry *e);

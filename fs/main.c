@@ -390,6 +390,11 @@ main(int argc, char **argv)
 			line);
 		g_clear_error(&error);
 	}
+	if (!store_journal_recover_sync(store, NULL, &error)) {
+		g_message("unfinished writes from the previous mount stay pending: %s",
+			  error->message);
+		g_clear_error(&error);
+	}
 	if (!fs_tree_build_sync(fs, &error)) {
 		g_autofree char *line = fs_describe_startup_error(&o, error);
 

@@ -301,8 +301,10 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	FsNode *n = fs_node_get(fs, ino);
 	g_autoptr(GError) error = NULL;
 	gboolean size_changed = FALSE, ok;
+	StoreFolder *folder;
 	GCancellable *cancel;
 	StoreBody *body;
+	FsFile *file;
 
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
@@ -317,15 +319,24 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	body = store_body_open(fs->store, n->msg);
+	g_mutex_lock(&fs->lock);
+	folder = n->parent && n->parent->folder ? store_folder_ref(n->parent->folder) : NULL;
+	g_mutex_unlock(&fs->lock);
 	cancel = req_begin(req);
 	ok = store_body_verify_size_sync(fs->store, body, &size_changed, cancel, &error);
 	req_end(req, cancel);
 	if (!ok) {
 		store_body_unref(body);
+		g_clear_pointer(&folder, store_folder_unref);
 		fuse_reply_err(req, fs_errno_from_error(error));
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)body;
+	file = g_new0(FsFile, 1);
+	file->body = body;
+	file->folder = folder;
+	if (folder != NULL)
+		store_folder_open_handle(fs->store, folder);
+	fi->fh = (uint64_t)(uintptr_t)file;
 	fi->noflush = 1;
 	if (size_changed) {
 		/* The kernel still has RFC822.SIZE as i_size: this handle bypasses the page
@@ -345,7 +356,7 @@ static void
 op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	Fs *fs = fs_of(req);
-	StoreBody *body = (StoreBody *)(uintptr_t)fi->fh;
+	StoreBody *body = ((FsFile *)(uintptr_t)fi->fh)->body;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *buf = g_malloc(size ? size : 1);
 	gboolean size_changed = FALSE;
@@ -365,7 +376,14 @@ op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 static void
 op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	store_body_unref((StoreBody *)(uintptr_t)fi->fh);
+	FsFile *file = (FsFile *)(uintptr_t)fi->fh;
+
+	store_body_unref(file->body);
+	if (file->folder != NULL) {
+		store_folder_close_handle(fs_of(req)->store, file->folder);
+		store_folder_unref(file->folder);
+	}
+	g_free(file);
 	fuse_reply_err(req, 0);
 }
 

@@ -437,6 +437,10 @@ fs_dir_snapshot_new(Fs *fs, FsNode *dir)
 	g_mutex_lock(&fs->lock);
 	snap->dir = dir;
 	fs_node_hold(dir);
+	if (dir->folder != NULL) {
+		snap->folder = store_folder_ref(dir->folder);
+		store_folder_open_handle(fs->store, snap->folder);
+	}
 	snap->entries = g_array_new(FALSE, FALSE, sizeof(FsDirEntry));
 	add_entry(snap->entries, ".", dir, NULL);
 	add_entry(snap->entries, "..", dir->parent && dir != fs->root ? dir->parent : dir, NULL);
@@ -496,6 +500,10 @@ snapshot_release(Fs *fs, FsDirSnapshot *snap)
 	}
 	fs_node_unhold(fs->nodes, snap->dir);
 	g_mutex_unlock(&fs->lock);
+	if (snap->folder != NULL) {
+		store_folder_close_handle(fs->store, snap->folder);
+		store_folder_unref(snap->folder);
+	}
 	g_array_unref(snap->entries);
 	g_free(snap);
 }

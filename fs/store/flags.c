@@ -8,10 +8,11 @@
  * A change is one UID STORE FLAGS.SILENT per mode (SET, ADD, REMOVE), sent without reading
  * the flags first. Once the server confirms, the new set (the one given for SET; the last
  * known one plus or minus the given flags otherwise, as FLAGS.SILENT returns nothing) goes
- * into the message under store->lock, into the header cache with hcache_flags_local(),
- * and into the folder's flag_holds (so that a listing already in flight, which may carry
- * the flags from before the STORE, does not revert them: resync.c), then
- * STORE_EVENT_FLAGS_CHANGED is emitted.
+ * into the message under store->lock, into the header cache with hcache_flags_local(), and
+ * the UID is pinned (local.c: a listing already in flight, which may carry the flags from
+ * before the STORE, does not revert them), then STORE_EVENT_FLAGS_CHANGED is emitted.
+ * A STORE is idempotent: a crash before the local update loses nothing the next resync
+ * does not bring back, so no journal entry is written for it.
  *
  * Tags and keywords (README.md "Flags and tags"): a tag that is itself a keyword atom is
  * the keyword. Any other tag (spaces, non-ASCII, IMAP specials, a leading backslash) is
@@ -317,24 +318,18 @@ apply_mode(char **cur, StoreFlagsMode mode, const char *const *flags)
 	return steal_strv(a);
 }
 
-/* Under store->lock: what a local change must survive (see resync.c). */
-static void
-hold_locked(Store *store, StoreMessage *msg, StoreFolder **folder)
+/* Under store->lock: the folder of @msg (a ref, or NULL), its UID pinned against the
+ * listings in flight (local.c). */
+static StoreFolder *
+pin_locked(Store *store, StoreMessage *msg)
 {
 	StoreFolder *f = g_hash_table_lookup(store->folders, msg->info.mailbox);
-	guint64 *ticket;
 
-	*folder = NULL;
 	if (f == NULL)
-		return;
-	*folder = store_folder_ref(f);
-	if (f->uidvalidity != msg->info.uidvalidity)
-		return;
-	if (f->flag_holds == NULL)
-		f->flag_holds = g_hash_table_new_full(NULL, NULL, NULL, g_free);
-	ticket = g_new(guint64, 1);
-	*ticket = store_ticket(store);
-	g_hash_table_replace(f->flag_holds, GUINT_TO_POINTER(msg->info.uid), ticket);
+		return NULL;
+	if (f->uidvalidity == msg->info.uidvalidity)
+		store_local_pin_locked(store, f, msg->info.uid);
+	return store_folder_ref(f);
 }
 
 /* The server took the STORE: the message, the header cache, the event. */
@@ -350,7 +345,7 @@ confirmed(Store *store, StoreMessage *msg, StoreFlagsMode mode, const char *cons
 	now = apply_mode(msg->flags, mode, flags);
 	g_strfreev(msg->flags);
 	msg->flags = g_strdupv(now);
-	hold_locked(store, msg, &folder);
+	folder = pin_locked(store, msg);
 	g_mutex_unlock(&store->lock);
 	if (hc != NULL && msg->hc_id != 0 &&
 	    !hcache_flags_local(hc, msg->hc_id, msg->info.uidvalidity, msg->info.uid,

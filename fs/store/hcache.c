@@ -19,22 +19,12 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
-#include "hcache.h"
+#include "hcache-private.h"
 
 #define DB_NAME		"hcache.db"
 #define LOCK_NAME	"lock"
 #define BUSY_TIMEOUT_MS 5000
 
-struct _Hcache {
-	GMutex lock;
-	char *dir;
-	char *db_path;
-	int lock_fd;
-	sqlite3 *db;
-	GHashTable *stmts; /* static SQL text -> sqlite3_stmt* */
-	guint64 gen;	   /* last local write generation (flag ordering) */
-	guint rebuilds;
-};
 
 G_DEFINE_QUARK(hcache - error - quark, hcache_error)
 
@@ -81,6 +71,20 @@ static const char schema_v1[] = "CREATE TABLE mailbox("
 static const char migrate_v2[] = "ALTER TABLE message ADD COLUMN references_ TEXT;"
 				 "ALTER TABLE message ADD COLUMN in_reply_to TEXT;";
 
+/* Version 3: the journal of writes in flight (hcache-journal.c). */
+static const char migrate_v3[] = "CREATE TABLE journal("
+				 " id INTEGER PRIMARY KEY,"
+				 " op INTEGER NOT NULL,"
+				 " mailbox TEXT NOT NULL,"
+				 " uidvalidity INTEGER NOT NULL DEFAULT 0,"
+				 " uids TEXT,"
+				 " dest TEXT,"
+				 " message_id TEXT,"
+				 " size INTEGER NOT NULL DEFAULT 0,"
+				 " path TEXT,"
+				 " step INTEGER NOT NULL DEFAULT 0,"
+				 " created INTEGER NOT NULL DEFAULT 0);";
+
 /* Brings the schema from version @from to HCACHE_SCHEMA_VERSION, in the caller's
  * transaction: each case upgrades by one version and falls through to the next. */
 static gboolean
@@ -97,6 +101,11 @@ migrate(sqlite3 *db, int from, GError **error)
 		/* fall through */
 	case 1:
 		rc = sqlite3_exec(db, migrate_v2, NULL, NULL, &msg);
+		if (rc != SQLITE_OK)
+			break;
+		/* fall through */
+	case 2:
+		rc = sqlite3_exec(db, migrate_v3, NULL, NULL, &msg);
 		break;
 	default:
 		break;
@@ -192,24 +201,6 @@ exec(Hcache *hc, const char *sql, GError **error)
 	return TRUE;
 }
 
-/*
- * The one way statements run: sql_query() prepares (cached), binds its arguments to ?1,
- * ?2, ... in order, steps through every row handing it to a callback, and resets, so no
- * statement is left open between calls. Arguments are written ARGS(SQL_INT(x),
- * SQL_TEXT(s), ...); the macros convert each value, so varargs promotion cannot bite.
- */
-typedef struct {
-	enum { ARG_INT, ARG_TEXT, ARG_BLOB } kind;
-	gint64 i;
-	const char *s; /* NULL binds NULL */
-	GBytes *b;     /* NULL binds NULL */
-} SqlArg;
-#define SQL_INT(x)  ((SqlArg){.kind = ARG_INT, .i = (gint64)(x)})
-#define SQL_TEXT(x) ((SqlArg){.kind = ARG_TEXT, .s = (x)})
-#define SQL_BLOB(x) ((SqlArg){.kind = ARG_BLOB, .b = (x)})
-#define ARGS(...)   (const SqlArg[]){__VA_ARGS__}, G_N_ELEMENTS(((const SqlArg[]){__VA_ARGS__}))
-
-typedef void (*SqlRowFn)(sqlite3_stmt *s, gpointer data);
 
 static void
 bind_arg(sqlite3_stmt *s, int i, const SqlArg *a)
@@ -240,8 +231,8 @@ bind_arg(sqlite3_stmt *s, int i, const SqlArg *a)
 
 /* Runs @sql with @args, calling @fn (may be NULL) on each row. Returns the row count, or
  * -1 with @error set (the failure named @what, see sql_fail()). */
-static gint64
-sql_query(Hcache *hc, const char *what, const char *sql, const SqlArg *args, guint n, SqlRowFn fn,
+gint64
+hcache_sql_query(Hcache *hc, const char *what, const char *sql, const SqlArg *args, guint n, SqlRowFn fn,
 	  gpointer data, GError **error)
 {
 	sqlite3_stmt *s = stmt(hc, sql, error);
@@ -266,10 +257,10 @@ sql_query(Hcache *hc, const char *what, const char *sql, const SqlArg *args, gui
 }
 
 /* A statement without result rows: how many rows it changed, or -1 with @error set. */
-static gint64
-sql_run(Hcache *hc, const char *sql, const SqlArg *args, guint n, GError **error)
+gint64
+hcache_sql_run(Hcache *hc, const char *sql, const SqlArg *args, guint n, GError **error)
 {
-	if (sql_query(hc, "write", sql, args, n, NULL, NULL, error) < 0)
+	if (hcache_sql_query(hc, "write", sql, args, n, NULL, NULL, error) < 0)
 		return -1;
 	return sqlite3_changes(hc->db);
 }
@@ -654,8 +645,8 @@ flags_split(const char *text)
 	return g_strsplit(text, " ", -1);
 }
 
-static char *
-col_str(sqlite3_stmt *s, int i)
+char *
+hcache_sql_col_str(sqlite3_stmt *s, int i)
 {
 	return g_strdup((const char *)sqlite3_column_text(s, i));
 }
@@ -666,21 +657,21 @@ msg_key(gint64 mbox, guint32 uidvalidity, guint32 uid)
 	return g_strdup_printf("m:%" G_GINT64_FORMAT ":%u:%u", mbox, uidvalidity, uid);
 }
 
-static gboolean
-begin(Hcache *hc, GError **error)
+gboolean
+hcache_sql_begin(Hcache *hc, GError **error)
 {
 	return exec(hc, "BEGIN IMMEDIATE", error);
 }
 
-static gboolean
-commit(Hcache *hc, GError **error)
+gboolean
+hcache_sql_commit(Hcache *hc, GError **error)
 {
 	return exec(hc, "COMMIT", error);
 }
 
 /* Ends a locked operation: a failed one rolls back its open transaction (if any). */
-static void
-unlock_after(Hcache *hc, gboolean ok)
+void
+hcache_sql_unlock_after(Hcache *hc, gboolean ok)
 {
 	if (!ok && hc->db != NULL && !sqlite3_get_autocommit(hc->db))
 		sqlite3_exec(hc->db, "ROLLBACK", NULL, NULL, NULL);
@@ -719,10 +710,10 @@ read_mailbox(sqlite3_stmt *s, gpointer data)
 	HcacheMailbox *out = data;
 
 	out->id = sqlite3_column_int64(s, 0);
-	out->name = col_str(s, 1);
+	out->name = hcache_sql_col_str(s, 1);
 	out->delim = (char)sqlite3_column_int(s, 2);
 	out->attrs = (guint)sqlite3_column_int64(s, 3);
-	out->special_use = col_str(s, 4);
+	out->special_use = hcache_sql_col_str(s, 4);
 	out->uidvalidity = (guint32)sqlite3_column_int64(s, 5);
 	out->uidnext = (guint32)sqlite3_column_int64(s, 6);
 	out->highestmodseq = (guint64)sqlite3_column_int64(s, 7);
@@ -733,7 +724,7 @@ mailbox_id_locked(Hcache *hc, const char *name, gboolean create, GError **error)
 {
 	gint64 id = 0;
 
-	if (sql_query(hc, "read mailbox", "SELECT id FROM mailbox WHERE name = ?",
+	if (hcache_sql_query(hc, "read mailbox", "SELECT id FROM mailbox WHERE name = ?",
 		      ARGS(SQL_TEXT(name)), row_int, &id, error) < 0)
 		return 0;
 	if (id != 0 || !create) {
@@ -741,7 +732,7 @@ mailbox_id_locked(Hcache *hc, const char *name, gboolean create, GError **error)
 			not_found(error, "such mailbox");
 		return id;
 	}
-	if (sql_run(hc, "INSERT INTO mailbox(name) VALUES(?)", ARGS(SQL_TEXT(name)), error) < 0)
+	if (hcache_sql_run(hc, "INSERT INTO mailbox(name) VALUES(?)", ARGS(SQL_TEXT(name)), error) < 0)
 		return 0;
 	return sqlite3_last_insert_rowid(hc->db);
 }
@@ -765,7 +756,7 @@ hcache_mailbox_get(Hcache *hc, const char *name, HcacheMailbox *out, GError **er
 
 	memset(out, 0, sizeof(*out));
 	g_mutex_lock(&hc->lock);
-	rows = sql_query(hc, "read mailbox", "SELECT " MBOX_COLS " FROM mailbox WHERE name = ?",
+	rows = hcache_sql_query(hc, "read mailbox", "SELECT " MBOX_COLS " FROM mailbox WHERE name = ?",
 			 ARGS(SQL_TEXT(name)), read_mailbox, out, error);
 	if (rows == 0)
 		not_found(error, "such mailbox");
@@ -780,7 +771,7 @@ hcache_mailbox_put(Hcache *hc, HcacheMailbox *mb, GError **error)
 
 	g_return_val_if_fail(mb != NULL && mb->name != NULL, FALSE);
 	g_mutex_lock(&hc->lock);
-	ok = sql_run(hc,
+	ok = hcache_sql_run(hc,
 		     "INSERT INTO mailbox(name, delim, attrs, special_use, uidvalidity, uidnext,"
 		     " highestmodseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 		     " ON CONFLICT(name) DO UPDATE SET delim = ?2, attrs = ?3, special_use = ?4,"
@@ -804,8 +795,8 @@ drop_messages_locked(Hcache *hc, gint64 mbox, GError **error)
 	g_autofree char *lo = g_strdup_printf("m:%" G_GINT64_FORMAT ":", mbox);
 	g_autofree char *hi = g_strdup_printf("m:%" G_GINT64_FORMAT ";", mbox);
 
-	return sql_run(hc, "DELETE FROM message WHERE mbox = ?", ARGS(SQL_INT(mbox)), error) >= 0 &&
-	       sql_run(hc, "DELETE FROM inode WHERE key >= ? AND key < ?",
+	return hcache_sql_run(hc, "DELETE FROM message WHERE mbox = ?", ARGS(SQL_INT(mbox)), error) >= 0 &&
+	       hcache_sql_run(hc, "DELETE FROM inode WHERE key >= ? AND key < ?",
 		       ARGS(SQL_TEXT(lo), SQL_TEXT(hi)), error) >= 0;
 }
 
@@ -820,7 +811,7 @@ hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity, gbo
 	if (dropped != NULL)
 		*dropped = FALSE;
 	g_mutex_lock(&hc->lock);
-	rows = sql_query(hc, "read mailbox", "SELECT uidvalidity FROM mailbox WHERE id = ?",
+	rows = hcache_sql_query(hc, "read mailbox", "SELECT uidvalidity FROM mailbox WHERE id = ?",
 			 ARGS(SQL_INT(mbox)), row_int, &old64, error);
 	if (rows < 0)
 		goto out;
@@ -833,23 +824,23 @@ hcache_mailbox_set_uidvalidity(Hcache *hc, gint64 mbox, guint32 uidvalidity, gbo
 		ok = TRUE;
 		goto out;
 	}
-	if (!begin(hc, error))
+	if (!hcache_sql_begin(hc, error))
 		goto out;
 	/* also from 0: a mailbox seen for the first time owns no rows (none left over
 	 * from a database rebuilt while ids were in use) */
 	if (!drop_messages_locked(hc, mbox, error))
 		goto out;
-	if (sql_run(hc,
+	if (hcache_sql_run(hc,
 		    "UPDATE mailbox SET uidvalidity = ?, uidnext = 0, highestmodseq = 0"
 		    " WHERE id = ?",
 		    ARGS(SQL_INT(uidvalidity), SQL_INT(mbox)), error) < 0 ||
-	    !commit(hc, error))
+	    !hcache_sql_commit(hc, error))
 		goto out;
 	if (old != 0 && dropped != NULL)
 		*dropped = TRUE;
 	ok = TRUE;
 out:
-	unlock_after(hc, ok);
+	hcache_sql_unlock_after(hc, ok);
 	return ok;
 }
 
@@ -868,7 +859,7 @@ hcache_mailbox_list(Hcache *hc, GError **error)
 	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hcache_mailbox_free);
 
 	g_mutex_lock(&hc->lock);
-	if (sql_query(hc, "list mailboxes", "SELECT " MBOX_COLS " FROM mailbox ORDER BY name", NULL,
+	if (hcache_sql_query(hc, "list mailboxes", "SELECT " MBOX_COLS " FROM mailbox ORDER BY name", NULL,
 		      0, list_mailbox_row, out, error) < 0)
 		g_clear_pointer(&out, g_ptr_array_unref);
 	g_mutex_unlock(&hc->lock);
@@ -880,7 +871,7 @@ static gboolean
 drop_mailbox_locked(Hcache *hc, gint64 mbox, GError **error)
 {
 	return drop_messages_locked(hc, mbox, error) &&
-	       sql_run(hc, "DELETE FROM mailbox WHERE id = ?", ARGS(SQL_INT(mbox)), error) >= 0;
+	       hcache_sql_run(hc, "DELETE FROM mailbox WHERE id = ?", ARGS(SQL_INT(mbox)), error) >= 0;
 }
 
 typedef struct {
@@ -914,7 +905,7 @@ rename_children_locked(Hcache *hc, const char *from, const char *to, char delim,
 	g_autoptr(GPtrArray) names = r.names;
 
 	/* substr() counts characters */
-	if (sql_query(hc, "rename", "SELECT id, name FROM mailbox WHERE substr(name, 1, ?) = ?",
+	if (hcache_sql_query(hc, "rename", "SELECT id, name FROM mailbox WHERE substr(name, 1, ?) = ?",
 		      ARGS(SQL_INT(g_utf8_strlen(prefix, -1)), SQL_TEXT(prefix)), rename_row, &r,
 		      error) < 0)
 		return FALSE;
@@ -924,7 +915,7 @@ rename_children_locked(Hcache *hc, const char *from, const char *to, char delim,
 
 		if (other != 0 && !drop_mailbox_locked(hc, other, error))
 			return FALSE;
-		if (sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?",
+		if (hcache_sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?",
 			    ARGS(SQL_TEXT(name), SQL_INT(g_array_index(ids, gint64, i))),
 			    error) < 0)
 			return FALSE;
@@ -942,7 +933,7 @@ hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim, 
 	if (strcmp(from, to) == 0)
 		return TRUE;
 	g_mutex_lock(&hc->lock);
-	if (!begin(hc, error))
+	if (!hcache_sql_begin(hc, error))
 		goto out;
 	id = mailbox_id_locked(hc, from, FALSE, error);
 	if (id == 0)
@@ -950,14 +941,14 @@ hcache_mailbox_rename(Hcache *hc, const char *from, const char *to, char delim, 
 	other = mailbox_id_locked(hc, to, FALSE, NULL);
 	if (other != 0 && !drop_mailbox_locked(hc, other, error))
 		goto out;
-	if (sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?", ARGS(SQL_TEXT(to), SQL_INT(id)),
+	if (hcache_sql_run(hc, "UPDATE mailbox SET name = ? WHERE id = ?", ARGS(SQL_TEXT(to), SQL_INT(id)),
 		    error) < 0)
 		goto out;
 	if (delim != 0 && !rename_children_locked(hc, from, to, delim, error))
 		goto out;
-	ok = commit(hc, error);
+	ok = hcache_sql_commit(hc, error);
 out:
-	unlock_after(hc, ok);
+	hcache_sql_unlock_after(hc, ok);
 	return ok;
 }
 
@@ -969,11 +960,11 @@ hcache_mailbox_delete(Hcache *hc, const char *name, GError **error)
 
 	g_mutex_lock(&hc->lock);
 	id = mailbox_id_locked(hc, name, FALSE, error);
-	if (id == 0 || !begin(hc, error))
+	if (id == 0 || !hcache_sql_begin(hc, error))
 		goto out;
-	ok = drop_mailbox_locked(hc, id, error) && commit(hc, error);
+	ok = drop_mailbox_locked(hc, id, error) && hcache_sql_commit(hc, error);
 out:
-	unlock_after(hc, ok);
+	hcache_sql_unlock_after(hc, ok);
 	return ok;
 }
 
@@ -1026,7 +1017,7 @@ inode_locked(Hcache *hc, const char *key, guint64 candidate, GError **error)
 	gint64 found = 0, rows, changed;
 	guint64 ino;
 
-	rows = sql_query(hc, "read inode", "SELECT ino FROM inode WHERE key = ?",
+	rows = hcache_sql_query(hc, "read inode", "SELECT ino FROM inode WHERE key = ?",
 			 ARGS(SQL_TEXT(key)), row_int, &found, error);
 	if (rows < 0)
 		return 0;
@@ -1035,7 +1026,7 @@ inode_locked(Hcache *hc, const char *key, guint64 candidate, GError **error)
 	for (ino = candidate;; ino++) {
 		if (ino <= 1) /* 0 and FUSE_ROOT_ID */
 			continue;
-		changed = sql_run(hc, "INSERT OR IGNORE INTO inode(ino, key) VALUES(?, ?)",
+		changed = hcache_sql_run(hc, "INSERT OR IGNORE INTO inode(ino, key) VALUES(?, ?)",
 				  ARGS(SQL_INT(ino), SQL_TEXT(key)), error);
 		if (changed < 0)
 			return 0;
@@ -1060,7 +1051,7 @@ static char *
 mailbox_name_locked(Hcache *hc, gint64 mbox, GError **error)
 {
 	char *name = NULL;
-	gint64 rows = sql_query(hc, "read mailbox", "SELECT name FROM mailbox WHERE id = ?",
+	gint64 rows = hcache_sql_query(hc, "read mailbox", "SELECT name FROM mailbox WHERE id = ?",
 				ARGS(SQL_INT(mbox)), row_text, &name, error);
 
 	if (rows == 0)
@@ -1138,7 +1129,7 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage 
 
 	g_mutex_lock(&hc->lock);
 	name = mailbox_name_locked(hc, mbox, error);
-	if (name == NULL || !begin(hc, error))
+	if (name == NULL || !hcache_sql_begin(hc, error))
 		goto out;
 	for (guint i = 0; i < n; i++) {
 		HcacheMessage *m = msgs[i];
@@ -1151,7 +1142,7 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage 
 					   error);
 		if (ino == 0)
 			goto out;
-		if (sql_run(hc,
+		if (hcache_sql_run(hc,
 			    "INSERT INTO message(mbox, uidvalidity, uid, flags, modseq, size,"
 			    " true_size, idate, idate_tz, date, subject, from_, to_, message_id,"
 			    " extra, filename, ino, references_, in_reply_to)"
@@ -1180,9 +1171,9 @@ hcache_messages_put(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMessage 
 			goto out;
 		m->ino = (guint64)ino;
 	}
-	ok = commit(hc, error);
+	ok = hcache_sql_commit(hc, error);
 out:
-	unlock_after(hc, ok);
+	hcache_sql_unlock_after(hc, ok);
 	return ok;
 }
 
@@ -1194,11 +1185,11 @@ hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity, const HcacheFla
 	guint count = 0;
 
 	g_mutex_lock(&hc->lock);
-	if (!begin(hc, error))
+	if (!hcache_sql_begin(hc, error))
 		goto out;
 	for (guint i = 0; i < n; i++) {
 		g_autofree char *flags = flags_join(updates[i].flags);
-		gint64 changed = sql_run(
+		gint64 changed = hcache_sql_run(
 			hc,
 			"UPDATE message SET flags = ?4,"
 			" modseq = CASE WHEN ?5 <> 0 THEN ?5 ELSE modseq END"
@@ -1211,9 +1202,9 @@ hcache_flags_apply(Hcache *hc, gint64 mbox, guint32 uidvalidity, const HcacheFla
 			goto out;
 		count += (guint)changed;
 	}
-	ok = commit(hc, error);
+	ok = hcache_sql_commit(hc, error);
 out:
-	unlock_after(hc, ok);
+	hcache_sql_unlock_after(hc, ok);
 	if (applied != NULL)
 		*applied = ok ? count : 0;
 	return ok;
@@ -1227,7 +1218,7 @@ hcache_flags_local(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
 	gint64 changed;
 
 	g_mutex_lock(&hc->lock);
-	changed = sql_run(hc,
+	changed = hcache_sql_run(hc,
 			  "UPDATE message SET flags = ?1, lgen = ?2,"
 			  " modseq = CASE WHEN ?3 <> 0 THEN ?3 ELSE modseq END"
 			  " WHERE mbox = ?4 AND uidvalidity = ?5 AND uid = ?6",
@@ -1250,7 +1241,7 @@ update_one(Hcache *hc, const char *sql, gint64 mbox, guint32 uidvalidity, guint3
 	gint64 changed;
 
 	g_mutex_lock(&hc->lock);
-	changed = sql_run(hc, sql, ARGS(value, SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uid)),
+	changed = hcache_sql_run(hc, sql, ARGS(value, SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uid)),
 			  error);
 	if (changed == 0)
 		not_found(error, "such message");
@@ -1296,18 +1287,18 @@ read_message(sqlite3_stmt *s, gpointer data)
 	m->true_size = (guint64)sqlite3_column_int64(s, 4);
 	m->internaldate = sqlite3_column_int64(s, 5);
 	m->internaldate_tz = sqlite3_column_int(s, 6);
-	m->date = col_str(s, 7);
-	m->subject = col_str(s, 8);
-	m->from = col_str(s, 9);
-	m->to = col_str(s, 10);
-	m->message_id = col_str(s, 11);
+	m->date = hcache_sql_col_str(s, 7);
+	m->subject = hcache_sql_col_str(s, 8);
+	m->from = hcache_sql_col_str(s, 9);
+	m->to = hcache_sql_col_str(s, 10);
+	m->message_id = hcache_sql_col_str(s, 11);
 	blob = sqlite3_column_blob(s, 12);
 	if (sqlite3_column_type(s, 12) != SQLITE_NULL)
 		m->extra = g_bytes_new(blob, sqlite3_column_bytes(s, 12));
-	m->filename = col_str(s, 13);
+	m->filename = hcache_sql_col_str(s, 13);
 	m->ino = (guint64)sqlite3_column_int64(s, 14);
-	m->references = col_str(s, 15);
-	m->in_reply_to = col_str(s, 16);
+	m->references = hcache_sql_col_str(s, 15);
+	m->in_reply_to = hcache_sql_col_str(s, 16);
 }
 
 HcacheMessage *
@@ -1317,7 +1308,7 @@ hcache_message_get(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid, GE
 	gint64 rows;
 
 	g_mutex_lock(&hc->lock);
-	rows = sql_query(hc, "read message",
+	rows = hcache_sql_query(hc, "read message",
 			 "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
 			 " AND uid = ?",
 			 ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uid)), read_message, m,
@@ -1351,7 +1342,7 @@ hcache_messages_foreach(Hcache *hc, gint64 mbox, guint32 uidvalidity, HcacheMess
 	gint64 rows;
 
 	g_mutex_lock(&hc->lock);
-	rows = sql_query(hc, "load messages",
+	rows = hcache_sql_query(hc, "load messages",
 			 "SELECT " MSG_COLS " FROM message WHERE mbox = ? AND uidvalidity = ?"
 			 " ORDER BY uid",
 			 ARGS(SQL_INT(mbox), SQL_INT(uidvalidity)), foreach_row, &r, error);
@@ -1408,7 +1399,7 @@ hcache_messages_uids(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint64 *max_
 	UidRows r = {imap_uidset_new(), 0, 0, 0};
 
 	g_mutex_lock(&hc->lock);
-	if (sql_query(hc, "load uids",
+	if (hcache_sql_query(hc, "load uids",
 		      "SELECT uid, modseq FROM message WHERE mbox = ? AND uidvalidity = ?"
 		      " ORDER BY uid",
 		      ARGS(SQL_INT(mbox), SQL_INT(uidvalidity)), uid_row, &r, error) < 0)
@@ -1427,7 +1418,7 @@ hcache_messages_count(Hcache *hc, gint64 mbox, guint32 uidvalidity, GError **err
 	gint64 n = 0;
 
 	g_mutex_lock(&hc->lock);
-	sql_query(hc, "count messages",
+	hcache_sql_query(hc, "count messages",
 		  "SELECT count(*) FROM message WHERE mbox = ? AND uidvalidity = ?",
 		  ARGS(SQL_INT(mbox), SQL_INT(uidvalidity)), row_int, &n, error);
 	g_mutex_unlock(&hc->lock);
@@ -1442,10 +1433,10 @@ hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint
 	guint count = 0;
 
 	g_mutex_lock(&hc->lock);
-	if (!begin(hc, error))
+	if (!hcache_sql_begin(hc, error))
 		goto out;
 	for (guint i = 0; i < n; i++) {
-		gint64 changed = sql_run(
+		gint64 changed = hcache_sql_run(
 			hc, "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND uid = ?",
 			ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(uids[i])), error);
 
@@ -1453,9 +1444,9 @@ hcache_messages_delete(Hcache *hc, gint64 mbox, guint32 uidvalidity, const guint
 			goto out;
 		count += (guint)changed;
 	}
-	ok = commit(hc, error);
+	ok = hcache_sql_commit(hc, error);
 out:
-	unlock_after(hc, ok);
+	hcache_sql_unlock_after(hc, ok);
 	if (deleted != NULL)
 		*deleted = ok ? count : 0;
 	return ok;
@@ -1472,7 +1463,7 @@ hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity, const I
 	guint count = 0;
 
 	g_mutex_lock(&hc->lock);
-	if (!begin(hc, error))
+	if (!hcache_sql_begin(hc, error))
 		goto out;
 	for (guint i = 0; parts[i] != NULL; i++) {
 		char *colon = strchr(parts[i], ':');
@@ -1485,7 +1476,7 @@ hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity, const I
 		b = colon == NULL     ? a
 		    : colon[1] == '*' ? G_MAXUINT32
 				      : g_ascii_strtoull(colon + 1, NULL, 10);
-		changed = sql_run(hc,
+		changed = hcache_sql_run(hc,
 				  "DELETE FROM message WHERE mbox = ? AND uidvalidity = ? AND"
 				  " uid BETWEEN ? AND ?",
 				  ARGS(SQL_INT(mbox), SQL_INT(uidvalidity), SQL_INT(MIN(a, b)),
@@ -1495,9 +1486,9 @@ hcache_messages_delete_set(Hcache *hc, gint64 mbox, guint32 uidvalidity, const I
 			goto out;
 		count += (guint)changed;
 	}
-	ok = commit(hc, error);
+	ok = hcache_sql_commit(hc, error);
 out:
-	unlock_after(hc, ok);
+	hcache_sql_unlock_after(hc, ok);
 	if (deleted != NULL)
 		*deleted = ok ? count : 0;
 	return ok;

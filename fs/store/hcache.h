@@ -36,8 +36,9 @@ typedef enum {
 } HcacheErrorCode;
 
 /* The schema version this code writes (PRAGMA user_version). An older cache is migrated
- * in place when opened, keeping its rows (1 -> 2 adds References and In-Reply-To). */
-#define HCACHE_SCHEMA_VERSION 2
+ * in place when opened, keeping its rows (1 -> 2 adds References and In-Reply-To, 2 -> 3
+ * the journal). */
+#define HCACHE_SCHEMA_VERSION 3
 
 typedef struct _Hcache Hcache;
 
@@ -202,5 +203,52 @@ guint64 hcache_hash_message(const char *mailbox, guint32 uidvalidity, guint32 ui
 guint64 hcache_inode_dir(Hcache *hc, const char *path, GError **error);
 guint64 hcache_inode_message(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint32 uid,
 			     GError **error);
+
+/* ---- the journal of writes in flight (hcache-journal.c) ----------------------------- */
+
+/*
+ * Crash safety for the write side, as isync journals its operations: an intent row is
+ * written (and committed: WAL, so it survives the process being killed) before a command
+ * that changes the server is sent, its step advanced as the server confirms each part,
+ * and the row removed once the whole operation is confirmed. Whatever is left at the next
+ * mount (or reconnect) is finished or verified by the store before anything else.
+ * Mailboxes are server names (a folder rename rewrites them: hcache_journal_rename).
+ */
+typedef enum {
+	HCACHE_JOURNAL_MOVE = 1, /* @uids of @mailbox to @dest */
+	HCACHE_JOURNAL_COPY,	 /* @uids of @mailbox copied to @dest */
+	HCACHE_JOURNAL_APPEND,	 /* the staged file @path to @mailbox (@message_id, @size) */
+	HCACHE_JOURNAL_DELETE,	 /* @uids of @mailbox: \Deleted by us, to be expunged */
+} HcacheJournalOp;
+
+typedef struct {
+	gint64 id; /* set by hcache_journal_add */
+	HcacheJournalOp op;
+	char *mailbox;
+	guint32 uidvalidity; /* of @mailbox when the UIDs were taken, 0 if none */
+	char *uids;	     /* IMAP UID set text, or NULL */
+	char *dest;	     /* target mailbox, or NULL */
+	char *message_id;    /* Message-ID of the message (APPEND, COPY without COPYUID) */
+	guint64 size;	     /* byte count of the message (APPEND) */
+	char *path;	     /* the staged file (APPEND), or NULL */
+	gint step;	     /* how far the operation got (its own numbering); 0 at first */
+	gint64 created;	     /* wall-clock seconds, set by hcache_journal_add */
+} HcacheJournalEntry;
+void hcache_journal_entry_free(HcacheJournalEntry *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HcacheJournalEntry, hcache_journal_entry_free)
+
+/* Writes @e (its id and created are set) and commits. Returns the id, 0 on error. */
+gint64 hcache_journal_add(Hcache *hc, HcacheJournalEntry *e, GError **error);
+/* Records that entry @id got to @step (and, when not NULL, its UID set is now @uids). */
+gboolean hcache_journal_set_step(Hcache *hc, gint64 id, gint step, const char *uids,
+				 GError **error);
+/* The operation is confirmed: the entry goes. An unknown id is not an error. */
+gboolean hcache_journal_remove(Hcache *hc, gint64 id, GError **error);
+/* Every entry, oldest first (owning array of HcacheJournalEntry*); @op 0 for all kinds. */
+GPtrArray *hcache_journal_list(Hcache *hc, HcacheJournalOp op, GError **error);
+/* The entries naming @from (or a mailbox below it, with @delim) as mailbox or target now
+ * name @to instead (after a folder RENAME). */
+gboolean hcache_journal_rename(Hcache *hc, const char *from, const char *to, char delim,
+			       GError **error);
 
 G_END_DECLS

@@ -77,15 +77,18 @@ cmp_uid(gconstpointer a, gconstpointer b)
 	return x->info.uid < y->info.uid ? -1 : x->info.uid > y->info.uid;
 }
 
-static GPtrArray *
-snapshot_locked(StoreFolder *f)
+GPtrArray *
+store_folder_snapshot_locked(StoreFolder *f)
 {
 	GPtrArray *out = g_ptr_array_new_full(f->sorted ? f->sorted->len : 0,
 					      (GDestroyNotify)store_message_unref);
 
-	if (f->sorted != NULL)
-		for (guint i = 0; i < f->sorted->len; i++)
-			g_ptr_array_add(out, store_message_ref(g_ptr_array_index(f->sorted, i)));
+	for (guint i = 0; f->sorted != NULL && i < f->sorted->len; i++) {
+		StoreMessage *m = g_ptr_array_index(f->sorted, i);
+
+		if (!m->hidden)
+			g_ptr_array_add(out, store_message_ref(m));
+	}
 	return out;
 }
 
@@ -106,15 +109,17 @@ rebuild_sorted_locked(StoreFolder *f)
 
 #define BATCH 1000 /* messages per header FETCH (cold load) and per cache transaction */
 
-/* UID FETCH of @set: full items (StoreMessage*) or flags only (ImapMessage*). */
+/* UID FETCH of @set: full items (StoreMessage*) or flags only (ImapMessage*); progress
+ * is reported to @op (the shared load running it, or NULL). */
 static gboolean
-fetch_set(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *set, gboolean full,
-	  guint64 changedsince, GPtrArray **out, GCancellable *cancel, GError **error)
+fetch_set_for(Store *store, StoreFolder *f, StoreInflight *op, guint32 uidvalidity,
+	      const ImapUidSet *set, gboolean full, guint64 changedsince, GPtrArray **out,
+	      GCancellable *cancel, GError **error)
 {
 	Collect c = {
 		.mailbox = f->name,
 		.folder = f,
-		.op = f->inflight, /* set while its worker (this thread) runs */
+		.op = op,
 		.uidvalidity = uidvalidity,
 		.full = full,
 	};
@@ -134,6 +139,15 @@ fetch_set(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *s
 	}
 	*out = c.items;
 	return TRUE;
+}
+
+/* fetch_set_for() on the worker of @f's shared load (which set f->inflight before it ran). */
+static gboolean
+fetch_set(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *set, gboolean full,
+	  guint64 changedsince, GPtrArray **out, GCancellable *cancel, GError **error)
+{
+	return fetch_set_for(store, f, f->inflight, uidvalidity, set, full, changedsince, out,
+			     cancel, error);
 }
 
 static gboolean
@@ -236,6 +250,24 @@ cache_gone(Store *store, gint64 id, guint32 uv, GArray *gone)
 	if (store_bc(store) != NULL)
 		for (guint i = 0; i < gone->len; i++)
 			bodycache_remove(store->bc, id, uv, g_array_index(gone, guint32, i));
+}
+
+GPtrArray *
+store_fetch_messages_sync(Store *store, StoreFolder *f, guint32 uidvalidity, const ImapUidSet *uids,
+			  GCancellable *cancel, GError **error)
+{
+	guint64 ticket = store_hc(store) ? hcache_ticket(store->hc) : 0;
+	GPtrArray *got = NULL;
+	gint64 id;
+
+	if (!fetch_set_for(store, f, NULL, uidvalidity, uids, TRUE, 0, &got, cancel, error))
+		return NULL;
+	g_mutex_lock(&store->lock);
+	id = f->hc_id;
+	g_mutex_unlock(&store->lock);
+	g_ptr_array_sort(got, cmp_uid);
+	cache_put(store, id, uidvalidity, got, ticket);
+	return got;
 }
 
 static void
@@ -353,8 +385,7 @@ typedef struct {
 	GArray *gone;	  /* guint32 UIDs known before and expunged since */
 	gboolean reset;	  /* @full is the complete listing */
 	gboolean unchanged;
-	guint64 ticket; /* store_ticket() before the first command (orders it against the
-			 * local flag changes in folder->flag_holds) */
+	guint64 ticket; /* store_ticket() taken before the EXAMINE (local.c pins) */
 } Load;
 
 static void
@@ -650,53 +681,10 @@ emit_pending(Store *store, StoreFolder *f, GArray *events)
 	}
 }
 
-/* Under store->lock: TRUE when the flags (at @modseq, 0 unknown) that listing @l brought
- * for @m may predate a local STORE that the server confirmed after @l began: keep the
- * local ones (STYLE.md §5). A newer MODSEQ than the message's proves the listing saw the
- * server after that STORE. The header cache applies the same rule to its rows. */
-static gboolean
-flags_held_locked(StoreFolder *f, const Load *l, const StoreMessage *m, guint64 modseq)
-{
-	const guint64 *hold;
-
-	if (f->flag_holds == NULL)
-		return FALSE;
-	hold = g_hash_table_lookup(f->flag_holds, GUINT_TO_POINTER(m->info.uid));
-	if (hold == NULL || *hold < l->ticket)
-		return FALSE;
-	return !(modseq != 0 && m->modseq != 0 && modseq > m->modseq);
-}
-
-/* Under store->lock: a listing that began after a local change settles its hold. */
-static void
-settle_holds_locked(StoreFolder *f, const Load *l)
-{
-	GHashTableIter it;
-	gpointer v;
-
-	if (f->flag_holds == NULL)
-		return;
-	g_hash_table_iter_init(&it, f->flag_holds);
-	while (g_hash_table_iter_next(&it, NULL, &v))
-		if (*(guint64 *)v < l->ticket)
-			g_hash_table_iter_remove(&it);
-}
-
-static gboolean merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events);
-
 /* Under store->lock: applies a load to the folder. Adds to @events (may be NULL) what
  * changed for someone who had seen the previous listing. */
 static gboolean
 merge_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
-{
-	gboolean changed = merge_flags_locked(store, f, l, events);
-
-	settle_holds_locked(f, l);
-	return changed;
-}
-
-static gboolean
-merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 {
 	gboolean changed = FALSE;
 	GHashTable *by_uid;
@@ -706,8 +694,6 @@ merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 		return FALSE;
 	if (l->reset && f->by_uid != NULL && f->uidvalidity != l->sel->uidvalidity)
 		pending_add(events, STORE_EVENT_FOLDER_RESET, NULL);
-	if (l->reset && f->flag_holds != NULL && f->uidvalidity != l->sel->uidvalidity)
-		g_hash_table_remove_all(f->flag_holds); /* other messages now */
 	if (l->reset) {
 		by_uid = g_hash_table_new_full(NULL, NULL, NULL,
 					       (GDestroyNotify)store_message_unref);
@@ -717,13 +703,16 @@ merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 
 			if (f->by_uid != NULL && f->uidvalidity == l->sel->uidvalidity)
 				old = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(m->info.uid));
-			if (old != NULL) {
+			if (f->by_uid != NULL && f->uidvalidity == l->sel->uidvalidity &&
+			    store_local_pinned_locked(f, m->info.uid, l->ticket)) {
+				if (old == NULL)
+					continue; /* removed here after the listing began */
+				m = old;	  /* its flags too are newer than the listing's */
+			} else if (old != NULL) {
 				/* keep the object (and what we learnt about its size) */
-				if (!flags_held_locked(f, l, old, m->modseq)) {
-					g_strfreev(old->flags);
-					old->flags = g_strdupv(m->flags);
-					old->modseq = m->modseq;
-				}
+				g_strfreev(old->flags);
+				old->flags = g_strdupv(m->flags);
+				old->modseq = m->modseq;
 				m = old;
 			}
 			g_hash_table_replace(by_uid, GUINT_TO_POINTER(m->info.uid),
@@ -735,6 +724,12 @@ merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 			GHashTableIter it;
 			gpointer k, v;
 
+			/* added here after the listing began */
+			g_hash_table_iter_init(&it, f->by_uid);
+			while (g_hash_table_iter_next(&it, &k, &v))
+				if (!g_hash_table_contains(by_uid, k) &&
+				    store_local_pinned_locked(f, GPOINTER_TO_UINT(k), l->ticket))
+					g_hash_table_replace(by_uid, k, store_message_ref(v));
 			g_hash_table_iter_init(&it, by_uid);
 			while (g_hash_table_iter_next(&it, &k, &v))
 				if (!g_hash_table_contains(f->by_uid, k)) {
@@ -752,7 +747,8 @@ merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 		for (guint i = 0; i < l->full->len; i++) {
 			StoreMessage *m = g_ptr_array_index(l->full, i);
 
-			if (g_hash_table_contains(f->by_uid, GUINT_TO_POINTER(m->info.uid)))
+			if (g_hash_table_contains(f->by_uid, GUINT_TO_POINTER(m->info.uid)) ||
+			    store_local_pinned_locked(f, m->info.uid, l->ticket))
 				continue;
 			g_hash_table_replace(f->by_uid, GUINT_TO_POINTER(m->info.uid),
 					     store_message_ref(m));
@@ -763,7 +759,7 @@ merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 			ImapMessage *im = g_ptr_array_index(l->flags, i);
 			StoreMessage *m = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(im->uid));
 
-			if (m != NULL && !flags_held_locked(f, l, m, im->modseq)) {
+			if (m != NULL && !store_local_pinned_locked(f, im->uid, l->ticket)) {
 				store_message_update_locked(m, im);
 				pending_add(events, STORE_EVENT_FLAGS_CHANGED, m);
 			}
@@ -772,7 +768,7 @@ merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 			gpointer uid = GUINT_TO_POINTER(g_array_index(l->gone, guint32, i));
 			StoreMessage *m = g_hash_table_lookup(f->by_uid, uid);
 
-			if (m == NULL)
+			if (m == NULL || store_local_pinned_locked(f, m->info.uid, l->ticket))
 				continue;
 			pending_add(events, STORE_EVENT_MESSAGE_GONE, m);
 			g_hash_table_remove(f->by_uid, uid);
@@ -780,6 +776,9 @@ merge_flags_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 		}
 	}
 	rebuild_sorted_locked(f);
+	if (l->reset && f->uidvalidity != l->sel->uidvalidity)
+		g_clear_pointer(&f->pins, g_hash_table_unref); /* they named the old UIDs */
+	store_local_settle_locked(f, l->ticket);
 	return changed;
 }
 
@@ -958,7 +957,7 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		    (waited || offline ||
 		     g_get_monotonic_time() - folder->loaded_at <= max_age_us)) {
 			/* fresh enough, or just loaded by the operation we waited for */
-			out = snapshot_locked(folder);
+			out = store_folder_snapshot_locked(folder);
 			g_mutex_unlock(&store->lock);
 			return out;
 		}
@@ -1012,7 +1011,7 @@ store_folder_snapshot(Store *store, StoreFolder *folder)
 
 	g_mutex_lock(&store->lock);
 	if (folder->loaded)
-		out = snapshot_locked(folder);
+		out = store_folder_snapshot_locked(folder);
 	g_mutex_unlock(&store->lock);
 	return out;
 }
@@ -1025,8 +1024,10 @@ store_folder_get_message(Store *store, StoreFolder *folder, guint32 uid)
 	g_mutex_lock(&store->lock);
 	if (folder->by_uid != NULL)
 		m = g_hash_table_lookup(folder->by_uid, GUINT_TO_POINTER(uid));
-	if (m != NULL)
+	if (m != NULL && !m->hidden)
 		store_message_ref(m);
+	else
+		m = NULL;
 	g_mutex_unlock(&store->lock);
 	return m;
 }

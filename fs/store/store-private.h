@@ -12,7 +12,8 @@
  *   message.c     one message (StoreMessage) and its header-cache row;
  *   resync.c      the listing of one folder and its resync, folder resets;
  *   body.c        message contents: temp file or body-cache writer, the committer;
- *   flags.c       changing flags (UID STORE), the flag and tag text forms;
+ *   flags.c       changing flags (UID STORE), the flag and tag text forms (pins the
+ *                 UIDs it changes: local.c);
  *   downloader.c  the background downloader of -o sync=new|all.
  * The calls against that order are notifications or lifecycle, and none of them waits on
  * the network: store.c starts and stops the committer and the downloader and frees the
@@ -65,6 +66,7 @@ struct _Store {
 	guint64 ticket;	       /* atomic: store_ticket() */
 	gboolean folders_listed; /* a LIST succeeded once; protected by lock */
 	StoreEventFn event_fn; /* immutable after store_set_event_handler */
+	char *crash_at;	       /* IMAPFS_TEST_CRASH_AT; immutable after store_new */
 	gpointer event_data;
 };
 
@@ -87,12 +89,11 @@ struct _StoreFolder {
 	guint32 uidvalidity, uidnext, exists;
 	guint64 highestmodseq;
 	gint nil_logged;    /* atomic: the server's NIL items were logged once */
+	gint handles;	    /* atomic: handles open in it (store_folder_open_handle) */
 	GHashTable *by_uid; /* guint32 uid -> StoreMessage* (owning) */
 	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
-	/* guint32 uid -> guint64* store_ticket() of its last confirmed local flag change, or
-	 * NULL: a listing whose ticket is older does not revert those flags (flags.c sets,
-	 * resync.c honours and settles them) */
-	GHashTable *flag_holds;
+	GHashTable *pins;   /* guint32 uid -> guint64* ticket of the last local write
+			     * (local.c), NULL when none */
 };
 
 /* What a fresh FETCH brought that a record does not keep once the header cache has it. */
@@ -106,8 +107,10 @@ typedef struct {
 
 /* One per message of every listed folder (100,000 for a big account): kept small. */
 struct _StoreMessage {
-	gint ref;	       /* atomic */
-	gboolean size_exact;   /* protected by store->lock */
+	gint ref;		/* atomic */
+	guint size_exact : 1;	/* protected by store->lock */
+	guint hidden : 1;	/* protected by store->lock: \\Deleted by this mount, waiting
+				 * for its expunge; out of every listing (local.c) */
 	StoreMessageInfo info; /* immutable; strings owned */
 	StoreFetched *fetched; /* owned or NULL; changed only before the message is published */
 	gint64 hc_id;	       /* hcache mailbox id (bodycache key), 0 without cache; and */
@@ -133,6 +136,11 @@ GCancellable *store_call_begin(Store *store, GCancellable *cancel, GError **erro
 void store_call_end(Store *store, GCancellable *call);
 /* The server cannot be reached (connect, timeout, connection lost after retries). */
 gboolean store_error_is_unreachable(const GError *error);
+
+/* Test hook for the crash-safety tests: when the environment variable
+ * IMAPFS_TEST_CRASH_AT (read once, at store_new) equals @where, the process aborts here,
+ * as a kill -9 between two steps of a write would. */
+void store_crash_point(Store *store, const char *where);
 
 /* The caches, or NULL when off (never opened, or reset by a run-time corruption). */
 Hcache *store_hc(Store *store);
@@ -172,6 +180,28 @@ HcacheMessage *store_message_to_hcache(Store *store, StoreMessage *msg);
 void store_folder_reset(Store *store, const char *mailbox, guint32 old_uidvalidity);
 /* If @error is IMAP_ERROR_UIDVALIDITY, store_folder_reset() of @info's folder. */
 void store_check_uidvalidity_error(Store *store, const StoreMessageInfo *info, const GError *error);
+
+/* Under store->lock: the messages of @f a listing shows (hidden ones left out). */
+GPtrArray *store_folder_snapshot_locked(StoreFolder *f);
+/* UID FETCH of the listing items of @uids (UIDVALIDITY @uidvalidity) in @f, stored in the
+ * header cache (rows at the newest ticket) and ready to publish. Owning array of
+ * StoreMessage* in UID order; UIDs the server does not have are simply absent. */
+GPtrArray *store_fetch_messages_sync(Store *store, StoreFolder *f, guint32 uidvalidity,
+				     const ImapUidSet *uids, GCancellable *cancel, GError **error);
+
+/* ---- local.c ------------------------------------------------------------------------ */
+
+/*
+ * A local write changes a listing at once, before any resync could see it; a listing
+ * whose command was sent before that write (its ticket is older, store_ticket()) must not
+ * undo it: the write "pins" the UID, and merges leave a pinned UID's presence and flags
+ * as they are until a listing newer than the pin has settled it.
+ */
+void store_local_pin_locked(Store *store, StoreFolder *f, guint32 uid);
+/* TRUE when a listing taken at @ticket must leave @uid of @f as it is. */
+gboolean store_local_pinned_locked(StoreFolder *f, guint32 uid, guint64 ticket);
+/* After a merge of a listing taken at @ticket: the pins it settled go. */
+void store_local_settle_locked(StoreFolder *f, guint64 ticket);
 
 /* ---- body.c ------------------------------------------------------------------------- */
 

@@ -36,7 +36,7 @@ folder_free(StoreFolder *f)
 	g_free(f->name);
 	g_clear_pointer(&f->by_uid, g_hash_table_unref);
 	g_clear_pointer(&f->sorted, g_ptr_array_unref);
-	g_clear_pointer(&f->flag_holds, g_hash_table_unref);
+	g_clear_pointer(&f->pins, g_hash_table_unref);
 	g_free(f);
 }
 
@@ -89,6 +89,7 @@ store_new(const ImapConfig *cfg)
 	store->bodies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_queue_init(&store->body_lru);
 	store->retry_us = 15 * G_USEC_PER_SEC;
+	store->crash_at = g_strdup(g_getenv("IMAPFS_TEST_CRASH_AT"));
 	return store;
 }
 
@@ -114,6 +115,7 @@ store_free(Store *store)
 	g_clear_pointer(&store->hc, hcache_close);
 	g_mutex_clear(&store->lock);
 	g_cond_clear(&store->cond);
+	g_free(store->crash_at);
 	g_free(store);
 }
 
@@ -161,6 +163,33 @@ store_set_event_handler(Store *store, StoreEventFn fn, gpointer data)
 {
 	store->event_fn = fn;
 	store->event_data = data;
+}
+
+void
+store_folder_open_handle(Store *store, StoreFolder *folder)
+{
+	g_atomic_int_inc(&folder->handles);
+}
+
+void
+store_folder_close_handle(Store *store, StoreFolder *folder)
+{
+	g_atomic_int_dec_and_test(&folder->handles);
+}
+
+gboolean
+store_folder_is_open(StoreFolder *folder)
+{
+	return g_atomic_int_get(&folder->handles) > 0;
+}
+
+void
+store_crash_point(Store *store, const char *where)
+{
+	if (store->crash_at != NULL && strcmp(store->crash_at, where) == 0) {
+		g_message("IMAPFS_TEST_CRASH_AT=%s: aborting here", where);
+		abort();
+	}
 }
 
 guint64

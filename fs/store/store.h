@@ -118,6 +118,12 @@ gboolean store_connect_sync(Store *store, GCancellable *cancel, GError **error);
 GPtrArray *store_list_folders_sync(Store *store, GPtrArray **namespaces, GCancellable *cancel,
 				   GError **error);
 
+/* Finishes or verifies the writes a crash or a lost connection left unconfirmed (the
+ * journal in the header cache), oldest first: after connecting, before the tree is built.
+ * An entry that cannot be settled now stays for the next mount; FALSE then, with the
+ * first such reason. No-op without the cache or offline. */
+gboolean store_journal_recover_sync(Store *store, GCancellable *cancel, GError **error);
+
 /* Network counters of the IMAP pool. */
 void store_get_stats(Store *store, ImapStats *out);
 /* Counters of the on-disk body cache since start-up, and what it holds (all 0 without
@@ -189,6 +195,13 @@ guint64 store_ticket(Store *store);
 /* TRUE once a listing exists (then list_messages with a large max_age does no I/O). */
 gboolean store_folder_is_loaded(Store *store, StoreFolder *folder);
 
+/* fs/ counts the handles open in each folder (files and directory listings): deferred
+ * work that must wait until a folder is closed (-o expunge=close) asks
+ * store_folder_is_open(). Any thread, no I/O. */
+void store_folder_open_handle(Store *store, StoreFolder *folder);
+void store_folder_close_handle(Store *store, StoreFolder *folder);
+gboolean store_folder_is_open(StoreFolder *folder);
+
 /* STATUS (MESSAGES UNSEEN UIDVALIDITY UIDNEXT [HIGHESTMODSEQ]) of the folder. */
 gboolean store_folder_status_sync(Store *store, StoreFolder *folder, ImapStatus *out,
 				  GCancellable *cancel, GError **error);
@@ -241,6 +254,29 @@ void store_message_get_state(Store *store, StoreMessage *msg, StoreMessageState 
 void store_message_state_clear(StoreMessageState *state);
 /* Just the size of the state (cheaper: no copy of the flags). */
 guint64 store_message_get_size(Store *store, StoreMessage *msg);
+
+/* ---- local writes in the listings (local.c) ---------------------------------------- */
+
+/* The write paths (flags, delete, move, copy, append) call these once the server confirmed
+ * a change, so the listings and the tree show it at once; each pins what it changed
+ * against listings already in flight (they cannot undo it) and emits the events. */
+
+/* A local write took @uids out of @folder: moved away (@hide FALSE: the server no longer
+ * has them; their header-cache rows go) or \Deleted by this mount (@hide TRUE: hidden from
+ * every listing until their expunge removes them). Emits MESSAGE_GONE for each. No I/O
+ * but the header cache. */
+void store_local_remove(Store *store, StoreFolder *folder, const ImapUidSet *uids, gboolean hide);
+/* Hidden messages of @folder come back (their \Deleted STORE failed, or was undone).
+ * Emits MESSAGE_ADDED for each. */
+void store_local_unhide(Store *store, StoreFolder *folder, const ImapUidSet *uids);
+/* The UIDs of @folder hidden by store_local_remove(..., TRUE), or NULL when none. */
+ImapUidSet *store_local_hidden(Store *store, StoreFolder *folder);
+/* A local write put @uids into @folder (APPEND, COPY, MOVE; @uidvalidity from APPENDUID or
+ * COPYUID): one UID FETCH of their listing items, rows in the header cache, and, when
+ * @folder's listing is loaded at that UIDVALIDITY, they join it (MESSAGE_ADDED each).
+ * Returns the messages (owning array of refs, UID order; missing UIDs are left out). */
+GPtrArray *store_local_add_sync(Store *store, StoreFolder *folder, guint32 uidvalidity,
+				const ImapUidSet *uids, GCancellable *cancel, GError **error);
 
 /* ---- bodies ----------------------------------------------------------------------- */
 

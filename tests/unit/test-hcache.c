@@ -1167,6 +1167,67 @@ test_inode_collision(Fixture *fx, gconstpointer data)
 	hcache_close(hc);
 }
 
+/* The journal of writes in flight: rows survive a reopen, steps and UID sets advance,
+ * removal is final, and a folder rename rewrites the mailboxes it names. */
+static void
+test_journal(Fixture *fx, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	HcacheJournalEntry move = {.op = HCACHE_JOURNAL_MOVE, .mailbox = "INBOX",
+				   .uidvalidity = 7, .uids = "3:5", .dest = "Archive/2024"};
+	HcacheJournalEntry append = {.op = HCACHE_JOURNAL_APPEND, .mailbox = "Archive",
+				     .message_id = "<a@b>", .size = 1234, .path = "/x/stage"};
+	Hcache *hc = hcache_open(fx->dir, &error);
+	g_autoptr(GPtrArray) all = NULL;
+	g_autoptr(GPtrArray) appends = NULL;
+	HcacheJournalEntry *e;
+
+	(void)data;
+	g_assert_no_error(error);
+	g_assert_cmpint(hcache_journal_add(hc, &move, &error), >, 0);
+	g_assert_cmpint(hcache_journal_add(hc, &append, &error), >, move.id);
+	g_assert_true(hcache_journal_set_step(hc, move.id, 2, "4:5", &error));
+	g_assert_true(hcache_journal_set_step(hc, append.id, 1, NULL, &error));
+	hcache_close(hc);
+
+	hc = hcache_open(fx->dir, &error);
+	g_assert_no_error(error);
+	all = hcache_journal_list(hc, 0, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(all->len, ==, 2);
+	e = g_ptr_array_index(all, 0);
+	g_assert_cmpint(e->id, ==, move.id);
+	g_assert_cmpint(e->op, ==, HCACHE_JOURNAL_MOVE);
+	g_assert_cmpstr(e->mailbox, ==, "INBOX");
+	g_assert_cmpuint(e->uidvalidity, ==, 7);
+	g_assert_cmpstr(e->uids, ==, "4:5");
+	g_assert_cmpstr(e->dest, ==, "Archive/2024");
+	g_assert_cmpint(e->step, ==, 2);
+	g_assert_cmpint(e->created, >, 0);
+	e = g_ptr_array_index(all, 1);
+	g_assert_cmpstr(e->uids, ==, NULL);
+	g_assert_cmpstr(e->message_id, ==, "<a@b>");
+	g_assert_cmpuint(e->size, ==, 1234);
+	g_assert_cmpstr(e->path, ==, "/x/stage");
+	g_assert_cmpint(e->step, ==, 1);
+
+	g_assert_true(hcache_journal_rename(hc, "Archive", "Old", '/', &error));
+	appends = hcache_journal_list(hc, HCACHE_JOURNAL_APPEND, &error);
+	g_assert_cmpuint(appends->len, ==, 1);
+	g_assert_cmpstr(((HcacheJournalEntry *)g_ptr_array_index(appends, 0))->mailbox, ==, "Old");
+	g_clear_pointer(&all, g_ptr_array_unref);
+	all = hcache_journal_list(hc, HCACHE_JOURNAL_MOVE, &error);
+	g_assert_cmpstr(((HcacheJournalEntry *)g_ptr_array_index(all, 0))->dest, ==, "Old/2024");
+	g_assert_cmpstr(((HcacheJournalEntry *)g_ptr_array_index(all, 0))->mailbox, ==, "INBOX");
+
+	g_assert_true(hcache_journal_remove(hc, move.id, &error));
+	g_assert_true(hcache_journal_remove(hc, move.id, &error)); /* gone already: fine */
+	g_clear_pointer(&all, g_ptr_array_unref);
+	all = hcache_journal_list(hc, 0, &error);
+	g_assert_cmpuint(all->len, ==, 1);
+	hcache_close(hc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1192,5 +1253,6 @@ main(int argc, char **argv)
 	ADD("threads", test_threads);
 	ADD("inodes", test_inodes);
 	ADD("inode-collision", test_inode_collision);
+	ADD("journal", test_journal);
 	return g_test_run();
 }

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * local.c: local writes in the listings. Once the server confirmed a write (a STORE of
+ * \Deleted, a MOVE, a COPY, an APPEND), the write path tells the listing here, so that the
+ * tree shows it at once through the one change path (events), and pins what it changed:
+ * a listing whose command went out before the write cannot undo it (resync.c's merge asks
+ * store_local_pinned_locked()); the next listing newer than the pin settles it.
+ *
+ * Messages \Deleted by this mount stay in the folder's records, marked hidden (so that a
+ * resync still counts them as known and does not fetch them again), and out of every
+ * listing until their expunge takes them.
+ */
+#define G_LOG_DOMAIN "imapfs-store"
+
+#include "config.h"
+
+#include "store-private.h"
+
+void
+store_local_pin_locked(Store *store, StoreFolder *f, guint32 uid)
+{
+	guint64 *t = g_new(guint64, 1);
+
+	*t = store_ticket(store);
+	if (f->pins == NULL)
+		f->pins = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+	g_hash_table_replace(f->pins, GUINT_TO_POINTER(uid), t);
+}
+
+gboolean
+store_local_pinned_locked(StoreFolder *f, guint32 uid, guint64 ticket)
+{
+	guint64 *t = f->pins ? g_hash_table_lookup(f->pins, GUINT_TO_POINTER(uid)) : NULL;
+
+	return t != NULL && *t > ticket;
+}
+
+static gboolean
+settled(gpointer key, gpointer value, gpointer data)
+{
+	return *(guint64 *)value <= *(guint64 *)data;
+}
+
+void
+store_local_settle_locked(StoreFolder *f, guint64 ticket)
+{
+	if (f->pins == NULL)
+		return;
+	g_hash_table_foreach_remove(f->pins, settled, &ticket);
+	if (g_hash_table_size(f->pins) == 0)
+		g_clear_pointer(&f->pins, g_hash_table_unref);
+}
+
+/* ---- removing ---------------------------------------------------------------------- */
+
+typedef struct {
+	Store *store;
+	StoreFolder *f;
+	gboolean hide;
+	GPtrArray *gone; /* StoreMessage* refs: the events to emit */
+	GArray *rows;	 /* guint32 UIDs whose header-cache rows go */
+} Removal;
+
+/* Under store->lock, for imap_uidset_foreach. */
+static gboolean
+remove_one(guint32 uid, gpointer data)
+{
+	Removal *r = data;
+	StoreFolder *f = r->f;
+	StoreMessage *m = f->by_uid ? g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(uid)) : NULL;
+
+	store_local_pin_locked(r->store, f, uid);
+	if (!r->hide)
+		g_array_append_val(r->rows, uid);
+	if (m == NULL || m->hidden)
+		return TRUE;
+	g_ptr_array_add(r->gone, store_message_ref(m));
+	if (r->hide)
+		m->hidden = TRUE;
+	else
+		g_hash_table_remove(f->by_uid, GUINT_TO_POINTER(uid)); /* sorted: see below */
+	return TRUE;
+}
+
+/* Under store->lock: drops from @f->sorted what left @f->by_uid (one pass, order kept). */
+static void
+prune_sorted_locked(StoreFolder *f)
+{
+	guint keep = 0;
+
+	for (guint i = 0; i < f->sorted->len; i++) {
+		StoreMessage *m = g_ptr_array_index(f->sorted, i);
+
+		if (g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(m->info.uid)) == m)
+			f->sorted->pdata[keep++] = m;
+		else
+			store_message_unref(m);
+	}
+	f->sorted->len = keep;
+}
+
+static gint
+cmp_uid(gconstpointer a, gconstpointer b)
+{
+	const StoreMessage *x = *(StoreMessage *const *)a;
+	const StoreMessage *y = *(StoreMessage *const *)b;
+
+	return x->info.uid < y->info.uid ? -1 : x->info.uid > y->info.uid;
+}
+
+void
+store_local_remove(Store *store, StoreFolder *folder, const ImapUidSet *uids, gboolean hide)
+{
+	g_autoptr(GError) error = NULL;
+	Removal r = {store, folder, hide, NULL, NULL};
+	guint32 uv;
+	gint64 id;
+
+	r.gone = g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
+	r.rows = g_array_new(FALSE, FALSE, sizeof(guint32));
+	g_mutex_lock(&store->lock);
+	imap_uidset_foreach(uids, remove_one, &r);
+	if (!hide && r.gone->len > 0 && folder->sorted != NULL)
+		prune_sorted_locked(folder);
+	uv = folder->uidvalidity;
+	id = folder->hc_id;
+	g_mutex_unlock(&store->lock);
+	if (r.rows->len > 0 && store_hc(store) != NULL && id != 0 && uv != 0 &&
+	    !hcache_messages_delete(store->hc, id, uv, (guint32 *)r.rows->data, r.rows->len, NULL,
+				    &error))
+		store_cache_error(store, error);
+	for (guint i = 0; i < r.gone->len; i++)
+		store_emit(store, STORE_EVENT_MESSAGE_GONE, folder, g_ptr_array_index(r.gone, i),
+			   NULL);
+	g_ptr_array_unref(r.gone);
+	g_array_unref(r.rows);
+}
+
+typedef struct {
+	Store *store;
+	StoreFolder *f;
+	GPtrArray *back; /* StoreMessage* refs */
+} Unhide;
+
+static gboolean
+unhide_one(guint32 uid, gpointer data)
+{
+	Unhide *u = data;
+	StoreMessage *m =
+		u->f->by_uid ? g_hash_table_lookup(u->f->by_uid, GUINT_TO_POINTER(uid)) : NULL;
+
+	if (m == NULL || !m->hidden)
+		return TRUE;
+	m->hidden = FALSE;
+	store_local_pin_locked(u->store, u->f, uid);
+	g_ptr_array_add(u->back, store_message_ref(m));
+	return TRUE;
+}
+
+void
+store_local_unhide(Store *store, StoreFolder *folder, const ImapUidSet *uids)
+{
+	Unhide u = {store, folder, g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref)};
+
+	g_mutex_lock(&store->lock);
+	imap_uidset_foreach(uids, unhide_one, &u);
+	g_mutex_unlock(&store->lock);
+	for (guint i = 0; i < u.back->len; i++)
+		store_emit(store, STORE_EVENT_MESSAGE_ADDED, folder, g_ptr_array_index(u.back, i),
+			   NULL);
+	g_ptr_array_unref(u.back);
+}
+
+ImapUidSet *
+store_local_hidden(Store *store, StoreFolder *folder)
+{
+	ImapUidSet *out = NULL;
+
+	g_mutex_lock(&store->lock);
+	for (guint i = 0; folder->sorted != NULL && i < folder->sorted->len; i++) {
+		StoreMessage *m = g_ptr_array_index(folder->sorted, i);
+
+		if (!m->hidden)
+			continue;
+		if (out == NULL)
+			out = imap_uidset_new();
+		imap_uidset_add(out, m->info.uid);
+	}
+	g_mutex_unlock(&store->lock);
+	return out;
+}
+
+/* ---- adding ------------------------------------------------------------------------ */
+
+GPtrArray *
+store_local_add_sync(Store *store, StoreFolder *folder, guint32 uidvalidity, const ImapUidSet *uids,
+		     GCancellable *cancel, GError **error)
+{
+	g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
+	GCancellable *call = store_call_begin(store, cancel, error);
+	GPtrArray *got;
+
+	if (call == NULL)
+		return NULL;
+	got = store_fetch_messages_sync(store, folder, uidvalidity, uids, call, error);
+	store_call_end(store, call);
+	if (got == NULL) {
+		store_check_uidvalidity_error(store,
+					      &(StoreMessageInfo){.mailbox = folder->name,
+								  .uidvalidity = uidvalidity},
+					      error ? *error : NULL);
+		return NULL;
+	}
+	g_mutex_lock(&store->lock);
+	for (guint i = 0; i < got->len; i++) {
+		StoreMessage *m = g_ptr_array_index(got, i);
+		StoreMessage *old;
+
+		store_local_pin_locked(store, folder, m->info.uid);
+		if (!folder->loaded || folder->by_uid == NULL || folder->uidvalidity != uidvalidity)
+			continue; /* the first listing (or the reset one) will bring it */
+		old = g_hash_table_lookup(folder->by_uid, GUINT_TO_POINTER(m->info.uid));
+		if (old != NULL) {
+			/* a listing got there first: keep that object */
+			g_ptr_array_index(got, i) = store_message_ref(old);
+			store_message_unref(m);
+			continue;
+		}
+		g_hash_table_replace(folder->by_uid, GUINT_TO_POINTER(m->info.uid),
+				     store_message_ref(m));
+		g_ptr_array_add(folder->sorted, store_message_ref(m));
+		g_ptr_array_add(added, store_message_ref(m));
+	}
+	if (added->len > 0)
+		g_ptr_array_sort(folder->sorted, cmp_uid);
+	g_mutex_unlock(&store->lock);
+	for (guint i = 0; i < added->len; i++)
+		store_emit(store, STORE_EVENT_MESSAGE_ADDED, folder, g_ptr_array_index(added, i),
+			   NULL);
+	return got;
+}
