@@ -204,6 +204,18 @@ void fs_inval_add(FsInval *v, fuse_ino_t parent, fuse_ino_t child, const char *n
 /* Queues everything (call with no lock held) and clears @v. */
 void fs_inval_flush(FsInval *v, FsNotify *n);
 
+/* ---- mv and ln of messages (rename.c) ---------------------------------------------- */
+
+/* rename(2) of @parent/@name to @newparent/@newname: a message moved to another folder
+ * (store_message_move_sync); 0 or a positive errno. The kernel invalidations to queue
+ * after the reply are added to @after. */
+int fs_rename_sync(Fs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		   const char *newname, unsigned int flags, GCancellable *cancel, FsInval *after);
+/* link(2) of message @ino as @newparent/@newname: UID COPY (store_message_copy_sync).
+ * Returns the node of the new entry with one kernel lookup counted, or NULL with *@err. */
+FsNode *fs_link_sync(Fs *fs, fuse_ino_t ino, fuse_ino_t newparent, const char *newname,
+		     GCancellable *cancel, FsInval *after, int *err);
+
 /* ---- operations (ops.c) ----------------------------------------------------------- */
 
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -405,6 +405,12 @@ show_copy(Move *m, StoreFolder *dest, GCancellable *call)
 	}
 	set = one_uid(m->dest_uid);
 	got = store_local_add_sync(m->store, dest, m->dest_uv, set, call, &error);
+	if (got != NULL && got->len == 0) {
+		/* a connection that had @dest selected before the copy learns of it only at
+		 * the end of its next command (the EXISTS after the empty FETCH): ask again */
+		g_clear_pointer(&got, g_ptr_array_unref);
+		got = store_local_add_sync(m->store, dest, m->dest_uv, set, call, &error);
+	}
 	if (got == NULL || got->len == 0) {
 		g_message("%s: cannot list the copy (UID %u): %s", m->dest, m->dest_uid,
 			  error ? error->message : "not found");
