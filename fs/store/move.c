@@ -172,6 +172,13 @@ src_exists(Move *m, gboolean *exists, GCancellable *call, GError **error)
 	g_autoptr(ImapUidSet) got =
 		imap_search_sync(m->store->pool, m->src, m->src_uv, &t, 1, call, &local);
 
+	if (got != NULL && imap_uidset_contains(got, m->uid)) {
+		/* a connection that had the source selected learns of an expunge made on
+		 * another one only at the end of its next command: ask again to be sure */
+		g_clear_pointer(&got, imap_uidset_free);
+		got = imap_search_sync(m->store->pool, m->src, m->src_uv, &t, 1, call, &local);
+	}
+
 	if (got == NULL) {
 		if (g_error_matches(local, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY) ||
 		    g_error_matches(local, IMAP_ERROR, IMAP_ERROR_NONEXISTENT)) {
@@ -212,6 +219,12 @@ target_has(Move *m, gboolean *has, gboolean *known, GCancellable *call, GError *
 		return TRUE;
 	}
 	got = imap_search_sync(m->store->pool, m->dest, m->dest_uv, t, n, call, &local);
+	if (got != NULL && (m->dest_uid != 0 ? !imap_uidset_contains(got, m->dest_uid)
+					     : imap_uidset_is_empty(got))) {
+		/* the same: new mail shows to a selected connection after its next command */
+		g_clear_pointer(&got, imap_uidset_free);
+		got = imap_search_sync(m->store->pool, m->dest, m->dest_uv, t, n, call, &local);
+	}
 	if (got == NULL) {
 		if (g_error_matches(local, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY)) {
 			/* the target was recreated: whatever was copied there is gone */
