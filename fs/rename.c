@@ -13,8 +13,12 @@
  *   - a message moved or linked into a directory that cannot hold messages (a namespace
  *     root without a mailbox, a \Noselect folder): EPERM, nothing sent;
  *   - ln within the same folder: EPERM.
- * The target name given is not kept: the file shows under its canonical name in the target;
- * the given name is invalidated so the next lookup answers ENOENT for it.
+ * The target name given is not kept: the file shows under its canonical name in the target.
+ * The kernel's entry for the given name is invalidated a short while (RENAME_GRACE) after
+ * the reply, so that the next lookup answers ENOENT for it: not at once, because tools stat
+ * what they just created (coreutils mv with several sources lstat()s every target) and
+ * must not see a rename that succeeded fail. One thread of this file runs those delayed
+ * invalidations (queued in order, so their deadlines are in order).
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -25,6 +29,89 @@
 #include <string.h>
 
 #include "fs.h"
+
+#define RENAME_GRACE (1 * G_USEC_PER_SEC)
+
+/* The delayed invalidations of given names. */
+struct _FsRenamer {
+	GThread *thread;
+	GAsyncQueue *queue; /* Delayed*, oldest first; a Delayed with name NULL stops */
+	FsNotify *notify;
+};
+
+typedef struct {
+	gint64 due; /* monotonic us */
+	fuse_ino_t parent;
+	char *name;
+} Delayed;
+
+static gpointer
+renamer_run(gpointer data)
+{
+	FsRenamer *r = data;
+
+	for (;;) {
+		Delayed *d = g_async_queue_pop(r->queue);
+		gint64 wait;
+
+		if (d->name == NULL) {
+			g_free(d);
+			break;
+		}
+		while ((wait = d->due - g_get_monotonic_time()) > 0) {
+			/* a stop request ends the wait early */
+			Delayed *stop = g_async_queue_timeout_pop(r->queue, wait);
+
+			if (stop != NULL) {
+				g_async_queue_push_front(r->queue, stop);
+				break;
+			}
+		}
+		fs_notify_inval_entry(r->notify, d->parent, d->name);
+		g_free(d->name);
+		g_free(d);
+	}
+	return NULL;
+}
+
+/* Under fs->lock. */
+static void
+inval_later_locked(Fs *fs, fuse_ino_t parent, const char *name)
+{
+	Delayed *d = g_new0(Delayed, 1);
+
+	if (fs->renamer == NULL) {
+		fs->renamer = g_new0(FsRenamer, 1);
+		fs->renamer->queue = g_async_queue_new();
+		fs->renamer->notify = fs->notify;
+		fs->renamer->thread = g_thread_new("imapfs-rename", renamer_run, fs->renamer);
+	}
+	d->due = g_get_monotonic_time() + RENAME_GRACE;
+	d->parent = parent;
+	d->name = g_strdup(name);
+	g_async_queue_push(fs->renamer->queue, d);
+}
+
+void
+fs_rename_stop(Fs *fs)
+{
+	FsRenamer *r;
+	Delayed *d;
+
+	g_mutex_lock(&fs->lock);
+	r = g_steal_pointer(&fs->renamer);
+	g_mutex_unlock(&fs->lock);
+	if (r == NULL)
+		return;
+	g_async_queue_push_front(r->queue, g_new0(Delayed, 1));
+	g_thread_join(r->thread);
+	while ((d = g_async_queue_try_pop(r->queue)) != NULL) {
+		g_free(d->name);
+		g_free(d);
+	}
+	g_async_queue_unref(r->queue);
+	g_free(r);
+}
 
 /* Under fs->lock: the message named @name in directory @dir (a ref), or NULL. */
 static StoreMessage *
@@ -58,16 +145,16 @@ check_target_locked(Fs *fs, FsNode *dest, StoreFolder *src_folder, const char *n
 	return 0;
 }
 
-/* After the store call: the kernel's dentry @dest/@given points at the file; unless that
- * is the file's canonical name, it is invalidated (the next lookup finds the canonical
- * name, the given one answers ENOENT). */
+/* Under fs->lock, after the store call: the kernel's dentry @dest/@given points at the
+ * file; unless that is the file's canonical name, it is invalidated after RENAME_GRACE (the
+ * next lookup then finds the canonical name, the given one answers ENOENT). */
 static void
 inval_given_name(Fs *fs, FsNode *dest, StoreMessage *now, const char *given, FsInval *after)
 {
 	g_autofree char *canonical = now != NULL ? fs_msg_name(fs, now) : NULL;
 
 	if (canonical == NULL || strcmp(canonical, given) != 0)
-		fs_inval_add(after, dest->ino, 0, given);
+		inval_later_locked(fs, dest->ino, given);
 }
 
 int
