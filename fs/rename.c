@@ -220,7 +220,6 @@ fs_link_sync(Fs *fs, fuse_ino_t ino, fuse_ino_t newparent, const char *newname,
 {
 	g_autoptr(StoreMessage) msg = NULL;
 	g_autoptr(StoreMessage) copy = NULL;
-	g_autoptr(StoreFolder) src_folder = NULL;
 	g_autoptr(StoreFolder) dest_folder = NULL;
 	g_autoptr(GError) error = NULL;
 	FsNode *n, *dest, *out = NULL;
