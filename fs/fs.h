@@ -77,6 +77,7 @@ void fs_options_clear(FsOptions *opts);
 
 typedef struct _FsNotify FsNotify;
 typedef struct _FsInval FsInval; /* notify.c */
+typedef struct _FsRenamer FsRenamer; /* rename.c */
 
 typedef struct {
 	FsOptions *opts; /* immutable after start-up */
@@ -94,6 +95,8 @@ typedef struct {
 	GPtrArray *namespaces;	  /* StoreNamespace*, immutable after start-up */
 	gint64 tree_time;	  /* when the folder list was last fetched; protected by lock */
 	gboolean tree_refreshing; /* protected by lock */
+	FsRenamer *renamer;	  /* rename.c's delayed invalidations, created on first use;
+				   * protected by lock */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
@@ -209,6 +212,20 @@ void fs_inval_init(FsInval *v);
 void fs_inval_add(FsInval *v, fuse_ino_t parent, fuse_ino_t child, const char *name);
 /* Queues everything (call with no lock held) and clears @v. */
 void fs_inval_flush(FsInval *v, FsNotify *n);
+
+/* ---- mv and ln of messages (rename.c) ---------------------------------------------- */
+
+/* rename(2) of @parent/@name to @newparent/@newname: a message moved to another folder
+ * (store_message_move_sync); 0 or a positive errno. The kernel invalidations to queue
+ * after the reply are added to @after. */
+int fs_rename_sync(Fs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		   const char *newname, unsigned int flags, GCancellable *cancel, FsInval *after);
+/* link(2) of message @ino as @newparent/@newname: UID COPY (store_message_copy_sync).
+ * Returns the node of the new entry with one kernel lookup counted, or NULL with *@err. */
+FsNode *fs_link_sync(Fs *fs, fuse_ino_t ino, fuse_ino_t newparent, const char *newname,
+		     GCancellable *cancel, FsInval *after, int *err);
+/* Stops rename.c's thread (pending invalidations are dropped): before the notifier goes. */
+void fs_rename_stop(Fs *fs);
 
 /* ---- operations (ops.c) ----------------------------------------------------------- */
 

@@ -527,11 +527,21 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, EROFS);
 }
 
+/* mv of a message to another folder (rename.c); directories are issue 12. */
 static void
 op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 	  const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	GCancellable *cancel = req_begin(req);
+	FsInval after;
+	int err;
+
+	fs_inval_init(&after);
+	err = fs_rename_sync(fs, parent, name, newparent, newname, flags, cancel, &after);
+	req_end(req, cancel);
+	fuse_reply_err(req, err);
+	fs_inval_flush(&after, fs->notify);
 }
 
 static void
@@ -553,10 +563,27 @@ op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name
 	fuse_reply_err(req, EROFS);
 }
 
+/* ln of a message into another folder: UID COPY (rename.c). */
 static void
 op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	GCancellable *cancel = req_begin(req);
+	struct fuse_entry_param e;
+	FsInval after;
+	FsNode *n;
+	int err;
+
+	fs_inval_init(&after);
+	n = fs_link_sync(fs, ino, newparent, newname, cancel, &after, &err);
+	req_end(req, cancel);
+	if (n == NULL) {
+		fuse_reply_err(req, err);
+	} else {
+		fill_entry(fs, n, &e);
+		fuse_reply_entry(req, &e);
+	}
+	fs_inval_flush(&after, fs->notify);
 }
 
 static void

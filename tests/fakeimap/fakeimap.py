@@ -603,6 +603,159 @@ class FakeImap:
 		return self.conns[conn].commands() if conn < len(self.conns) else []
 
 
+# ---------------------------------------------------------------------------------------
+# The fault proxy: a real server behind, faults injected on the way
+
+_LITERAL = re.compile(rb"\{(\d+)\+?\}\r?\n$")
+
+
+class FaultProxy:
+	"""A man in the middle between a client and a real IMAP server (plain TCP upstream),
+	for fault tests that need a server with real state:
+
+	- hide_caps: capabilities removed from every CAPABILITY response and [CAPABILITY] code
+	  (e.g. ("MOVE", "UIDPLUS")); strip_codes: response codes removed (e.g. ("COPYUID",)).
+	- drop_after: a regex (re.fullmatch on a client command line without tag and CRLF);
+	  the first `drop_times` such commands are forwarded, the server's tagged answer is
+	  swallowed and the client's connection is closed: the server did it, the client never
+	  learns.
+	- commands(): every client command line (tag removed, over all connections, in order).
+	tls='implicit' with certfile/keyfile serves TLS to the client. Listens on 127.0.0.1."""
+
+	def __init__(self, upstream_port, upstream_host="127.0.0.1", tls=None, certfile=None,
+		     keyfile=None, hide_caps=(), strip_codes=(), drop_after=None, drop_times=1):
+		self.up = (upstream_host, upstream_port)
+		self.hide_caps = [c.encode() for c in hide_caps]
+		self.strip_codes = [c.encode() for c in strip_codes]
+		self.drop_after = drop_after.encode() if isinstance(drop_after, str) else drop_after
+		self.drops_left = drop_times if drop_after else 0
+		self.drops = 0
+		self.lines = []
+		self.ssl_context = None
+		if tls == "implicit":
+			ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+			ctx.load_cert_chain(certfile, keyfile)
+			self.ssl_context = ctx
+		self.port = None
+		self._loop = self._thread = self._server = None
+		self._ready = threading.Event()
+		self._tasks = set()
+		self._lock = threading.Lock()
+
+	def commands(self):
+		with self._lock:
+			return list(self.lines)
+
+	def _rewrite(self, line):
+		if b"CAPABILITY" in line.upper():
+			for c in self.hide_caps:
+				line = re.sub(rb"(?i) " + re.escape(c) + rb"(?=[ \]\r\n])", b"", line)
+		for code in self.strip_codes:
+			line = re.sub(rb"(?i)\[" + re.escape(code) + rb"( [^\]]*)?\] ?", b"", line)
+		return line
+
+	async def _client_to_server(self, cr, uw, state):
+		while True:
+			line = await cr.readline()
+			if not line:
+				return
+			text = line.rstrip(b"\r\n")
+			parts = text.split(b" ", 1)
+			if len(parts) == 2 and not state.get("in_literal"):
+				with self._lock:
+					self.lines.append(parts[1].decode("utf-8", "replace"))
+				if self.drops_left > 0 and self.drop_after is not None and \
+						re.fullmatch(self.drop_after, parts[1], re.DOTALL):
+					self.drops_left -= 1
+					state["drop_tag"] = parts[0]
+			uw.write(line)
+			m = _LITERAL.search(line)
+			while m:
+				uw.write(await cr.readexactly(int(m.group(1))))
+				line = await cr.readline()
+				uw.write(line)
+				m = _LITERAL.search(line)
+			await uw.drain()
+
+	async def _server_to_client(self, ur, cw, state):
+		while True:
+			line = await ur.readline()
+			if not line:
+				return
+			tag = state.get("drop_tag")
+			if tag is not None and line.startswith(tag + b" "):
+				self.drops += 1
+				return "drop"
+			cw.write(self._rewrite(line))
+			m = _LITERAL.search(line)
+			while m:
+				cw.write(await ur.readexactly(int(m.group(1))))
+				line = await ur.readline()
+				cw.write(self._rewrite(line))
+				m = _LITERAL.search(line)
+			await cw.drain()
+
+	async def _handle(self, cr, cw):
+		task = asyncio.current_task()
+		self._tasks.add(task)
+		uw = None
+		try:
+			ur, uw = await asyncio.open_connection(*self.up)
+			state = {}
+			a = asyncio.ensure_future(self._client_to_server(cr, uw, state))
+			b = asyncio.ensure_future(self._server_to_client(ur, cw, state))
+			done, pending = await asyncio.wait({a, b}, return_when=asyncio.FIRST_COMPLETED)
+			for t in pending:
+				t.cancel()
+			await asyncio.gather(*pending, return_exceptions=True)
+		except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
+			pass
+		finally:
+			for w in (cw, uw):
+				if w is not None:
+					try:
+						w.transport.abort()
+					except Exception:  # noqa: BLE001
+						pass
+			self._tasks.discard(task)
+
+	async def _main(self):
+		self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0,
+							  ssl=self.ssl_context)
+		self.port = self._server.sockets[0].getsockname()[1]
+		self._ready.set()
+		self._stop = asyncio.Event()
+		await self._stop.wait()
+		self._server.close()
+		for t in list(self._tasks):
+			t.cancel()
+		await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+	def start(self):
+		def runner():
+			self._loop = asyncio.new_event_loop()
+			try:
+				self._loop.run_until_complete(self._main())
+			finally:
+				self._loop.close()
+		self._thread = threading.Thread(target=runner, name="faultproxy", daemon=True)
+		self._thread.start()
+		if not self._ready.wait(10):
+			raise RuntimeError("fault proxy did not start")
+		return self
+
+	def stop(self):
+		if self._loop and self._thread and self._thread.is_alive():
+			self._loop.call_soon_threadsafe(self._stop.set)
+			self._thread.join(10)
+
+	def __enter__(self):
+		return self.start()
+
+	def __exit__(self, *exc):
+		self.stop()
+
+
 def make_certs(d):
 	"""A throwaway CA and a server certificate for localhost/127.0.0.1 in directory d.
 	Returns (ca_path, cert_path, key_path). Reuses files that already exist."""
