@@ -396,10 +396,13 @@ typedef enum {
 	IMAP_SEARCH_LARGER,   /* value: decimal */
 	IMAP_SEARCH_SMALLER,
 	IMAP_SEARCH_MODSEQ,   /* value: decimal */
+	IMAP_SEARCH_HEADER,   /* header: a field name (printable ASCII, no ':' or space);
+			       * value: string the field contains */
 } ImapSearchKey;
 typedef struct {
 	ImapSearchKey key;
 	const char *value;
+	const char *header; /* IMAP_SEARCH_HEADER only */
 } ImapSearchTerm;
 /* UID SEARCH (RETURN (ALL) with ESEARCH). Returns the matching UIDs. */
 ImapUidSet *imap_search_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,

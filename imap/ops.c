@@ -1268,6 +1268,18 @@ search_number(ImapCmd *cmd, const char *value)
 		imap_cmd_atom(cmd, "\x01"); /* invalid: puts the command in the error state */
 }
 
+/* An RFC 5322 field name: printable US-ASCII but ':' (and no space). */
+static gboolean
+header_name_ok(const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return FALSE;
+	for (const char *p = name; *p; p++)
+		if ((guchar)*p <= 0x20 || (guchar)*p >= 0x7f || *p == ':')
+			return FALSE;
+	return TRUE;
+}
+
 static ImapCmd *
 search_build(ImapConn *conn, gpointer data, GError **error)
 {
@@ -1343,6 +1355,14 @@ search_build(ImapConn *conn, gpointer data, GError **error)
 		case IMAP_SEARCH_MODSEQ:
 			imap_cmd_raw(cmd, "MODSEQ");
 			search_number(cmd, t->value);
+			break;
+		case IMAP_SEARCH_HEADER:
+			imap_cmd_raw(cmd, "HEADER");
+			if (header_name_ok(t->header))
+				imap_cmd_astring(cmd, t->header);
+			else
+				imap_cmd_atom(cmd, "\x01");
+			imap_cmd_string(cmd, t->value ? t->value : "", -1);
 			break;
 		default:
 			imap_cmd_atom(cmd, "\x01");

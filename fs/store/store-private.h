@@ -201,6 +201,14 @@ gboolean store_local_pinned_locked(StoreFolder *f, guint32 uid, guint64 ticket);
 /* After a merge of a listing taken at @ticket: the pins it settled go. */
 void store_local_settle_locked(StoreFolder *f, guint64 ticket);
 
+/* ---- move.c ------------------------------------------------------------------------- */
+
+/* Settle a pending MOVE / COPY journal entry (recover.c): TRUE when done with. */
+gboolean store_recover_move_sync(Store *store, HcacheJournalEntry *e, GCancellable *cancel,
+				 GError **error);
+gboolean store_recover_copy_sync(Store *store, HcacheJournalEntry *e, GCancellable *cancel,
+				 GError **error);
+
 /* ---- body.c ------------------------------------------------------------------------- */
 
 /* Every body of @mailbox at @uidvalidity fails its reads from now on. */

@@ -279,6 +279,24 @@ ImapUidSet *store_local_hidden(Store *store, StoreFolder *folder);
 GPtrArray *store_local_add_sync(Store *store, StoreFolder *folder, guint32 uidvalidity,
 				const ImapUidSet *uids, GCancellable *cancel, GError **error);
 
+/* ---- moving and copying messages (move.c) ------------------------------------------ */
+
+/* mv: moves @msg to the folder @dest (another selectable folder; any namespace): UID MOVE,
+ * or without MOVE UID COPY + \Deleted + UID EXPUNGE of that UID (UIDPLUS; without UIDPLUS
+ * the \Deleted source stays on the server, hidden from this mount's listings). The source
+ * goes only after the server confirmed the copy. Journaled (hcache.h) when the cache is
+ * on; an answer lost with the connection is checked with the server and finished.
+ * On success the listings show the change at once (events); *@moved (may be NULL) gets the
+ * message in @dest (a ref), or NULL when the copy's UID cannot be told (no COPYUID and no
+ * Message-ID match: it shows at the next listing). STORE_ERROR_INVALID when @dest cannot
+ * hold messages or is @msg's own folder (nothing sent). */
+gboolean store_message_move_sync(Store *store, StoreMessage *msg, StoreFolder *dest,
+				 StoreMessage **moved, GCancellable *cancel, GError **error);
+/* ln, cp within the mount: UID COPY of @msg to @dest (no download, no upload), with the
+ * same checks, journal and results as store_message_move_sync(); the source stays. */
+gboolean store_message_copy_sync(Store *store, StoreMessage *msg, StoreFolder *dest,
+				 StoreMessage **copy, GCancellable *cancel, GError **error);
+
 /* ---- new messages (stage.c, append.c) ---------------------------------------------- */
 
 /* A private file a new message is written to before its APPEND (any thread, local I/O
