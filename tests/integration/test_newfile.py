@@ -255,3 +255,128 @@ def test_cp_within_mount_is_uid_copy(env):
 							   os.path.join(other, "c.eml"))], timeout=60)
 	assert r.returncode == 0
 	assert tl.status(env.conn, env.O)["MESSAGES"] == 2
+
+
+# ---- crash safety: kill at each step of an APPEND, remount, exactly one message ------
+
+@pytest.mark.parametrize("where", ["append-before-send", "append-after-ok"])
+def test_crash_during_append_finished_at_remount(env, tmp_path, monkeypatch, where):
+	monkeypatch.setenv("IMAPFS_TEST_CRASH_AT", where)
+	m = env.mount()
+	monkeypatch.delenv("IMAPFS_TEST_CRASH_AT")
+	src = tmp_path / "c.eml"
+	src.write_bytes(msg("crash-" + where))
+	r = run("cp", str(src), os.path.join(m.mnt, "Archive") + "/")
+	assert r.returncode != 0  # the daemon died under it
+	tl.wait_for(lambda: m.proc.poll() is not None, 20, "the daemon to abort")
+	m.stop()
+	# the staged file and its journal entry survived in the cache
+	staging = os.path.join(m.mnt + "-xdg-cache", "imapfs")
+	assert any("append-" in f for _, _, fs in os.walk(staging) for f in fs)
+	m.start()
+	assert bodies(env.conn, env.A) == [crlf(msg("crash-" + where))]
+	assert len(emls(os.path.join(m.mnt, "Archive"))) == 1
+	tl.wait_for(lambda: not any("append-" in f for _, _, fs in os.walk(staging) for f in fs),
+		    10, "the staged file to go")
+
+
+# ---- faults, with tests/fakeimap's MailStore -----------------------------------------
+
+import sys  # noqa: E402
+sys.path.insert(0, os.path.join(tl.source_dir(), "tests", "fakeimap"))
+import fakeimap as fi  # noqa: E402
+from test_mount import _FakeDv  # noqa: E402
+
+FAKE_CAPS = "IMAP4rev1 LITERAL+ SASL-IR UIDPLUS NAMESPACE AUTH=PLAIN"
+
+
+@pytest.fixture
+def fake(tmp_path):
+	made = []
+
+	def make(caps=FAKE_CAPS, faults=()):
+		ca, crt, key = fi.make_certs(str(tmp_path / ("certs%d" % len(made))))
+		st = fi.MailStore(["INBOX", "Archive"], caps=caps)
+		st.append_faults = list(faults)
+		srv = fi.FakeImap(scripts=[st.script()], tls="implicit", certfile=crt,
+				  keyfile=key).start()
+		made.append((srv, []))
+		mounts = made[-1][1]
+
+		def mount(*opts):
+			m = Mount(_FakeDv(srv.port, ca), tmp_path / "fmnt", tmp_path / "fimapfs.log",
+				  opts=["timeout=5"] + list(opts))
+			mounts.append(m)
+			return m.start()
+		return st, srv, mount
+	yield make
+	for srv, mounts in made:
+		for m in mounts:
+			m.stop()
+		srv.stop()
+		for m in mounts:
+			assert "CRITICAL" not in m.log() and "WARNING" not in m.log(), m.log()
+
+
+def _cp(m, data, name="n.eml", folder="Archive", tmp=None):
+	src = tmp / name
+	src.write_bytes(data)
+	return run("cp", str(src), os.path.join(m.mnt, folder) + "/")
+
+
+@pytest.mark.parametrize("fault", ["drop-after-store", "drop-before-store"])
+def test_append_with_lost_answer_arrives_exactly_once(fake, tmp_path, fault):
+	st, srv, mount = fake(faults=[fault])
+	m = mount()
+	r = _cp(m, msg("lost-" + fault), tmp=tmp_path)
+	assert r.returncode == 0, r.stderr
+	assert st.messages("Archive") == [crlf(msg("lost-" + fault))]
+	# stored before the drop: found, not sent again; lost before it: sent once more
+	assert st.appends == (1 if fault == "drop-after-store" else 2)
+	assert len(emls(os.path.join(m.mnt, "Archive"))) == 1
+
+
+def test_append_without_uidplus_finds_the_message(fake, tmp_path):
+	st, srv, mount = fake(caps=FAKE_CAPS.replace("UIDPLUS ", ""))
+	m = mount()
+	r = _cp(m, msg("no-uidplus"), tmp=tmp_path)
+	assert r.returncode == 0, r.stderr
+	assert st.messages("Archive") == [crlf(msg("no-uidplus"))]
+	# found by Message-ID among the new UIDs: shown under its name at once
+	assert len(emls(os.path.join(m.mnt, "Archive"))) == 1
+	# without a Message-ID: found by size and bytes
+	r = _cp(m, b"Subject: no id\n\nbody\n", name="noid.eml", tmp=tmp_path)
+	assert r.returncode == 0, r.stderr
+	assert len(st.messages("Archive")) == 2
+	assert len(emls(os.path.join(m.mnt, "Archive"))) == 2
+
+
+def test_appendlimit_is_efbig(fake, tmp_path):
+	st, srv, mount = fake(caps=FAKE_CAPS + " APPENDLIMIT=2000")
+	m = mount()
+	r = _cp(m, msg("big") + b"x" * 3000 + b"\n", tmp=tmp_path)
+	assert r.returncode != 0 and b"File too large" in r.stderr, r.stderr
+	# under the limit in LF bytes but over it in CRLF: refused at close
+	small = msg("edge")
+	body = small + b"\n" * (2000 - len(small))
+	assert len(body) <= 2000 and len(crlf(body)) > 2000
+	r = _cp(m, body, name="edge.eml", tmp=tmp_path)
+	assert r.returncode != 0 and b"File too large" in r.stderr, r.stderr
+	assert st.messages("Archive") == [] and st.appends == 0
+
+
+def test_kill_while_append_answer_pending_then_remount(fake, tmp_path):
+	"""kill -9 after the APPEND was sent (and stored), before its OK was processed."""
+	st, srv, mount = fake(faults=["stall-after-store"])
+	m = mount()
+	(tmp_path / "k.eml").write_bytes(msg("kill"))
+	cp = subprocess.Popen(["cp", str(tmp_path / "k.eml"), os.path.join(m.mnt, "Archive") + "/"],
+			      stderr=subprocess.PIPE)
+	tl.wait_for(lambda: st.appends == 1, 20, "the APPEND")
+	os.kill(m.proc.pid, 9)
+	cp.communicate(timeout=30)
+	m.stop()
+	m.start()
+	assert st.messages("Archive") == [crlf(msg("kill"))]
+	assert st.appends == 1  # found, not sent again
+	assert len(emls(os.path.join(m.mnt, "Archive"))) == 1
