@@ -37,7 +37,7 @@
 /* Inode numbers of staged files: a range a 64-bit hash lands in with negligible odds,
  * probed past live nodes anyway. */
 #define NEWFILE_INO_BASE 0xfff0000000000000ULL
-#define ENTRY_TIMEOUT 1.0
+#define ENTRY_TIMEOUT 0.0 /* re-checked on every path walk: the name goes at close */
 
 struct _FsNewFile {
 	gint ref;	      /* atomic */
