@@ -61,6 +61,8 @@ fs_errno_from_error(const GError *error)
 			return EINVAL;
 		case STORE_ERROR_STALE:
 			return ESTALE;
+		case STORE_ERROR_TOO_BIG:
+			return EFBIG;
 		default:
 			return EIO;
 		}

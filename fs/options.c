@@ -47,6 +47,8 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("folders_max_age=%s", folders_max_age_opt),
 	OPT("offline_retry=%s", offline_retry_opt),
 	OPT("allow_coredump", allow_coredump),
+	OPT("ro", read_only),
+	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP), /* and libfuse mounts read-only */
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),

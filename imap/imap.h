@@ -280,6 +280,9 @@ gboolean imap_pool_connect_sync(ImapPool *pool, GCancellable *cancel, GError **e
 
 /* Capability test on the logged-in server (after connect), e.g. "MOVE", "QRESYNC". */
 gboolean imap_pool_has_capability(ImapPool *pool, const char *cap);
+/* The number of a capability "NAME=n" (e.g. APPENDLIMIT=35651584, RFC 7889). FALSE when the
+ * server does not announce @name with a decimal value. */
+gboolean imap_pool_capability_number(ImapPool *pool, const char *name, guint64 *value);
 
 /* Counters for tests and benchmarks: bytes read from and written to the network (after
  * TLS), commands sent, and body bytes received in FETCH literals. */

@@ -219,6 +219,24 @@ imap_pool_has_capability(ImapPool *pool, const char *cap)
 	return found;
 }
 
+gboolean
+imap_pool_capability_number(ImapPool *pool, const char *name, guint64 *value)
+{
+	gsize len = strlen(name);
+	gboolean found = FALSE;
+
+	g_mutex_lock(&pool->lock);
+	for (guint i = 0; !found && pool->caps && pool->caps[i]; i++) {
+		const char *c = pool->caps[i];
+
+		if (g_ascii_strncasecmp(c, name, len) == 0 && c[len] == '=' &&
+		    g_ascii_string_to_unsigned(c + len + 1, 10, 0, G_MAXUINT64, value, NULL))
+			found = TRUE;
+	}
+	g_mutex_unlock(&pool->lock);
+	return found;
+}
+
 /* ---- SELECT / EXAMINE --------------------------------------------------------------- */
 
 static void

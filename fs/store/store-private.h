@@ -234,3 +234,20 @@ void store_body_commit_writer(Store *store, StoreMessage *msg, BodycacheWriter *
 void store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid);
 /* Cancels and joins the downloader; store_free calls it before freeing the committer. */
 void store_sync_stop(Store *store);
+
+/* ---- stage.c, append.c -------------------------------------------------------------- */
+
+struct _StoreStaged {
+	Store *store;
+	int fd;
+	char *path;    /* in the cache's staging directory, NULL for an unnamed file */
+	gboolean keep; /* an APPEND journal entry names the file: store_staged_free keeps it */
+};
+/* Removes the staged files no APPEND entry of @entries (HcacheJournalEntry*, may be
+ * NULL) names: those of finished or abandoned creates. At mount, after recovery. */
+void store_staged_cleanup(Store *store, GPtrArray *entries);
+/* Settles a pending APPEND (journal recovery): a confirmed one just loses its staged file;
+ * otherwise the message is looked for in the target (Message-ID and size, bytes without a
+ * Message-ID) and sent again from the staged file only when absent. */
+gboolean store_recover_append_sync(Store *store, HcacheJournalEntry *e, GCancellable *cancel,
+				   GError **error);

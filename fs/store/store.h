@@ -32,6 +32,7 @@ typedef enum {
 	STORE_ERROR_CACHE_IN_USE, /* the cache directory belongs to another imapfs */
 	STORE_ERROR_OFFLINE,	  /* offline and the data is not in the cache */
 	STORE_ERROR_STALE,	  /* the message's UIDVALIDITY is gone from the server */
+	STORE_ERROR_TOO_BIG,	  /* a new message over the server's APPENDLIMIT */
 } StoreErrorCode;
 
 typedef enum {
@@ -295,6 +296,36 @@ gboolean store_message_move_sync(Store *store, StoreMessage *msg, StoreFolder *d
  * same checks, journal and results as store_message_move_sync(); the source stays. */
 gboolean store_message_copy_sync(Store *store, StoreMessage *msg, StoreFolder *dest,
 				 StoreMessage **copy, GCancellable *cancel, GError **error);
+
+/* ---- new messages (stage.c, append.c) ---------------------------------------------- */
+
+/* A private file a new message is written to before its APPEND (any thread, local I/O
+ * only). With the cache: a 0600 file of the cache's staging directory, created O_EXCL
+ * without following a symlink, so that a crash can be finished at the next mount; without
+ * it: an unnamed O_TMPFILE under $XDG_RUNTIME_DIR or /tmp. Its path never leaves the
+ * store; fs/ reads and writes the fd. */
+typedef struct _StoreStaged StoreStaged;
+StoreStaged *store_staged_new(Store *store, GError **error);
+/* The fd (owned by @s; pread/pwrite/ftruncate only, no seek). */
+int store_staged_get_fd(StoreStaged *s);
+guint64 store_staged_get_size(StoreStaged *s);
+/* Closes and removes the file, unless an APPEND journal entry still needs it (its
+ * outcome is unknown: the next mount finishes it). NULL is fine. */
+void store_staged_free(StoreStaged *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreStaged, store_staged_free)
+/* The server's APPENDLIMIT (RFC 7889 capability APPENDLIMIT=n), 0 when it has none. */
+guint64 store_append_limit(Store *store);
+/* Makes the staged bytes a new message of @folder: checks them as an RFC 5322 message
+ * (STORE_ERROR_INVALID, nothing sent), makes bare LF CRLF, refuses more than APPENDLIMIT
+ * (STORE_ERROR_TOO_BIG), journals the APPEND, sends it with @flags (NULL-terminated, may
+ * be NULL) and @internaldate (0: the server's clock), and finds the new UID (APPENDUID;
+ * else by Message-ID and size among the UIDs from the UIDNEXT before). An APPEND whose
+ * answer was lost is looked for and sent again only when absent. *@out: the new message
+ * (a ref; it joined the folder's listing, MESSAGE_ADDED emitted) or NULL when its UID is
+ * unknown (it shows after the next listing). Once it succeeded the staged file is gone. */
+gboolean store_staged_append_sync(Store *store, StoreStaged *s, StoreFolder *folder,
+				  const char *const *flags, gint64 internaldate, StoreMessage **out,
+				  GCancellable *cancel, GError **error);
 
 /* ---- bodies ----------------------------------------------------------------------- */
 
