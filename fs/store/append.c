@@ -323,31 +323,6 @@ outcome_unknown(const GError *e)
 		e->code == IMAP_ERROR_LIMIT);
 }
 
-static char *
-encode_extra(gint64 internaldate, const char *const *flags)
-{
-	GString *s = g_string_new(NULL);
-
-	g_string_append_printf(s, "%" G_GINT64_FORMAT, internaldate);
-	for (guint i = 0; flags != NULL && flags[i]; i++)
-		g_string_append_printf(s, " %s", flags[i]);
-	return g_string_free(s, FALSE);
-}
-
-static char **
-decode_extra(const char *dest, gint64 *internaldate)
-{
-	g_auto(GStrv) parts = g_strsplit(dest ? dest : "0", " ", -1);
-	GPtrArray *flags = g_ptr_array_new();
-
-	*internaldate = parts[0] ? g_ascii_strtoll(parts[0], NULL, 10) : 0;
-	for (guint i = 1; parts[0] && parts[i]; i++)
-		if (parts[i][0])
-			g_ptr_array_add(flags, g_strdup(parts[i]));
-	g_ptr_array_add(flags, NULL);
-	return (char **)g_ptr_array_free(flags, FALSE);
-}
-
 /* One APPEND whose answer may be lost: when it was, the message is looked for and sent
  * again only when absent (once). */
 static gboolean
@@ -413,15 +388,15 @@ store_staged_append_sync(Store *store, StoreStaged *s, StoreFolder *folder,
 	if (hc != NULL && s->path != NULL) {
 		e.op = HCACHE_JOURNAL_APPEND;
 		e.mailbox = folder->name;
-		e.uidvalidity = st.uidvalidity;
-		e.uids = g_strdup_printf("%u:*", st.uidnext ? st.uidnext : 1);
-		e.dest = encode_extra(internaldate, flags);
+		e.uidvalidity = e.dest_uidvalidity = st.uidvalidity;
+		e.dest_uidnext = st.uidnext;
+		e.flags = flags ? g_strjoinv(" ", (char **)flags) : NULL;
+		e.internaldate = internaldate;
 		e.message_id = pm.message_id;
 		e.size = g_bytes_get_size(pm.data);
 		e.path = s->path;
 		id = hcache_journal_add(hc, &e, &local);
-		g_free(e.uids);
-		g_free(e.dest);
+		g_free(e.flags);
 		if (id == 0) {
 			store_cache_error(store, local);
 			g_clear_error(&local);
@@ -519,9 +494,9 @@ store_recover_append_sync(Store *store, HcacheJournalEntry *e, GCancellable *can
 		return TRUE;
 	}
 	ok = FALSE;
-	if (e->uids != NULL)
-		uidnext = (guint32)g_ascii_strtoull(e->uids, NULL, 10);
-	flags = decode_extra(e->dest, &internaldate);
+	uidnext = e->dest_uidnext;
+	internaldate = e->internaldate;
+	flags = e->flags && *e->flags ? g_strsplit(e->flags, " ", -1) : NULL;
 	call = store_call_begin(store, cancel, error);
 	if (call == NULL)
 		return FALSE;

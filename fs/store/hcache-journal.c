@@ -22,6 +22,7 @@ hcache_journal_entry_free(HcacheJournalEntry *e)
 	g_free(e->dest);
 	g_free(e->message_id);
 	g_free(e->path);
+	g_free(e->flags);
 	g_free(e);
 }
 
@@ -35,11 +36,15 @@ hcache_journal_add(Hcache *hc, HcacheJournalEntry *e, GError **error)
 	g_mutex_lock(&hc->lock);
 	if (hcache_sql_run(hc,
 			   "INSERT INTO journal(op, mailbox, uidvalidity, uids, dest, message_id,"
-			   " size, path, step, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			   " size, path, step, created, dest_uidvalidity, dest_uidnext, dest_uid,"
+			   " flags, internaldate)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 			   ARGS(SQL_INT(e->op), SQL_TEXT(e->mailbox), SQL_INT(e->uidvalidity),
 				SQL_TEXT(e->uids), SQL_TEXT(e->dest), SQL_TEXT(e->message_id),
 				SQL_INT(e->size), SQL_TEXT(e->path), SQL_INT(e->step),
-				SQL_INT(e->created)),
+				SQL_INT(e->created), SQL_INT(e->dest_uidvalidity),
+				SQL_INT(e->dest_uidnext), SQL_INT(e->dest_uid), SQL_TEXT(e->flags),
+				SQL_INT(e->internaldate)),
 			   error) == 1)
 		id = sqlite3_last_insert_rowid(hc->db);
 	g_mutex_unlock(&hc->lock);
@@ -61,13 +66,18 @@ hcache_journal_set_step(Hcache *hc, gint64 id, gint step, const char *uids, GErr
 }
 
 gboolean
-hcache_journal_set_path(Hcache *hc, gint64 id, gint step, const char *path, GError **error)
+hcache_journal_set_dest_uid(Hcache *hc, gint64 id, gint step, guint32 dest_uidvalidity,
+			    guint32 dest_uid, GError **error)
 {
 	gint64 n;
 
 	g_mutex_lock(&hc->lock);
-	n = hcache_sql_run(hc, "UPDATE journal SET step = ?2, path = ?3 WHERE id = ?1",
-			   ARGS(SQL_INT(id), SQL_INT(step), SQL_TEXT(path)), error);
+	n = hcache_sql_run(hc,
+			   "UPDATE journal SET step = ?2, dest_uidvalidity = ?3, dest_uid = ?4"
+			   " WHERE id = ?1",
+			   ARGS(SQL_INT(id), SQL_INT(step), SQL_INT(dest_uidvalidity),
+				SQL_INT(dest_uid)),
+			   error);
 	g_mutex_unlock(&hc->lock);
 	return n >= 0;
 }
@@ -99,6 +109,11 @@ read_entry(sqlite3_stmt *s, gpointer data)
 	e->path = hcache_sql_col_str(s, 8);
 	e->step = sqlite3_column_int(s, 9);
 	e->created = sqlite3_column_int64(s, 10);
+	e->dest_uidvalidity = (guint32)sqlite3_column_int64(s, 11);
+	e->dest_uidnext = (guint32)sqlite3_column_int64(s, 12);
+	e->dest_uid = (guint32)sqlite3_column_int64(s, 13);
+	e->flags = hcache_sql_col_str(s, 14);
+	e->internaldate = sqlite3_column_int64(s, 15);
 	g_ptr_array_add(data, e);
 }
 
@@ -111,7 +126,8 @@ hcache_journal_list(Hcache *hc, HcacheJournalOp op, GError **error)
 	g_mutex_lock(&hc->lock);
 	n = hcache_sql_query(hc, "journal", 
 			     "SELECT id, op, mailbox, uidvalidity, uids, dest, message_id, size,"
-			     " path, step, created FROM journal WHERE ?1 = 0 OR op = ?1 ORDER BY id",
+			     " path, step, created, dest_uidvalidity, dest_uidnext, dest_uid, flags,"
+			     " internaldate FROM journal WHERE ?1 = 0 OR op = ?1 ORDER BY id",
 			     ARGS(SQL_INT(op)), read_entry, out, error);
 	g_mutex_unlock(&hc->lock);
 	if (n < 0)

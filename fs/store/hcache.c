@@ -82,6 +82,11 @@ static const char migrate_v3[] = "CREATE TABLE journal("
 				 " message_id TEXT,"
 				 " size INTEGER NOT NULL DEFAULT 0,"
 				 " path TEXT,"
+				 " dest_uidvalidity INTEGER NOT NULL DEFAULT 0,"
+				 " dest_uidnext INTEGER NOT NULL DEFAULT 0,"
+				 " dest_uid INTEGER NOT NULL DEFAULT 0,"
+				 " flags TEXT,"
+				 " internaldate INTEGER NOT NULL DEFAULT 0,"
 				 " step INTEGER NOT NULL DEFAULT 0,"
 				 " created INTEGER NOT NULL DEFAULT 0);";
 

@@ -215,25 +215,30 @@ guint64 hcache_inode_message(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint
  * Mailboxes are server names (a folder rename rewrites them: hcache_journal_rename).
  */
 typedef enum {
-	HCACHE_JOURNAL_MOVE = 1, /* @uids of @mailbox to @dest (move.c: @message_id, @size =
-				  * @dest's UIDNEXT before, @path = COPYUID "UIDVALIDITY UID") */
-	HCACHE_JOURNAL_COPY,	 /* @uids of @mailbox copied to @dest (as MOVE) */
-	HCACHE_JOURNAL_APPEND,	 /* the staged file @path to @mailbox (@message_id, @size) */
-	HCACHE_JOURNAL_DELETE,	 /* @uids of @mailbox: \Deleted by us, to be expunged */
+	HCACHE_JOURNAL_MOVE = 1, /* @uids of @mailbox to @dest */
+	HCACHE_JOURNAL_COPY,	 /* @uids of @mailbox copied to @dest */
+	HCACHE_JOURNAL_APPEND,	 /* the staged file @path to @mailbox */
+	HCACHE_JOURNAL_DELETE,	 /* @uids of @mailbox: \\Deleted by us, to be expunged */
 } HcacheJournalOp;
 
 typedef struct {
 	gint64 id; /* set by hcache_journal_add */
 	HcacheJournalOp op;
-	char *mailbox;
-	guint32 uidvalidity; /* of @mailbox when the UIDs were taken, 0 if none */
-	char *uids;	     /* IMAP UID set text, or NULL */
-	char *dest;	     /* target mailbox, or NULL */
-	char *message_id;    /* Message-ID of the message (APPEND, COPY without COPYUID) */
-	guint64 size;	     /* byte count of the message (APPEND) */
-	char *path;	     /* the staged file (APPEND), or NULL */
-	gint step;	     /* how far the operation got (its own numbering); 0 at first */
-	gint64 created;	     /* wall-clock seconds, set by hcache_journal_add */
+	char *mailbox;	     /* the source; for APPEND the target */
+	guint32 uidvalidity; /* of @mailbox when the UIDs (or @dest_uidnext) were taken */
+	char *uids;	     /* IMAP UID set text of the source messages, or NULL */
+	char *dest;	     /* MOVE, COPY: the target mailbox */
+	/* where to look for the message in the target (@mailbox for APPEND) if the answer
+	 * was lost: the target's UIDVALIDITY and UIDNEXT before the command, and the UID
+	 * the server gave it (COPYUID, APPENDUID) once known, else 0 */
+	guint32 dest_uidvalidity, dest_uidnext, dest_uid;
+	char *message_id;     /* Message-ID of the message, or NULL */
+	guint64 size;	      /* byte count of the message (APPEND), else 0 */
+	char *path;	      /* APPEND: the staged file */
+	char *flags;	      /* APPEND: the flags to set, space-separated, or NULL */
+	gint64 internaldate;  /* APPEND: seconds since the epoch, 0 for the server's clock */
+	gint step;	      /* how far the operation got (its own numbering); 0 at first */
+	gint64 created;	      /* wall-clock seconds, set by hcache_journal_add */
 } HcacheJournalEntry;
 void hcache_journal_entry_free(HcacheJournalEntry *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HcacheJournalEntry, hcache_journal_entry_free)
@@ -243,10 +248,10 @@ gint64 hcache_journal_add(Hcache *hc, HcacheJournalEntry *e, GError **error);
 /* Records that entry @id got to @step (and, when not NULL, its UID set is now @uids). */
 gboolean hcache_journal_set_step(Hcache *hc, gint64 id, gint step, const char *uids,
 				 GError **error);
-/* Records that entry @id got to @step and that its @path column now holds @path (a MOVE
- * or COPY keeps its COPYUID result there: "UIDVALIDITY UIDSET" of the target). */
-gboolean hcache_journal_set_path(Hcache *hc, gint64 id, gint step, const char *path,
-				 GError **error);
+/* Records that entry @id got to @step with the target's copy known: UID @dest_uid at
+ * UIDVALIDITY @dest_uidvalidity. */
+gboolean hcache_journal_set_dest_uid(Hcache *hc, gint64 id, gint step, guint32 dest_uidvalidity,
+				     guint32 dest_uid, GError **error);
 /* The operation is confirmed: the entry goes. An unknown id is not an error. */
 gboolean hcache_journal_remove(Hcache *hc, gint64 id, GError **error);
 /* Every entry, oldest first (owning array of HcacheJournalEntry*); @op 0 for all kinds. */

@@ -103,7 +103,8 @@ journal_add(Move *m)
 		.uids = uids,
 		.dest = m->dest,
 		.message_id = m->message_id,
-		.size = m->dest_uidnext,
+		.dest_uidvalidity = m->dest_uv,
+		.dest_uidnext = m->dest_uidnext,
 		.step = m->step,
 	};
 
@@ -119,15 +120,13 @@ journal_step(Move *m, gint step)
 {
 	Hcache *hc = store_hc(m->store);
 	g_autoptr(GError) error = NULL;
-	g_autofree char *path = NULL;
 	gboolean ok;
 
 	m->step = step;
 	if (hc == NULL || m->jid == 0)
 		return;
 	if (step == 1 && m->dest_uid != 0) {
-		path = g_strdup_printf("%u %u", m->dest_uv, m->dest_uid);
-		ok = hcache_journal_set_path(hc, m->jid, step, path, &error);
+		ok = hcache_journal_set_dest_uid(hc, m->jid, step, m->dest_uv, m->dest_uid, &error);
 	} else {
 		ok = hcache_journal_set_step(hc, m->jid, step, NULL, &error);
 	}
@@ -570,10 +569,10 @@ move_from_entry(Store *store, Move *m, const HcacheJournalEntry *e)
 	m->uid = e->uids ? (guint32)g_ascii_strtoull(e->uids, NULL, 10) : 0;
 	m->dest = g_strdup(e->dest);
 	m->message_id = g_strdup(e->message_id);
-	m->dest_uidnext = (guint32)MIN(e->size, G_MAXUINT32);
+	m->dest_uidnext = e->dest_uidnext;
+	m->dest_uv = e->dest_uidvalidity;
+	m->dest_uid = e->dest_uid;
 	m->step = e->step;
-	if (e->path != NULL && sscanf(e->path, "%u %u", &m->dest_uv, &m->dest_uid) != 2)
-		m->dest_uv = m->dest_uid = 0;
 }
 
 gboolean

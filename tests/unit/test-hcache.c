@@ -1176,7 +1176,9 @@ test_journal(Fixture *fx, gconstpointer data)
 	HcacheJournalEntry move = {.op = HCACHE_JOURNAL_MOVE, .mailbox = "INBOX",
 				   .uidvalidity = 7, .uids = "3:5", .dest = "Archive/2024"};
 	HcacheJournalEntry append = {.op = HCACHE_JOURNAL_APPEND, .mailbox = "Archive",
-				     .message_id = "<a@b>", .size = 1234, .path = "/x/stage"};
+				     .message_id = "<a@b>", .size = 1234, .path = "/x/stage",
+				     .dest_uidnext = 41, .flags = "\\Seen $Label1",
+				     .internaldate = 1700000000};
 	Hcache *hc = hcache_open(fx->dir, &error);
 	g_autoptr(GPtrArray) all = NULL;
 	g_autoptr(GPtrArray) appends = NULL;
@@ -1186,6 +1188,7 @@ test_journal(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_cmpint(hcache_journal_add(hc, &move, &error), >, 0);
 	g_assert_cmpint(hcache_journal_add(hc, &append, &error), >, move.id);
+	g_assert_true(hcache_journal_set_dest_uid(hc, move.id, 1, 9, 77, &error));
 	g_assert_true(hcache_journal_set_step(hc, move.id, 2, "4:5", &error));
 	g_assert_true(hcache_journal_set_step(hc, append.id, 1, NULL, &error));
 	hcache_close(hc);
@@ -1203,12 +1206,17 @@ test_journal(Fixture *fx, gconstpointer data)
 	g_assert_cmpstr(e->uids, ==, "4:5");
 	g_assert_cmpstr(e->dest, ==, "Archive/2024");
 	g_assert_cmpint(e->step, ==, 2);
+	g_assert_cmpuint(e->dest_uidvalidity, ==, 9);
+	g_assert_cmpuint(e->dest_uid, ==, 77);
 	g_assert_cmpint(e->created, >, 0);
 	e = g_ptr_array_index(all, 1);
 	g_assert_cmpstr(e->uids, ==, NULL);
 	g_assert_cmpstr(e->message_id, ==, "<a@b>");
 	g_assert_cmpuint(e->size, ==, 1234);
 	g_assert_cmpstr(e->path, ==, "/x/stage");
+	g_assert_cmpuint(e->dest_uidnext, ==, 41);
+	g_assert_cmpstr(e->flags, ==, "\\Seen $Label1");
+	g_assert_cmpint(e->internaldate, ==, 1700000000);
 	g_assert_cmpint(e->step, ==, 1);
 
 	g_assert_true(hcache_journal_rename(hc, "Archive", "Old", '/', &error));
