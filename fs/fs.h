@@ -138,10 +138,11 @@ char *fs_msg_name(Fs *fs, StoreMessage *msg);
 
 /* A directory listing as it was at opendir, held by the directory handle. */
 typedef struct {
-	char *name;	   /* ".", "..", subdirectories (owned); NULL for a message */
+	char *name;	   /* ".", "..", subdirectories, staged new files (owned); NULL for
+			    * a message */
 	FsNode *node;	   /* "." / ".." / subdirectories (held), or NULL */
 	StoreMessage *msg; /* messages (ref), or NULL */
-} FsDirEntry;
+} FsDirEntry;		   /* a staged new file (newfile.c) has neither node nor msg */
 typedef struct {
 	FsNode *dir;	 /* held */
 	GArray *entries; /* FsDirEntry: ".", "..", subdirectories by name, messages by UID */

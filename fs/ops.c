@@ -306,7 +306,23 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 		FsDirEntry *d = &g_array_index(snap->entries, FsDirEntry, i);
 		size_t len;
 
-		if (plus) {
+		if (d->node == NULL && d->msg == NULL) {
+			/* a staged new file: skipped once it is gone (sent or unlinked) */
+			struct fuse_entry_param e;
+
+			if (!fs_newfile_lookup(fs, snap->dir, d->name, &e))
+				continue;
+			if (plus) {
+				len = fuse_add_direntry_plus(req, buf + used, size - used, d->name,
+							     &e, i + 1);
+				if (len > size - used)
+					fs_newfile_forget(fs, e.ino, 1);
+			} else {
+				len = fuse_add_direntry(req, buf + used, size - used, d->name,
+							&e.attr, i + 1);
+				fs_newfile_forget(fs, e.ino, 1);
+			}
+		} else if (plus) {
 			len = add_plus(fs, req, snap, d, buf + used, size - used, i + 1, i < 2);
 		} else {
 			struct stat st = {

@@ -432,6 +432,7 @@ fs_dir_snapshot_new(Fs *fs, FsNode *dir)
 {
 	FsDirSnapshot *snap = g_new0(FsDirSnapshot, 1);
 	g_autoptr(GPtrArray) subs = g_ptr_array_new();
+	g_autoptr(GPtrArray) staged = fs_newfile_names(fs, dir);
 	GHashTableIter it;
 	gpointer v;
 
@@ -454,6 +455,9 @@ fs_dir_snapshot_new(Fs *fs, FsNode *dir)
 
 		add_entry(snap->entries, d->name, d, NULL);
 	}
+	/* new files not sent yet (newfile.c), under the names they were created with */
+	for (guint i = 0; i < staged->len; i++)
+		add_entry(snap->entries, g_ptr_array_index(staged, i), NULL, NULL);
 	/* messages by UID; their names stay in the index (fs_dir_entry_name) */
 	if (dir->index != NULL) {
 		g_autoptr(GArray) uids = fs_dir_index_uids(dir->index);

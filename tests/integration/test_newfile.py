@@ -209,9 +209,17 @@ def test_temp_name_then_rename_appends_once(env, tmp_path):
 		f.write(msg("rsync"))
 	assert os.path.exists(tmp)
 	assert tl.status(env.conn, env.A)["MESSAGES"] == 0  # a temp name waits
+	# it is listed too (readdir and readdirplus), with its size
+	assert ".mail.eml.Ab12Cd" in os.listdir(arch)
+	ls = run("ls", "-la", arch)
+	out = ls.stdout.decode()
+	assert ls.returncode == 0 and ".mail.eml.Ab12Cd" in out, out
+	assert [l.split()[4] for l in out.splitlines() if l.endswith(".mail.eml.Ab12Cd")] == [
+		str(len(msg("rsync")))]
 	os.rename(tmp, os.path.join(arch, "mail.eml"))
 	assert bodies(env.conn, env.A) == [crlf(msg("rsync"))]
 	assert not os.path.exists(tmp)
+	assert ".mail.eml.Ab12Cd" not in os.listdir(arch)
 	# an editor's backup and swap files are never sent
 	for n in ("mail.eml~", ".mail.eml.swp"):
 		with open(os.path.join(arch, n), "wb") as f:
