@@ -373,3 +373,14 @@ def test_remount_at_once_while_the_old_daemon_says_goodbye(fresh_dovecot, tmp_pa
 			os.kill(p, signal.SIGCONT)
 		if _mounted(str(mnt)):
 			subprocess.run(["fusermount3", "-u", str(mnt)], timeout=30)
+
+
+def test_help_tells_of_accounts_and_oauth(config):
+	path = config("")
+	r = subprocess.run([tl.imapfs_bin(), "--help"], stdout=subprocess.PIPE,
+			   stderr=subprocess.STDOUT, timeout=30)
+	out = r.stdout.decode()
+	assert r.returncode == 0
+	assert "[options] ACCOUNT MOUNTPOINT" in out
+	assert "an [account NAME] section of %s" % path in out
+	assert "-o oauth_token_command=CMD" in out
