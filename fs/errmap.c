@@ -45,6 +45,10 @@ fs_errno_from_error(const GError *error)
 			return EAGAIN;
 		case IMAP_ERROR_LIMIT_SERVER:
 			return EFBIG;
+		case IMAP_ERROR_NOT_PERMANENT:
+			/* the folder does not let this flag be kept (PERMANENTFLAGS): the
+			 * name is supported, this value is not permitted there */
+			return EPERM;
 		default:
 			return EIO;
 		}
@@ -57,6 +61,8 @@ fs_errno_from_error(const GError *error)
 			return EINVAL;
 		case STORE_ERROR_STALE:
 			return ESTALE;
+		case STORE_ERROR_TOO_BIG:
+			return EFBIG;
 		default:
 			return EIO;
 		}

@@ -58,6 +58,7 @@ typedef struct {
 	char *sync_opt;	 /* -o sync= */
 	StoreSync sync;	 /* parsed, default STORE_SYNC_HEADERS */
 	int allow_coredump; /* -o allow_coredump: stay dumpable and ptrace-able */
+	int read_only;	    /* -o ro (also passed on to libfuse): every write is EROFS */
 	int show_help;
 	int show_version;
 	int extra_args;		    /* non-option arguments beyond the two */
@@ -107,6 +108,9 @@ char *fs_oauth_token(gpointer data, GError **error);
 
 typedef struct _FsNotify FsNotify;
 typedef struct _FsInval FsInval; /* notify.c */
+typedef struct _FsRenamer FsRenamer; /* rename.c */
+typedef struct _FsNewFiles FsNewFiles; /* newfile.c */
+typedef struct _FsNewFile FsNewFile;
 
 typedef struct {
 	FsOptions *opts; /* immutable after start-up */
@@ -124,6 +128,9 @@ typedef struct {
 	GPtrArray *namespaces;	  /* StoreNamespace*, immutable after start-up */
 	gint64 tree_time;	  /* when the folder list was last fetched; protected by lock */
 	gboolean tree_refreshing; /* protected by lock */
+	FsRenamer *renamer;	  /* rename.c's delayed invalidations, created on first use;
+				   * protected by lock */
+	FsNewFiles *newfiles;	  /* staged new files (newfile.c); protected by lock */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
@@ -173,8 +180,10 @@ typedef struct {
 
 /* An open file (fi->fh). */
 typedef struct {
-	StoreBody *body;     /* a message's content (read-only) */
+	StoreBody *body;     /* a message's content (read-only), or NULL for a new file */
 	StoreFolder *folder; /* ref, or NULL: the folder this handle keeps open */
+	FsNewFile *nf;	     /* a staged new file (ref), or NULL */
+	gboolean active;     /* nf: written (or opened for writing) since its last flush */
 } FsFile;
 /* The name of entry @e of @snap (owned): a message's from the directory index, or made
  * again from the message when it left the index since. */
@@ -201,12 +210,71 @@ double fs_node_attr_timeout(FsNode *node);
  * invalidations (never under a lock). */
 void fs_apply_event(const StoreEvent *event, gpointer fs);
 
+/* ---- new files (newfile.c) ---------------------------------------------------------- */
+
+/* A file created in a folder is staged (its bytes in a private file of the store) and
+ * sent (APPEND, or UID COPY for a cp within the mount) when its last writing handle is
+ * flushed; see the top of newfile.c for the names that wait (temporary names, empty
+ * files). Staged files have inodes of their own, outside the node table: the handlers
+ * ask these functions first. Errors are positive errnos. */
+
+/* A leading '.' or '#', or a trailing '~': a tool's temporary or backup name. */
+gboolean fs_newfile_is_temp_name(const char *name);
+/* The IMAP flags of a Maildir file name's ":2,<letters>" info (F R S D; T and the rest are
+ * ignored); an owning NULL-terminated array, empty when none. */
+char **fs_newfile_maildir_flags(const char *name);
+/* create: stages @name in @dir; *@out (a ref for the handle) and @e (one lookup counted). */
+int fs_newfile_create(Fs *fs, FsNode *dir, const char *name, FsNewFile **out,
+		      struct fuse_entry_param *e);
+/* The staged file with inode @ino (a ref), or NULL. */
+FsNewFile *fs_newfile_get(Fs *fs, fuse_ino_t ino);
+void fs_newfile_unref(Fs *fs, FsNewFile *nf);
+/* TRUE and @e (one lookup counted) when @name in @dir is a staged file. */
+gboolean fs_newfile_lookup(Fs *fs, FsNode *dir, const char *name, struct fuse_entry_param *e);
+void fs_newfile_stat(Fs *fs, FsNewFile *nf, struct stat *st);
+/* TRUE when @ino is a staged file's (its lookups dropped). */
+gboolean fs_newfile_forget(Fs *fs, fuse_ino_t ino, guint64 nlookup);
+int fs_newfile_open(Fs *fs, FsNewFile *nf, int flags, GCancellable *cancel);
+/* The handle goes (@active: it was not flushed since its last write). */
+void fs_newfile_release(Fs *fs, FsNewFile *nf, gboolean active);
+/* Bytes written (>= 0) or a negative errno. *@reactivate: in TRUE when the handle was
+ * flushed since (it counts as writing again); set FALSE once counted. */
+int fs_newfile_write(Fs *fs, FsNewFile *nf, const char *buf, size_t size, off_t off,
+		     gboolean *reactivate, GCancellable *cancel);
+gssize fs_newfile_read(Fs *fs, FsNewFile *nf, char *buf, size_t size, off_t off,
+		       GCancellable *cancel);
+/* truncate (the staged bytes), utimens (mtime: the INTERNALDATE), chmod/chown (ignored). */
+int fs_newfile_setattr(Fs *fs, FsNewFile *nf, const struct stat *attr, int to_set,
+		       GCancellable *cancel);
+/* copy_file_range of the whole message @msg into the empty @nf: marks it a server copy;
+ * EXDEV for anything else (the caller falls back to read and write). */
+int fs_newfile_copy_from(Fs *fs, FsNewFile *nf, StoreMessage *msg, off_t off_in, off_t off_out,
+			 size_t len, size_t *copied);
+/* flush of a handle (*@active cleared): the last writing handle sends the file. */
+int fs_newfile_flush(Fs *fs, FsNewFile *nf, gboolean *active, GCancellable *cancel);
+/* For op_unlink and op_rename, called first: TRUE when @name in @dir is a staged file,
+ * then *@err is the answer. A rename moves the staged file (to any folder); to a plain
+ * name with no writer left it is sent now (the rename returns the send's error). */
+gboolean fs_newfile_unlink(Fs *fs, FsNode *dir, const char *name, int *err);
+gboolean fs_newfile_rename(Fs *fs, FsNode *dir, const char *name, FsNode *newdir,
+			   const char *newname, unsigned int flags, int *err);
+/* The staged names shown in @dir (owning array of strings). */
+GPtrArray *fs_newfile_names(Fs *fs, FsNode *dir);
+/* At fs_free(). */
+void fs_newfile_free_all(Fs *fs);
+
 /* ---- xattrs (xattr.c) ------------------------------------------------------------- */
 
 /* 0 and the value (owned) of xattr @name of @node, or a positive errno. */
 int fs_xattr_get(Fs *fs, FsNode *node, const char *name, GBytes **value, GCancellable *cancel);
 /* The NUL-separated name list of @node. */
 GBytes *fs_xattr_list(Fs *fs, FsNode *node);
+/* setxattr: user.imap.flags and user.xdg.tags of a message change its flags on the server
+ * (one STORE per mode); @flags are XATTR_CREATE/XATTR_REPLACE. 0 or a positive errno. */
+int fs_xattr_set(Fs *fs, FsNode *node, const char *name, const char *value, size_t size,
+		 int flags, GCancellable *cancel);
+/* removexattr: user.imap.flags clears every flag, user.xdg.tags every keyword. */
+int fs_xattr_remove(Fs *fs, FsNode *node, const char *name, GCancellable *cancel);
 
 /* ---- errors (errmap.c): the only GError -> errno mapping ------------------------- */
 
@@ -233,6 +301,20 @@ void fs_inval_init(FsInval *v);
 void fs_inval_add(FsInval *v, fuse_ino_t parent, fuse_ino_t child, const char *name);
 /* Queues everything (call with no lock held) and clears @v. */
 void fs_inval_flush(FsInval *v, FsNotify *n);
+
+/* ---- mv and ln of messages (rename.c) ---------------------------------------------- */
+
+/* rename(2) of @parent/@name to @newparent/@newname: a message moved to another folder
+ * (store_message_move_sync); 0 or a positive errno. The kernel invalidations to queue
+ * after the reply are added to @after. */
+int fs_rename_sync(Fs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		   const char *newname, unsigned int flags, GCancellable *cancel, FsInval *after);
+/* link(2) of message @ino as @newparent/@newname: UID COPY (store_message_copy_sync).
+ * Returns the node of the new entry with one kernel lookup counted, or NULL with *@err. */
+FsNode *fs_link_sync(Fs *fs, fuse_ino_t ino, fuse_ino_t newparent, const char *newname,
+		     GCancellable *cancel, FsInval *after, int *err);
+/* Stops rename.c's thread (pending invalidations are dropped): before the notifier goes. */
+void fs_rename_stop(Fs *fs);
 
 /* ---- operations (ops.c) ----------------------------------------------------------- */
 

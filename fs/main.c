@@ -468,8 +468,10 @@ out:
 		fuse_remove_signal_handlers(se);
 	/* the store's threads may still send events: the tree and the notifier outlive them */
 	store_free(store);
-	if (fs != NULL)
+	if (fs != NULL) {
+		fs_rename_stop(fs);
 		fs_notify_free(fs->notify);
+	}
 	if (se != NULL)
 		fuse_session_destroy(se);
 	fs_free(fs);

@@ -5,7 +5,10 @@
  * fuse_reply_*(). Handlers run on fuse_session_loop_mt() workers and may block in store
  * *_sync() calls (bounded by the IMAP timeout); they hold no lock while replying.
  *
- * This issue is the read side: everything that would change the mailbox answers EROFS.
+ * Messages are immutable: writing, truncating, chmod, chown, utimens of a message is EPERM.
+ * New files (create, write, flush, copy_file_range into them) are newfile.c's; their
+ * handlers ask it first. With -o ro every write path answers EROFS (the kernel already
+ * refuses most of them on a read-only mount).
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -94,6 +97,10 @@ op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
+	if (fs_newfile_lookup(fs, dir, name, &e)) {
+		fuse_reply_entry(req, &e);
+		return;
+	}
 	cancel = req_begin(req);
 	n = fs_dir_lookup_sync(fs, dir, name, cancel, &error);
 	req_end(req, cancel);
@@ -128,6 +135,10 @@ op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	Fs *fs = fs_of(req);
 
+	if (fs_newfile_forget(fs, ino, nlookup)) {
+		fuse_reply_none(req);
+		return;
+	}
 	g_mutex_lock(&fs->lock);
 	forget_one(fs, ino, nlookup);
 	g_mutex_unlock(&fs->lock);
@@ -140,6 +151,9 @@ op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 	Fs *fs = fs_of(req);
 	guint freed = 0;
 
+	for (size_t i = 0; i < count; i++)
+		if (fs_newfile_forget(fs, forgets[i].ino, forgets[i].nlookup))
+			forgets[i].nlookup = 0;
 	g_mutex_lock(&fs->lock);
 	for (size_t i = 0; i < count; i++)
 		freed += forget_one(fs, forgets[i].ino, forgets[i].nlookup);
@@ -153,8 +167,15 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	Fs *fs = fs_of(req);
 	FsNode *n = fs_node_get(fs, ino);
+	FsNewFile *nf;
 	struct stat st;
 
+	if (n == NULL && (nf = fs_newfile_get(fs, ino)) != NULL) {
+		fs_newfile_stat(fs, nf, &st);
+		fs_newfile_unref(fs, nf);
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -163,10 +184,41 @@ op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_attr(req, &st, fs_node_attr_timeout(n));
 }
 
+static gboolean
+read_only(Fs *fs)
+{
+	return fs->opts->read_only;
+}
+
 static void
 op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	FsNewFile *nf;
+	GCancellable *cancel;
+	struct stat st;
+	int err;
+
+	if (read_only(fs)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	nf = fs_newfile_get(fs, ino);
+	if (nf == NULL) {
+		/* messages are immutable, folders have no mode, owner or times to change */
+		fuse_reply_err(req, fs_node_get(fs, ino) ? EPERM : ENOENT);
+		return;
+	}
+	cancel = req_begin(req);
+	err = fs_newfile_setattr(fs, nf, attr, to_set, cancel);
+	req_end(req, cancel);
+	if (err == 0)
+		fs_newfile_stat(fs, nf, &st);
+	fs_newfile_unref(fs, nf);
+	if (err != 0)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, 0);
 }
 
 static void
@@ -306,8 +358,34 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	StoreBody *body;
 	FsFile *file;
 
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		if (read_only(fs)) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+	}
 	if (n == NULL) {
-		fuse_reply_err(req, ENOENT);
+		FsNewFile *nf = fs_newfile_get(fs, ino);
+		int err;
+
+		if (nf == NULL) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		cancel = req_begin(req);
+		err = fs_newfile_open(fs, nf, fi->flags, cancel);
+		req_end(req, cancel);
+		if (err != 0) {
+			fs_newfile_unref(fs, nf);
+			fuse_reply_err(req, err);
+			return;
+		}
+		file = g_new0(FsFile, 1);
+		file->nf = nf;
+		file->active = (fi->flags & O_ACCMODE) != O_RDONLY;
+		fi->fh = (uint64_t)(uintptr_t)file;
+		fi->direct_io = 1; /* its size changes under the page cache */
+		fuse_reply_open(req, fi);
 		return;
 	}
 	if (n->kind != FS_NODE_MSG) {
@@ -315,7 +393,7 @@ op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
+		fuse_reply_err(req, EPERM); /* messages are immutable */
 		return;
 	}
 	body = store_body_open(fs->store, n->msg);
@@ -356,13 +434,23 @@ static void
 op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	Fs *fs = fs_of(req);
-	StoreBody *body = ((FsFile *)(uintptr_t)fi->fh)->body;
+	FsFile *file = (FsFile *)(uintptr_t)fi->fh;
+	StoreBody *body = file->body;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *buf = g_malloc(size ? size : 1);
 	gboolean size_changed = FALSE;
 	GCancellable *cancel = req_begin(req);
 	gssize n;
 
+	if (file->nf != NULL) {
+		n = fs_newfile_read(fs, file->nf, buf, size, off, cancel);
+		req_end(req, cancel);
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, buf, n);
+		return;
+	}
 	n = store_body_read_sync(fs->store, body, off, size, buf, &size_changed, cancel, &error);
 	req_end(req, cancel);
 	if (n < 0)
@@ -378,6 +466,13 @@ op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	FsFile *file = (FsFile *)(uintptr_t)fi->fh;
 
+	if (file->nf != NULL) {
+		fs_newfile_release(fs_of(req), file->nf, file->active);
+		fs_newfile_unref(fs_of(req), file->nf);
+		g_free(file);
+		fuse_reply_err(req, 0);
+		return;
+	}
 	store_body_unref(file->body);
 	if (file->folder != NULL) {
 		store_folder_close_handle(fs_of(req)->store, file->folder);
@@ -387,9 +482,28 @@ op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/* close(2): the last writing handle of a new file sends it, and close reports the error. */
 static void
 op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	FsFile *file = (FsFile *)(uintptr_t)fi->fh;
+	GCancellable *cancel;
+	int err;
+
+	if (file->nf == NULL) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	cancel = req_begin(req);
+	err = fs_newfile_flush(fs_of(req), file->nf, &file->active, cancel);
+	req_end(req, cancel);
+	fuse_reply_err(req, err);
+}
+
+static void
+op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	/* a staged file is sent at close; before that it is private, after it immutable */
 	fuse_reply_err(req, 0);
 }
 
@@ -452,7 +566,9 @@ op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	int err;
 
 	if (n == NULL) {
-		fuse_reply_err(req, ENOENT);
+		/* a staged new file has no xattrs yet */
+		fuse_reply_err(req, ino >= FUSE_ROOT_ID && fs_newfile_forget(fs, ino, 0) ? ENODATA
+											  : ENOENT);
 		return;
 	}
 	cancel = req_begin(req);
@@ -468,6 +584,10 @@ op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	FsNode *n = fs_node_get(fs, ino);
 	g_autoptr(GBytes) value = NULL;
 
+	if (n == NULL && fs_newfile_forget(fs, ino, 0)) {
+		reply_value(req, size, 0, NULL); /* a staged new file: none */
+		return;
+	}
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -482,13 +602,53 @@ static void
 op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
 	    int flags)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	FsNewFile *nf = fs_newfile_get(fs, ino);
+	FsNode *n;
+	GCancellable *cancel;
+	int err;
+
+	if (nf != NULL) {
+		/* a staged new file keeps no xattrs (cp -p then sets the mode instead of an ACL) */
+		fs_newfile_unref(fs, nf);
+		fuse_reply_err(req, read_only(fs) ? EROFS : ENOTSUP);
+		return;
+	}
+	if (read_only(fs)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	n = fs_node_get(fs, ino);
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	cancel = req_begin(req);
+	err = fs_xattr_set(fs, n, name, value, size, flags, cancel);
+	req_end(req, cancel);
+	fuse_reply_err(req, err);
 }
 
 static void
 op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	FsNode *n = fs_node_get(fs, ino);
+	GCancellable *cancel;
+	int err;
+
+	if (read_only(fs)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	cancel = req_begin(req);
+	err = fs_xattr_remove(fs, n, name, cancel);
+	req_end(req, cancel);
+	fuse_reply_err(req, err);
 }
 
 static void
@@ -500,27 +660,102 @@ op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 static void
 op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	Fs *fs = fs_of(req);
+	FsNode *dir = fs_node_get(fs, parent);
+	int err;
+
+	/* hook for the owner of op_unlink: a staged new file goes first (newfile.c) */
+	if (!read_only(fs) && dir != NULL && fs_newfile_unlink(fs, dir, name, &err)) {
+		fuse_reply_err(req, err);
+		return;
+	}
 	fuse_reply_err(req, EROFS);
 }
 
+/* mv of a message to another folder (rename.c); directories are issue 12. */
 static void
 op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 	  const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	FsNode *dir = fs_node_get(fs, parent), *newdir = fs_node_get(fs, newparent);
+	GCancellable *cancel;
+	FsInval after;
+	int err;
+
+	if (read_only(fs)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	/* a staged new file is renamed (or sent) by newfile.c */
+	if (dir != NULL && newdir != NULL &&
+	    fs_newfile_rename(fs, dir, name, newdir, newname, flags, &err)) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	cancel = req_begin(req);
+	fs_inval_init(&after);
+	err = fs_rename_sync(fs, parent, name, newparent, newname, flags, cancel, &after);
+	req_end(req, cancel);
+	fuse_reply_err(req, err);
+	fs_inval_flush(&after, fs->notify);
+}
+
+/* A new file in a folder: staged until its last writing handle is flushed (newfile.c). */
+static int
+create_in(Fs *fs, fuse_ino_t parent, const char *name, mode_t mode, FsNewFile **nf,
+	  struct fuse_entry_param *e)
+{
+	FsNode *dir;
+
+	if (read_only(fs))
+		return EROFS;
+	if (!S_ISREG(mode))
+		return EPERM; /* a folder holds messages only */
+	dir = fs_node_get(fs, parent);
+	if (dir == NULL)
+		return ENOENT;
+	return fs_newfile_create(fs, dir, name, nf, e);
 }
 
 static void
 op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	  struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	FsNewFile *nf = NULL;
+	FsFile *file;
+	int err = create_in(fs, parent, name, mode | S_IFREG, &nf, &e);
+
+	if (err != 0) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	file = g_new0(FsFile, 1);
+	file->nf = nf;
+	file->active = TRUE;
+	fi->fh = (uint64_t)(uintptr_t)file;
+	fi->direct_io = 1;
+	fuse_reply_create(req, &e, fi);
 }
 
 static void
 op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	FsNewFile *nf = NULL;
+	int err = create_in(fs, parent, name, mode, &nf, &e);
+
+	if (err != 0) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	/* an empty staged file with no handle: the next open, write and close sends it */
+	fs_newfile_release(fs, nf, TRUE);
+	fs_newfile_unref(fs, nf);
+	fuse_reply_entry(req, &e);
 }
 
 static void
@@ -529,17 +764,106 @@ op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name
 	fuse_reply_err(req, EROFS);
 }
 
+/* ln of a message into another folder: UID COPY (rename.c). */
 static void
 op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	GCancellable *cancel;
+	struct fuse_entry_param e;
+	FsInval after;
+	FsNode *n;
+	int err;
+
+	if (read_only(fs)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	cancel = req_begin(req);
+	fs_inval_init(&after);
+	n = fs_link_sync(fs, ino, newparent, newname, cancel, &after, &err);
+	req_end(req, cancel);
+	if (n == NULL) {
+		fuse_reply_err(req, err);
+	} else {
+		fill_entry(fs, n, &e);
+		fuse_reply_entry(req, &e);
+	}
+	fs_inval_flush(&after, fs->notify);
 }
 
 static void
 op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 	 struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	Fs *fs = fs_of(req);
+	FsFile *file = (FsFile *)(uintptr_t)fi->fh;
+	gboolean reactivate;
+	GCancellable *cancel;
+	int n;
+
+	if (read_only(fs)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (file->nf == NULL) {
+		fuse_reply_err(req, EPERM); /* messages are immutable */
+		return;
+	}
+	reactivate = !file->active;
+	cancel = req_begin(req);
+	n = fs_newfile_write(fs, file->nf, buf, size, off, &reactivate, cancel);
+	req_end(req, cancel);
+	if (n < 0) {
+		fuse_reply_err(req, -n);
+		return;
+	}
+	file->active = TRUE;
+	fuse_reply_write(req, n);
+}
+
+/* cp within the mount: a whole message copied into a new, empty file becomes a UID COPY
+ * at its close; anything else is EXDEV, and cp falls back to read and write. */
+static void
+op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+		   fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
+		   int flags)
+{
+	Fs *fs = fs_of(req);
+	FsFile *in = (FsFile *)(uintptr_t)fi_in->fh;
+	FsFile *out = (FsFile *)(uintptr_t)fi_out->fh;
+	g_autoptr(StoreMessage) msg = NULL;
+	FsNode *n;
+	size_t copied = 0;
+	int err;
+
+	if (read_only(fs)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (out->nf == NULL) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (in->nf != NULL || in->body == NULL || flags != 0) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
+	n = fs_node_get(fs, ino_in);
+	if (n == NULL || n->kind != FS_NODE_MSG) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
+	g_mutex_lock(&fs->lock);
+	msg = store_message_ref(n->msg);
+	g_mutex_unlock(&fs->lock);
+	err = fs_newfile_copy_from(fs, out->nf, msg, off_in, off_out, len, &copied);
+	if (err != 0) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	out->active = TRUE;
+	fuse_reply_write(req, copied);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -571,4 +895,6 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.symlink = op_symlink,
 	.link = op_link,
 	.write = op_write,
+	.fsync = op_fsync,
+	.copy_file_range = op_copy_file_range,
 };

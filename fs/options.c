@@ -64,6 +64,8 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("nofail", KEY_MOUNT_ONLY),
 	FUSE_OPT_KEY("defaults", KEY_MOUNT_ONLY),
 	FUSE_OPT_KEY("comment=", KEY_MOUNT_ONLY),
+	OPT("ro", read_only),
+	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP), /* and libfuse mounts read-only */
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),

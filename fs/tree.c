@@ -64,6 +64,7 @@ fs_free(Fs *fs)
 		snapshot_release(fs, snap);
 	}
 	g_hash_table_unref(fs->dir_handles);
+	fs_newfile_free_all(fs);
 	g_hash_table_unref(fs->dirs);
 	fs_node_table_free(fs->nodes);
 	g_clear_pointer(&fs->namespaces, g_ptr_array_unref);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * xattr.c: the read side of extended attributes: message metadata (flags, tags, UID,
- * INTERNALDATE, MODSEQ, decoded envelope fields), folder metadata (server name,
- * delimiter, special use, STATUS counters) and the daemon's counters on the mount root
- * (user.imapfs.stats, for tests and curious users). Values carry no trailing NUL.
+ * xattr.c: extended attributes: message metadata (flags, tags, UID, INTERNALDATE, MODSEQ,
+ * decoded envelope fields), folder metadata (server name, delimiter, special use, STATUS
+ * counters) and the daemon's counters on the mount root (user.imapfs.stats, for tests and
+ * curious users). Values carry no trailing NUL. Two names can be written, on messages
+ * only: user.imap.flags and user.xdg.tags (the grammar and the tag mapping live in the
+ * store, flags.c); every other name we show is read-only (EPERM), any other user.* name
+ * cannot be stored (ENOTSUP, which cp/rsync take as "no xattrs here").
  */
 #define G_LOG_DOMAIN "imapfs"
 
@@ -11,6 +14,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/xattr.h>
 
 #include "fs.h"
 
@@ -50,21 +54,6 @@ format_internaldate(const StoreMessageInfo *i)
 		return g_strdup_printf("%" G_GINT64_FORMAT, i->internaldate);
 	local = tz ? g_date_time_to_timezone(utc, tz) : g_date_time_ref(utc);
 	return g_date_time_format(local, "%Y-%m-%dT%H:%M:%S%:z");
-}
-
-static char *
-keywords(char **flags)
-{
-	GString *s = g_string_new(NULL);
-
-	for (guint i = 0; flags[i]; i++) {
-		if (flags[i][0] == '\\')
-			continue;
-		if (s->len)
-			g_string_append_c(s, ',');
-		g_string_append(s, flags[i]);
-	}
-	return g_string_free(s, FALSE);
 }
 
 /* The envelope field behind xattr @name (owned), or NULL. */
@@ -124,7 +113,8 @@ msg_get(Fs *fs, FsNode *node, const char *name, GBytes **value)
 	if (!strcmp(name, "user.imap.flags")) {
 		*value = take_value(g_strjoinv(" ", s.flags));
 	} else if (!strcmp(name, "user.xdg.tags")) {
-		*value = take_value(keywords(s.flags));
+		/* the inverse of what fs_xattr_set() stores */
+		*value = take_value(store_tags_from_flags((const char *const *)s.flags));
 	} else if (!strcmp(name, "user.imap.uid")) {
 		*value = take_value(g_strdup_printf("%u", i->uid));
 	} else if (!strcmp(name, "user.imap.internaldate")) {
@@ -258,4 +248,91 @@ fs_xattr_list(Fs *fs, FsNode *node)
 	}
 	len = s->len;
 	return g_bytes_new_take(g_string_free(s, FALSE), len);
+}
+
+/* ---- the write side ------------------------------------------------------------- */
+
+#define FLAGS_XATTR "user.imap.flags"
+#define TAGS_XATTR  "user.xdg.tags"
+
+/* One of the names we show on @node (then it is read-only unless flags or tags). */
+static gboolean
+known_name(Fs *fs, FsNode *node, const char *name)
+{
+	const char *const *names = node->kind == FS_NODE_MSG ? msg_names : dir_names;
+	gsize n = node->kind == FS_NODE_MSG ? G_N_ELEMENTS(msg_names) : G_N_ELEMENTS(dir_names);
+
+	for (gsize i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return TRUE;
+	return node == fs->root && !strcmp(name, STATS_XATTR);
+}
+
+static gboolean
+writable(FsNode *node, const char *name)
+{
+	return node->kind == FS_NODE_MSG &&
+	       (!strcmp(name, FLAGS_XATTR) || !strcmp(name, TAGS_XATTR));
+}
+
+int
+fs_xattr_set(Fs *fs, FsNode *node, const char *name, const char *value, size_t size, int flags,
+	     GCancellable *cancel)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean ok;
+
+	if (!g_str_has_prefix(name, "user."))
+		return EOPNOTSUPP;
+	if (!writable(node, name))
+		/* folders hold no flags: tagging one is "not supported", like a
+		 * filesystem without xattrs, not an error to report */
+		return known_name(fs, node, name) ? EPERM : EOPNOTSUPP;
+	/* both exist on every message (maybe empty): create fails, replace always works */
+	if (flags & XATTR_CREATE)
+		return EEXIST;
+	if (!strcmp(name, FLAGS_XATTR)) {
+		StoreFlagsChange change;
+
+		ok = store_flags_parse(value, size, &change, &error);
+		if (ok) {
+			ok = store_message_change_flags_sync(fs->store, node->msg, &change, cancel,
+							     &error);
+			store_flags_change_clear(&change);
+		}
+	} else {
+		g_auto(GStrv) kw = store_tags_to_keywords(value, size, &error);
+
+		ok = kw != NULL &&
+		     store_message_set_keywords_sync(fs->store, node->msg, (const char *const *)kw,
+						     cancel, &error);
+	}
+	if (!ok) {
+		g_debug("setxattr %s of UID %u: %s", name, node->uid, error->message);
+		return fs_errno_from_error(error);
+	}
+	return 0;
+}
+
+int
+fs_xattr_remove(Fs *fs, FsNode *node, const char *name, GCancellable *cancel)
+{
+	static const char *const none[] = {NULL};
+	g_autoptr(GError) error = NULL;
+	gboolean ok;
+
+	if (!g_str_has_prefix(name, "user."))
+		return EOPNOTSUPP;
+	if (!writable(node, name))
+		return known_name(fs, node, name) ? EPERM : ENODATA;
+	if (!strcmp(name, FLAGS_XATTR))
+		ok = store_message_set_flags_sync(fs->store, node->msg, STORE_FLAGS_SET, none,
+						  cancel, &error);
+	else
+		ok = store_message_set_keywords_sync(fs->store, node->msg, none, cancel, &error);
+	if (!ok) {
+		g_debug("removexattr %s of UID %u: %s", name, node->uid, error->message);
+		return fs_errno_from_error(error);
+	}
+	return 0;
 }

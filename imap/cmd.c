@@ -259,29 +259,42 @@ static const char *const system_flags[] = {
 	"\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft",
 };
 
+char *
+imap_flag_normalize(const char *flag, GError **error)
+{
+	if (flag == NULL) {
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_INVALID, "NULL flag");
+		return NULL;
+	}
+	if (flag[0] == '\\') {
+		for (guint i = 0; i < G_N_ELEMENTS(system_flags); i++)
+			if (g_ascii_strcasecmp(flag, system_flags[i]) == 0)
+				return g_strdup(system_flags[i]);
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_INVALID, "not a settable system flag");
+		return NULL;
+	}
+	if (!is_atom(flag, FALSE)) {
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_INVALID, "flag is not a valid keyword");
+		return NULL;
+	}
+	return g_strdup(flag);
+}
+
+/* One rule for what a flag may be: imap_flag_normalize() (also the check before a STORE
+ * is sent). */
 void
 imap_cmd_flag(ImapCmd *cmd, const char *flag)
 {
+	g_autoptr(GError) err = NULL;
+	char *f;
+
 	g_return_if_fail(cmd != NULL && !cmd->finished);
-	if (!flag) {
-		invalid(cmd, "NULL flag");
+	f = imap_flag_normalize(flag, &err);
+	if (f == NULL) {
+		invalid(cmd, "%s", err->message);
 		return;
 	}
-	if (flag[0] == '\\') {
-		for (guint i = 0; i < G_N_ELEMENTS(system_flags); i++) {
-			if (g_ascii_strcasecmp(flag, system_flags[i]) == 0) {
-				add_arg(cmd, ARG_TEXT, g_strdup(system_flags[i]), NULL);
-				return;
-			}
-		}
-		invalid(cmd, "not a settable system flag");
-		return;
-	}
-	if (!is_atom(flag, FALSE)) {
-		invalid(cmd, "flag is not a valid keyword");
-		return;
-	}
-	add_arg(cmd, ARG_TEXT, g_strdup(flag), NULL);
+	add_arg(cmd, ARG_TEXT, f, NULL);
 }
 
 void

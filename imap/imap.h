@@ -50,6 +50,8 @@ typedef enum {
 	IMAP_ERROR_INVALID,       /* bad argument from the caller (e.g. a flag with a space) */
 	IMAP_ERROR_BUSY,          /* every connection of the pool stayed busy until the
 				   * deadline: the server is reachable, try again later */
+	IMAP_ERROR_NOT_PERMANENT, /* the mailbox's PERMANENTFLAGS (of a read-write SELECT) do
+				   * not let a flag be stored: refused before anything is sent */
 } ImapErrorCode;
 
 /* Maps an RFC 5530 response code (upper-case atom, e.g. "OVERQUOTA") to an error code;
@@ -209,6 +211,8 @@ typedef struct {
 	gboolean read_only;
 	char **flags;
 	char **permanentflags;
+	gboolean have_permanentflags; /* the server sent PERMANENTFLAGS (without it, RFC 9051
+				       * says every flag is permanent) */
 	ImapUidSet *vanished;  /* QRESYNC only, else NULL */
 	GPtrArray *changed;    /* of ImapMessage* (UID, FLAGS, MODSEQ); QRESYNC only, else NULL */
 } ImapSelectInfo;
@@ -283,6 +287,9 @@ gboolean imap_pool_connect_sync(ImapPool *pool, GCancellable *cancel, GError **e
 
 /* Capability test on the logged-in server (after connect), e.g. "MOVE", "QRESYNC". */
 gboolean imap_pool_has_capability(ImapPool *pool, const char *cap);
+/* The number of a capability "NAME=n" (e.g. APPENDLIMIT=35651584, RFC 7889). FALSE when the
+ * server does not announce @name with a decimal value. */
+gboolean imap_pool_capability_number(ImapPool *pool, const char *name, guint64 *value);
 
 /* Counters for tests and benchmarks: bytes read from and written to the network (after
  * TLS), commands sent, and body bytes received in FETCH literals. */
@@ -338,8 +345,15 @@ gint64 imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_
 			    GCancellable *cancel, GError **error);
 
 typedef enum { IMAP_STORE_SET, IMAP_STORE_ADD, IMAP_STORE_REMOVE } ImapStoreMode;
+/* The flag imap_store_flags_sync() would send for @flag (a settable system flag in RFC
+ * case, or a keyword atom unchanged; owned), or NULL with IMAP_ERROR_INVALID ("\Recent",
+ * unknown \Flags, a keyword with a space, a parenthesis, '*', non-ASCII...). No I/O. */
+char *imap_flag_normalize(const char *flag, GError **error);
 /* UID STORE [UNCHANGEDSINCE] FLAGS.SILENT on a SELECTed mailbox. @flags NULL-terminated;
  * a flag that is not a valid atom or \System flag is IMAP_ERROR_INVALID, nothing sent.
+ * For SET and ADD, a flag that the PERMANENTFLAGS of the read-write SELECT neither list
+ * nor allow with \* is IMAP_ERROR_NOT_PERMANENT, nothing sent (a server that sent no
+ * PERMANENTFLAGS allows every flag).
  * With @unchangedsince and CONDSTORE, UIDs the server refused land in @modified (may be
  * NULL). */
 gboolean imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
@@ -400,10 +414,13 @@ typedef enum {
 	IMAP_SEARCH_LARGER,   /* value: decimal */
 	IMAP_SEARCH_SMALLER,
 	IMAP_SEARCH_MODSEQ,   /* value: decimal */
+	IMAP_SEARCH_HEADER,   /* header: a field name (printable ASCII, no ':' or space);
+			       * value: string the field contains */
 } ImapSearchKey;
 typedef struct {
 	ImapSearchKey key;
 	const char *value;
+	const char *header; /* IMAP_SEARCH_HEADER only */
 } ImapSearchTerm;
 /* UID SEARCH (RETURN (ALL) with ESEARCH). Returns the matching UIDs. */
 ImapUidSet *imap_search_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,

@@ -816,6 +816,8 @@ imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidval
 			  .untagged = store_untagged, .data = &d };
 	g_autoptr(ImapResponse) tagged = NULL;
 	g_autoptr(ImapCmd) check = imap_cmd_new("UID STORE");
+	ImapLease *lease;
+	gboolean ok;
 
 	if (modified)
 		*modified = NULL;
@@ -828,7 +830,25 @@ imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidval
 		imap_cmd_flag(check, flags[i]);
 	if (!imap_cmd_finish(check, error))
 		return FALSE;
-	if (!imap_pool_run(pool, &op, &tagged, cancel, error))
+	/* A lease of our own (not imap_pool_run: a STORE is never retried anyway) so that
+	 * the PERMANENTFLAGS of the SELECT it holds are checked before the command is sent:
+	 * a server would take a refused keyword for this session only and lose it. */
+	lease = imap_pool_acquire(pool, mailbox, IMAP_ACCESS_WRITE, expect_uidvalidity, NULL,
+				  cancel, error);
+	if (!lease)
+		return FALSE;
+	for (guint i = 0; mode != IMAP_STORE_REMOVE && flags && flags[i]; i++) {
+		if (!imap_lease_flag_is_permanent(lease, flags[i])) {
+			g_set_error(error, IMAP_ERROR, IMAP_ERROR_NOT_PERMANENT,
+				    "%s does not keep the flag %s (PERMANENTFLAGS)", mailbox,
+				    flags[i]);
+			imap_pool_release(pool, lease);
+			return FALSE;
+		}
+	}
+	ok = imap_lease_run(lease, &op, &tagged, cancel, error);
+	imap_pool_release(pool, lease);
+	if (!ok)
 		return FALSE;
 	if (modified && tagged && tagged->code &&
 	    g_ascii_strcasecmp(tagged->code, "MODIFIED") == 0)
@@ -1268,6 +1288,18 @@ search_number(ImapCmd *cmd, const char *value)
 		imap_cmd_atom(cmd, "\x01"); /* invalid: puts the command in the error state */
 }
 
+/* An RFC 5322 field name: printable US-ASCII but ':' (and no space). */
+static gboolean
+header_name_ok(const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return FALSE;
+	for (const char *p = name; *p; p++)
+		if ((guchar)*p <= 0x20 || (guchar)*p >= 0x7f || *p == ':')
+			return FALSE;
+	return TRUE;
+}
+
 static ImapCmd *
 search_build(ImapConn *conn, gpointer data, GError **error)
 {
@@ -1343,6 +1375,14 @@ search_build(ImapConn *conn, gpointer data, GError **error)
 		case IMAP_SEARCH_MODSEQ:
 			imap_cmd_raw(cmd, "MODSEQ");
 			search_number(cmd, t->value);
+			break;
+		case IMAP_SEARCH_HEADER:
+			imap_cmd_raw(cmd, "HEADER");
+			if (header_name_ok(t->header))
+				imap_cmd_astring(cmd, t->header);
+			else
+				imap_cmd_atom(cmd, "\x01");
+			imap_cmd_string(cmd, t->value ? t->value : "", -1);
 			break;
 		default:
 			imap_cmd_atom(cmd, "\x01");

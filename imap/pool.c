@@ -36,6 +36,8 @@ typedef struct {
 	ImapConn *conn;
 	char *mailbox;        /* selected mailbox (UTF-8) or NULL */
 	gboolean rw;          /* SELECTed (not EXAMINEd) */
+	char **permflags;     /* PERMANENTFLAGS of that SELECT; NULL when EXAMINEd or the
+			       * server sent none (then every flag is permanent) */
 	guint32 uidvalidity;
 	guint users;          /* leases out */
 	gboolean switching;   /* a lease holder is (re)selecting; nobody else may use it */
@@ -127,6 +129,7 @@ pool_conn_free(PoolConn *pc)
 {
 	imap_conn_free(pc->conn);
 	g_free(pc->mailbox);
+	g_strfreev(pc->permflags);
 	g_free(pc);
 }
 
@@ -240,6 +243,24 @@ imap_pool_has_capability(ImapPool *pool, const char *cap)
 	return found;
 }
 
+gboolean
+imap_pool_capability_number(ImapPool *pool, const char *name, guint64 *value)
+{
+	gsize len = strlen(name);
+	gboolean found = FALSE;
+
+	g_mutex_lock(&pool->lock);
+	for (guint i = 0; !found && pool->caps && pool->caps[i]; i++) {
+		const char *c = pool->caps[i];
+
+		if (g_ascii_strncasecmp(c, name, len) == 0 && c[len] == '=' &&
+		    g_ascii_string_to_unsigned(c + len + 1, 10, 0, G_MAXUINT64, value, NULL))
+			found = TRUE;
+	}
+	g_mutex_unlock(&pool->lock);
+	return found;
+}
+
 /* ---- SELECT / EXAMINE --------------------------------------------------------------- */
 
 static void
@@ -329,8 +350,10 @@ imap_select_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 		else if (g_ascii_strcasecmp(resp->code, "NOMODSEQ") == 0)
 			info->highestmodseq = 0;
 		else if (g_ascii_strcasecmp(resp->code, "PERMANENTFLAGS") == 0 &&
-			 resp->code_args->len >= 1)
+			 resp->code_args->len >= 1) {
 			add_flags(&info->permanentflags, resp->code_args->pdata[0]);
+			info->have_permanentflags = info->permanentflags != NULL;
+		}
 		return TRUE;
 	default:
 		return FALSE;
@@ -583,6 +606,9 @@ do_select(ImapPool *pool, PoolConn *pc, const char *mailbox, gboolean write,
 	pc->mailbox = g_strdup(mailbox);
 	g_atomic_int_set(&pc->changed, 0); /* what was heard belongs to the old mailbox */
 	pc->rw = !info->read_only;
+	g_strfreev(pc->permflags);
+	pc->permflags =
+		pc->rw && info->have_permanentflags ? g_strdupv(info->permanentflags) : NULL;
 	pc->uidvalidity = info->uidvalidity;
 	g_atomic_int_set(&pc->uv_current, (gint)info->uidvalidity);
 	pc->uv_acked = g_atomic_int_get(&pc->uv_events);
@@ -810,6 +836,21 @@ imap_lease_uidvalidity(ImapLease *lease)
 	v = lease->pc->uidvalidity;
 	g_mutex_unlock(&pool->lock);
 	return v;
+}
+
+gboolean
+imap_lease_flag_is_permanent(ImapLease *lease, const char *flag)
+{
+	ImapPool *pool = lease->pc->pool;
+	gboolean ok;
+
+	g_mutex_lock(&pool->lock);
+	ok = !lease->pc->rw || lease->pc->permflags == NULL;
+	for (guint i = 0; !ok && lease->pc->permflags[i]; i++)
+		ok = strcmp(lease->pc->permflags[i], "\\*") == 0 ||
+		     g_ascii_strcasecmp(lease->pc->permflags[i], flag) == 0;
+	g_mutex_unlock(&pool->lock);
+	return ok;
 }
 
 void

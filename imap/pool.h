@@ -35,6 +35,10 @@ ImapLease *imap_pool_acquire(ImapPool *pool, const char *mailbox, ImapAccess acc
 void imap_pool_release(ImapPool *pool, ImapLease *lease);
 ImapConn *imap_lease_conn(ImapLease *lease);
 guint32 imap_lease_uidvalidity(ImapLease *lease);
+/* TRUE when @flag may be stored permanently on the lease's SELECTed mailbox: its
+ * PERMANENTFLAGS list it or hold \*, or the server sent none (RFC 9051 §7.1). TRUE on an
+ * EXAMINEd connection (nothing to check there: it cannot STORE). */
+gboolean imap_lease_flag_is_permanent(ImapLease *lease, const char *flag);
 /* After a command on the lease changed the server's selection state (e.g. DELETE or
  * RENAME of the selected mailbox, CLOSE): the connection must re-select next time. */
 void imap_lease_forget_mailbox(ImapLease *lease);

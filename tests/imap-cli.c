@@ -265,6 +265,7 @@ static const struct {
 	{ "deleted", IMAP_SEARCH_DELETED, FALSE }, { "since", IMAP_SEARCH_SINCE, TRUE },
 	{ "before", IMAP_SEARCH_BEFORE, TRUE },    { "larger", IMAP_SEARCH_LARGER, TRUE },
 	{ "smaller", IMAP_SEARCH_SMALLER, TRUE },  { "modseq", IMAP_SEARCH_MODSEQ, TRUE },
+	{ "header", IMAP_SEARCH_HEADER, TRUE }, /* header FIELD VALUE */
 };
 
 /* ---- parallel: many workers on one pool (pipelining, affinity, benchmarks) ---------- */
@@ -718,6 +719,11 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 			if (k == G_N_ELEMENTS(search_keys))
 				usage("unknown search key");
 			t.key = search_keys[k].key;
+			if (t.key == IMAP_SEARCH_HEADER) {
+				if (i + 1 >= argc)
+					usage("search key needs a value");
+				t.header = argv[++i];
+			}
 			if (search_keys[k].has_value) {
 				if (i + 1 >= argc)
 					usage("search key needs a value");

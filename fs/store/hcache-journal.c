@@ -61,6 +61,18 @@ hcache_journal_set_step(Hcache *hc, gint64 id, gint step, const char *uids, GErr
 }
 
 gboolean
+hcache_journal_set_path(Hcache *hc, gint64 id, gint step, const char *path, GError **error)
+{
+	gint64 n;
+
+	g_mutex_lock(&hc->lock);
+	n = hcache_sql_run(hc, "UPDATE journal SET step = ?2, path = ?3 WHERE id = ?1",
+			   ARGS(SQL_INT(id), SQL_INT(step), SQL_TEXT(path)), error);
+	g_mutex_unlock(&hc->lock);
+	return n >= 0;
+}
+
+gboolean
 hcache_journal_remove(Hcache *hc, gint64 id, GError **error)
 {
 	gint64 n;

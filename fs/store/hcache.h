@@ -215,8 +215,9 @@ guint64 hcache_inode_message(Hcache *hc, gint64 mbox, guint32 uidvalidity, guint
  * Mailboxes are server names (a folder rename rewrites them: hcache_journal_rename).
  */
 typedef enum {
-	HCACHE_JOURNAL_MOVE = 1, /* @uids of @mailbox to @dest */
-	HCACHE_JOURNAL_COPY,	 /* @uids of @mailbox copied to @dest */
+	HCACHE_JOURNAL_MOVE = 1, /* @uids of @mailbox to @dest (move.c: @message_id, @size =
+				  * @dest's UIDNEXT before, @path = COPYUID "UIDVALIDITY UID") */
+	HCACHE_JOURNAL_COPY,	 /* @uids of @mailbox copied to @dest (as MOVE) */
 	HCACHE_JOURNAL_APPEND,	 /* the staged file @path to @mailbox (@message_id, @size) */
 	HCACHE_JOURNAL_DELETE,	 /* @uids of @mailbox: \Deleted by us, to be expunged */
 } HcacheJournalOp;
@@ -241,6 +242,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(HcacheJournalEntry, hcache_journal_entry_free)
 gint64 hcache_journal_add(Hcache *hc, HcacheJournalEntry *e, GError **error);
 /* Records that entry @id got to @step (and, when not NULL, its UID set is now @uids). */
 gboolean hcache_journal_set_step(Hcache *hc, gint64 id, gint step, const char *uids,
+				 GError **error);
+/* Records that entry @id got to @step and that its @path column now holds @path (a MOVE
+ * or COPY keeps its COPYUID result there: "UIDVALIDITY UIDSET" of the target). */
+gboolean hcache_journal_set_path(Hcache *hc, gint64 id, gint step, const char *path,
 				 GError **error);
 /* The operation is confirmed: the entry goes. An unknown id is not an error. */
 gboolean hcache_journal_remove(Hcache *hc, gint64 id, GError **error);

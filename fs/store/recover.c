@@ -17,6 +17,12 @@ static gboolean
 recover_one(Store *store, HcacheJournalEntry *e, GCancellable *cancel, GError **error)
 {
 	switch (e->op) {
+	case HCACHE_JOURNAL_APPEND:
+		return store_recover_append_sync(store, e, cancel, error);
+	case HCACHE_JOURNAL_MOVE:
+		return store_recover_move_sync(store, e, cancel, error);
+	case HCACHE_JOURNAL_COPY:
+		return store_recover_copy_sync(store, e, cancel, error);
 	default:
 		g_set_error(error, STORE_ERROR, STORE_ERROR_INVALID,
 			    "journal entry %" G_GINT64_FORMAT ": unknown operation %d (left as it is)",
@@ -60,5 +66,10 @@ store_journal_recover_sync(Store *store, GCancellable *cancel, GError **error)
 		if (g_cancellable_is_cancelled(cancel))
 			break;
 	}
+	/* staged files of finished or abandoned creates (those still pending stay) */
+	g_clear_pointer(&all, g_ptr_array_unref);
+	all = hcache_journal_list(store->hc, HCACHE_JOURNAL_APPEND, NULL);
+	if (all != NULL)
+		store_staged_cleanup(store, all);
 	return ok;
 }

@@ -12,6 +12,8 @@
  *   message.c     one message (StoreMessage) and its header-cache row;
  *   resync.c      the listing of one folder and its resync, folder resets;
  *   body.c        message contents: temp file or body-cache writer, the committer;
+ *   flags.c       changing flags (UID STORE), the flag and tag text forms (pins the
+ *                 UIDs it changes: local.c);
  *   downloader.c  the background downloader of -o sync=new|all.
  * The calls against that order are notifications or lifecycle, and none of them waits on
  * the network: store.c starts and stops the committer and the downloader and frees the
@@ -201,6 +203,14 @@ gboolean store_local_pinned_locked(StoreFolder *f, guint32 uid, guint64 ticket);
 /* After a merge of a listing taken at @ticket: the pins it settled go. */
 void store_local_settle_locked(StoreFolder *f, guint64 ticket);
 
+/* ---- move.c ------------------------------------------------------------------------- */
+
+/* Settle a pending MOVE / COPY journal entry (recover.c): TRUE when done with. */
+gboolean store_recover_move_sync(Store *store, HcacheJournalEntry *e, GCancellable *cancel,
+				 GError **error);
+gboolean store_recover_copy_sync(Store *store, HcacheJournalEntry *e, GCancellable *cancel,
+				 GError **error);
+
 /* ---- body.c ------------------------------------------------------------------------- */
 
 /* Every body of @mailbox at @uidvalidity fails its reads from now on. */
@@ -224,3 +234,20 @@ void store_body_commit_writer(Store *store, StoreMessage *msg, BodycacheWriter *
 void store_sync_queue_folder(Store *store, StoreFolder *folder, guint32 from_uid);
 /* Cancels and joins the downloader; store_free calls it before freeing the committer. */
 void store_sync_stop(Store *store);
+
+/* ---- stage.c, append.c -------------------------------------------------------------- */
+
+struct _StoreStaged {
+	Store *store;
+	int fd;
+	char *path;    /* in the cache's staging directory, NULL for an unnamed file */
+	gboolean keep; /* an APPEND journal entry names the file: store_staged_free keeps it */
+};
+/* Removes the staged files no APPEND entry of @entries (HcacheJournalEntry*, may be
+ * NULL) names: those of finished or abandoned creates. At mount, after recovery. */
+void store_staged_cleanup(Store *store, GPtrArray *entries);
+/* Settles a pending APPEND (journal recovery): a confirmed one just loses its staged file;
+ * otherwise the message is looked for in the target (Message-ID and size, bytes without a
+ * Message-ID) and sent again from the staged file only when absent. */
+gboolean store_recover_append_sync(Store *store, HcacheJournalEntry *e, GCancellable *cancel,
+				   GError **error);

@@ -32,6 +32,7 @@ typedef enum {
 	STORE_ERROR_CACHE_IN_USE, /* the cache directory belongs to another imapfs */
 	STORE_ERROR_OFFLINE,	  /* offline and the data is not in the cache */
 	STORE_ERROR_STALE,	  /* the message's UIDVALIDITY is gone from the server */
+	STORE_ERROR_TOO_BIG,	  /* a new message over the server's APPENDLIMIT */
 } StoreErrorCode;
 
 typedef enum {
@@ -278,6 +279,54 @@ ImapUidSet *store_local_hidden(Store *store, StoreFolder *folder);
 GPtrArray *store_local_add_sync(Store *store, StoreFolder *folder, guint32 uidvalidity,
 				const ImapUidSet *uids, GCancellable *cancel, GError **error);
 
+/* ---- moving and copying messages (move.c) ------------------------------------------ */
+
+/* mv: moves @msg to the folder @dest (another selectable folder; any namespace): UID MOVE,
+ * or without MOVE UID COPY + \Deleted + UID EXPUNGE of that UID (UIDPLUS; without UIDPLUS
+ * the \Deleted source stays on the server, hidden from this mount's listings). The source
+ * goes only after the server confirmed the copy. Journaled (hcache.h) when the cache is
+ * on; an answer lost with the connection is checked with the server and finished.
+ * On success the listings show the change at once (events); *@moved (may be NULL) gets the
+ * message in @dest (a ref), or NULL when the copy's UID cannot be told (no COPYUID and no
+ * Message-ID match: it shows at the next listing). STORE_ERROR_INVALID when @dest cannot
+ * hold messages or is @msg's own folder (nothing sent). */
+gboolean store_message_move_sync(Store *store, StoreMessage *msg, StoreFolder *dest,
+				 StoreMessage **moved, GCancellable *cancel, GError **error);
+/* ln, cp within the mount: UID COPY of @msg to @dest (no download, no upload), with the
+ * same checks, journal and results as store_message_move_sync(); the source stays. */
+gboolean store_message_copy_sync(Store *store, StoreMessage *msg, StoreFolder *dest,
+				 StoreMessage **copy, GCancellable *cancel, GError **error);
+
+/* ---- new messages (stage.c, append.c) ---------------------------------------------- */
+
+/* A private file a new message is written to before its APPEND (any thread, local I/O
+ * only). With the cache: a 0600 file of the cache's staging directory, created O_EXCL
+ * without following a symlink, so that a crash can be finished at the next mount; without
+ * it: an unnamed O_TMPFILE under $XDG_RUNTIME_DIR or /tmp. Its path never leaves the
+ * store; fs/ reads and writes the fd. */
+typedef struct _StoreStaged StoreStaged;
+StoreStaged *store_staged_new(Store *store, GError **error);
+/* The fd (owned by @s; pread/pwrite/ftruncate only, no seek). */
+int store_staged_get_fd(StoreStaged *s);
+guint64 store_staged_get_size(StoreStaged *s);
+/* Closes and removes the file, unless an APPEND journal entry still needs it (its
+ * outcome is unknown: the next mount finishes it). NULL is fine. */
+void store_staged_free(StoreStaged *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreStaged, store_staged_free)
+/* The server's APPENDLIMIT (RFC 7889 capability APPENDLIMIT=n), 0 when it has none. */
+guint64 store_append_limit(Store *store);
+/* Makes the staged bytes a new message of @folder: checks them as an RFC 5322 message
+ * (STORE_ERROR_INVALID, nothing sent), makes bare LF CRLF, refuses more than APPENDLIMIT
+ * (STORE_ERROR_TOO_BIG), journals the APPEND, sends it with @flags (NULL-terminated, may
+ * be NULL) and @internaldate (0: the server's clock), and finds the new UID (APPENDUID;
+ * else by Message-ID and size among the UIDs from the UIDNEXT before). An APPEND whose
+ * answer was lost is looked for and sent again only when absent. *@out: the new message
+ * (a ref; it joined the folder's listing, MESSAGE_ADDED emitted) or NULL when its UID is
+ * unknown (it shows after the next listing). Once it succeeded the staged file is gone. */
+gboolean store_staged_append_sync(Store *store, StoreStaged *s, StoreFolder *folder,
+				  const char *const *flags, gint64 internaldate, StoreMessage **out,
+				  GCancellable *cancel, GError **error);
+
 /* ---- bodies ----------------------------------------------------------------------- */
 
 /* The content of @msg. Bodies are shared between readers and kept (in unlinked temp
@@ -300,6 +349,68 @@ gssize store_body_read_sync(Store *store, StoreBody *body, guint64 offset, gsize
  * to learn the truth and *@size_changed is set. No I/O once the size is exact. */
 gboolean store_body_verify_size_sync(Store *store, StoreBody *body, gboolean *size_changed,
 				     GCancellable *cancel, GError **error);
+
+/* ---- changing flags (flags.c) ------------------------------------------------------ */
+
+typedef enum {
+	STORE_FLAGS_SET,    /* the flags become exactly these */
+	STORE_FLAGS_ADD,    /* these are added, the others stay */
+	STORE_FLAGS_REMOVE, /* these are removed, the others stay */
+} StoreFlagsMode;
+
+/* One UID STORE FLAGS.SILENT (SET: FLAGS, ADD: +FLAGS, REMOVE: -FLAGS) of @flags
+ * (NULL-terminated; \Seen-style system flags in any case, keyword atoms), sent without
+ * reading the flags first; ADD or REMOVE of nothing sends nothing. A flag that is not a
+ * settable system flag or keyword atom (\Recent, \Bogus, "a b") is IMAP_ERROR_INVALID,
+ * one the folder's PERMANENTFLAGS refuse is IMAP_ERROR_NOT_PERMANENT (logged once); both
+ * before anything is sent. Offline: STORE_ERROR_OFFLINE. After the server's OK the
+ * message's state holds the new flags at once (the header cache too) and
+ * STORE_EVENT_FLAGS_CHANGED is emitted; a listing that was in flight meanwhile does not
+ * revert them. */
+gboolean store_message_set_flags_sync(Store *store, StoreMessage *msg, StoreFlagsMode mode,
+				      const char *const *flags, GCancellable *cancel,
+				      GError **error);
+
+/* A parsed user.imap.flags value: whitespace-separated flags, either all bare (the new
+ * set: @replace) or all signed, "+X" added and "-X" removed. */
+typedef struct {
+	gboolean replace;
+	char **set;    /* replace only: the new flags (maybe empty), normalized */
+	char **add;    /* !replace: never NULL, normalized, no duplicates */
+	char **remove; /* !replace: never NULL, no flag in both lists */
+} StoreFlagsChange;
+void store_flags_change_clear(StoreFlagsChange *change);
+/* Parses @len bytes of @text (no NUL needed) into @out (clear it after success).
+ * STORE_ERROR_INVALID for a mix of bare and signed flags, a flag both added and removed or
+ * a NUL byte; IMAP_ERROR_INVALID for a flag that cannot be stored. Pure. */
+gboolean store_flags_parse(const char *text, gsize len, StoreFlagsChange *out, GError **error);
+/* SET for a @replace change; else at most one ADD, then at most one REMOVE (all flags
+ * are validated first, so an invalid or refused one means nothing was sent). */
+gboolean store_message_change_flags_sync(Store *store, StoreMessage *msg,
+					 const StoreFlagsChange *change, GCancellable *cancel,
+					 GError **error);
+/* Makes @keywords the message's keywords, leaving its system flags alone: one ADD of the
+ * missing ones, one REMOVE of the others the last known state holds (none when nothing
+ * differs). A system flag in @keywords is STORE_ERROR_INVALID. */
+gboolean store_message_set_keywords_sync(Store *store, StoreMessage *msg,
+					 const char *const *keywords, GCancellable *cancel,
+					 GError **error);
+
+/* Freedesktop tags (user.xdg.tags) and IMAP keywords, a bijection: a tag that is a
+ * keyword atom (and not the encoding of another tag) is that keyword, any other tag is
+ * "$Tag:" followed by its UTF-8 bytes with every byte but A-Z a-z 0-9 - _ . written =XX
+ * ("my tag" <-> "$Tag:my=20tag"). A tag is non-empty UTF-8 without a comma and without
+ * surrounding white space. Both pure; results owned. */
+/* NULL with STORE_ERROR_INVALID when @tag cannot be a tag. */
+char *store_tag_to_keyword(const char *tag, GError **error);
+/* Never fails: a keyword that is no encoding is its own tag. */
+char *store_keyword_to_tag(const char *keyword);
+/* A user.xdg.tags value (@len bytes, comma-separated, white space around a tag and empty
+ * tags dropped, duplicates once) to keywords (NULL-terminated); NULL with
+ * STORE_ERROR_INVALID on an invalid tag or a NUL byte. */
+char **store_tags_to_keywords(const char *text, gsize len, GError **error);
+/* The user.xdg.tags value of a flag set: its keywords as tags, comma-separated. */
+char *store_tags_from_flags(const char *const *flags);
 
 /* ---- MIME helpers (mime.c) -------------------------------------------------------- */
 

@@ -603,6 +603,159 @@ class FakeImap:
 		return self.conns[conn].commands() if conn < len(self.conns) else []
 
 
+# ---------------------------------------------------------------------------------------
+# The fault proxy: a real server behind, faults injected on the way
+
+_LITERAL = re.compile(rb"\{(\d+)\+?\}\r?\n$")
+
+
+class FaultProxy:
+	"""A man in the middle between a client and a real IMAP server (plain TCP upstream),
+	for fault tests that need a server with real state:
+
+	- hide_caps: capabilities removed from every CAPABILITY response and [CAPABILITY] code
+	  (e.g. ("MOVE", "UIDPLUS")); strip_codes: response codes removed (e.g. ("COPYUID",)).
+	- drop_after: a regex (re.fullmatch on a client command line without tag and CRLF);
+	  the first `drop_times` such commands are forwarded, the server's tagged answer is
+	  swallowed and the client's connection is closed: the server did it, the client never
+	  learns.
+	- commands(): every client command line (tag removed, over all connections, in order).
+	tls='implicit' with certfile/keyfile serves TLS to the client. Listens on 127.0.0.1."""
+
+	def __init__(self, upstream_port, upstream_host="127.0.0.1", tls=None, certfile=None,
+		     keyfile=None, hide_caps=(), strip_codes=(), drop_after=None, drop_times=1):
+		self.up = (upstream_host, upstream_port)
+		self.hide_caps = [c.encode() for c in hide_caps]
+		self.strip_codes = [c.encode() for c in strip_codes]
+		self.drop_after = drop_after.encode() if isinstance(drop_after, str) else drop_after
+		self.drops_left = drop_times if drop_after else 0
+		self.drops = 0
+		self.lines = []
+		self.ssl_context = None
+		if tls == "implicit":
+			ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+			ctx.load_cert_chain(certfile, keyfile)
+			self.ssl_context = ctx
+		self.port = None
+		self._loop = self._thread = self._server = None
+		self._ready = threading.Event()
+		self._tasks = set()
+		self._lock = threading.Lock()
+
+	def commands(self):
+		with self._lock:
+			return list(self.lines)
+
+	def _rewrite(self, line):
+		if b"CAPABILITY" in line.upper():
+			for c in self.hide_caps:
+				line = re.sub(rb"(?i) " + re.escape(c) + rb"(?=[ \]\r\n])", b"", line)
+		for code in self.strip_codes:
+			line = re.sub(rb"(?i)\[" + re.escape(code) + rb"( [^\]]*)?\] ?", b"", line)
+		return line
+
+	async def _client_to_server(self, cr, uw, state):
+		while True:
+			line = await cr.readline()
+			if not line:
+				return
+			text = line.rstrip(b"\r\n")
+			parts = text.split(b" ", 1)
+			if len(parts) == 2 and not state.get("in_literal"):
+				with self._lock:
+					self.lines.append(parts[1].decode("utf-8", "replace"))
+				if self.drops_left > 0 and self.drop_after is not None and \
+						re.fullmatch(self.drop_after, parts[1], re.DOTALL):
+					self.drops_left -= 1
+					state["drop_tag"] = parts[0]
+			uw.write(line)
+			m = _LITERAL.search(line)
+			while m:
+				uw.write(await cr.readexactly(int(m.group(1))))
+				line = await cr.readline()
+				uw.write(line)
+				m = _LITERAL.search(line)
+			await uw.drain()
+
+	async def _server_to_client(self, ur, cw, state):
+		while True:
+			line = await ur.readline()
+			if not line:
+				return
+			tag = state.get("drop_tag")
+			if tag is not None and line.startswith(tag + b" "):
+				self.drops += 1
+				return "drop"
+			cw.write(self._rewrite(line))
+			m = _LITERAL.search(line)
+			while m:
+				cw.write(await ur.readexactly(int(m.group(1))))
+				line = await ur.readline()
+				cw.write(self._rewrite(line))
+				m = _LITERAL.search(line)
+			await cw.drain()
+
+	async def _handle(self, cr, cw):
+		task = asyncio.current_task()
+		self._tasks.add(task)
+		uw = None
+		try:
+			ur, uw = await asyncio.open_connection(*self.up)
+			state = {}
+			a = asyncio.ensure_future(self._client_to_server(cr, uw, state))
+			b = asyncio.ensure_future(self._server_to_client(ur, cw, state))
+			done, pending = await asyncio.wait({a, b}, return_when=asyncio.FIRST_COMPLETED)
+			for t in pending:
+				t.cancel()
+			await asyncio.gather(*pending, return_exceptions=True)
+		except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
+			pass
+		finally:
+			for w in (cw, uw):
+				if w is not None:
+					try:
+						w.transport.abort()
+					except Exception:  # noqa: BLE001
+						pass
+			self._tasks.discard(task)
+
+	async def _main(self):
+		self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0,
+							  ssl=self.ssl_context)
+		self.port = self._server.sockets[0].getsockname()[1]
+		self._ready.set()
+		self._stop = asyncio.Event()
+		await self._stop.wait()
+		self._server.close()
+		for t in list(self._tasks):
+			t.cancel()
+		await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+	def start(self):
+		def runner():
+			self._loop = asyncio.new_event_loop()
+			try:
+				self._loop.run_until_complete(self._main())
+			finally:
+				self._loop.close()
+		self._thread = threading.Thread(target=runner, name="faultproxy", daemon=True)
+		self._thread.start()
+		if not self._ready.wait(10):
+			raise RuntimeError("fault proxy did not start")
+		return self
+
+	def stop(self):
+		if self._loop and self._thread and self._thread.is_alive():
+			self._loop.call_soon_threadsafe(self._stop.set)
+			self._thread.join(10)
+
+	def __enter__(self):
+		return self.start()
+
+	def __exit__(self, *exc):
+		self.stop()
+
+
 def make_certs(d):
 	"""A throwaway CA and a server certificate for localhost/127.0.0.1 in directory d.
 	Returns (ca_path, cert_path, key_path). Reuses files that already exist."""
@@ -672,3 +825,170 @@ def main():
 
 if __name__ == "__main__":
 	main()
+
+
+# ---------------------------------------------------------------------------------------
+# A tiny stateful account for mount-level write tests: folders with messages that survive
+# reconnects (and daemon restarts), APPEND with scripted faults.
+
+class MailStore:
+	"""store = MailStore(["INBOX", "Archive"], caps=...); script = store.script()
+	FakeImap(scripts=[script]) then serves LIST, NAMESPACE, STATUS, EXAMINE/SELECT, UID
+	FETCH (listing items and bodies), UID SEARCH (UID, HEADER, LARGER, SMALLER), APPEND.
+	append_faults: a list consumed one per APPEND: None (normal), 'drop-before-store',
+	'drop-after-store' (stored, then the connection dropped before the tagged OK),
+	'stall-after-store' (stored, no answer for a minute)."""
+
+	def __init__(self, folders=("INBOX",), caps="IMAP4rev1 LITERAL+ SASL-IR UIDPLUS NAMESPACE AUTH=PLAIN",
+		     uidvalidity=7):
+		self.caps = caps
+		self.uidplus = "UIDPLUS" in caps.split()
+		self.boxes = {f: {"uidnext": 1, "msgs": []} for f in folders}
+		self.uidvalidity = uidvalidity
+		self.append_faults = []
+		self.appends = 0
+		self.selected = {}
+		self.lock = threading.Lock()
+
+	def add(self, folder, data, flags=()):
+		box = self.boxes[folder]
+		uid = box["uidnext"]
+		box["uidnext"] += 1
+		box["msgs"].append({"uid": uid, "data": data, "flags": list(flags)})
+		return uid
+
+	def messages(self, folder):
+		return [m["data"] for m in self.boxes[folder]["msgs"]]
+
+	@staticmethod
+	def _name(b):
+		b = b.strip()
+		return b[1:-1].decode() if b.startswith(b'"') else b.decode()
+
+	def _uids(self, box, text):
+		out = set()
+		maxuid = box["msgs"][-1]["uid"] if box["msgs"] else 0
+		for part in text.split(b","):
+			if b":" in part:
+				a, b = part.split(b":")
+				a = maxuid if a == b"*" else int(a)
+				b = maxuid if b == b"*" else int(b)
+				a, b = min(a, b), max(a, b)
+				out |= {m["uid"] for m in box["msgs"] if a <= m["uid"] <= b}
+			else:
+				u = maxuid if part == b"*" else int(part)
+				out |= {m["uid"] for m in box["msgs"] if m["uid"] == u}
+		return out
+
+	@staticmethod
+	def _header(data, name):
+		m = re.search(rb"(?im)^" + name.encode() + rb":[ \t]*(.*?)\r?$", data.split(b"\r\n\r\n")[0])
+		return m.group(1) if m else None
+
+	def _fetch_item(self, box, seq, m, items):
+		d = m["data"]
+		subj = self._header(d, "Subject") or b"NIL"
+		mid = self._header(d, "Message-ID")
+		parts = [b"UID %d" % m["uid"]]
+		if b"BODY.PEEK[]" in items:
+			rng = re.search(rb"BODY\.PEEK\[\]<(\d+)\.(\d+)>", items)
+			if rng:
+				o, n = int(rng.group(1)), int(rng.group(2))
+				part = d[o:o + n]
+				parts.append(b"BODY[]<%d> {%d}\r\n" % (o, len(part)) + part)
+			else:
+				parts.append(b"BODY[] {%d}\r\n" % len(d) + d)
+		else:
+			env = b'("Mon, 1 Jan 2024 10:00:00 +0000" "%s" NIL NIL NIL NIL NIL NIL NIL %s)' % (
+				subj.replace(b'"', b"'"), (b'"' + mid + b'"') if mid else b"NIL")
+			parts.append(b"FLAGS (%s) RFC822.SIZE %d INTERNALDATE \"01-Jan-2024 10:00:00 +0000\" "
+				     b"ENVELOPE %s" % (" ".join(m["flags"]).encode(), len(d), env))
+		return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+
+	def _rule(self, c, mt):
+		body = mt.group(0)
+		tag, rest = body.split(b" ", 1)
+		verb = rest.split(b" ", 1)[0].upper()
+		with self.lock:
+			if verb == b"APPEND":
+				return self._append(c, body)
+			out = b""
+			if verb == b"CAPABILITY":
+				out = b"* CAPABILITY " + self.caps.encode() + b"\r\n"
+			elif verb == b"NAMESPACE":
+				out = b'* NAMESPACE (("" "/")) NIL NIL\r\n'
+			elif verb == b"LIST":
+				out = b"".join(b'* LIST (\\HasNoChildren) "/" "%s"\r\n' % f.encode() for f in self.boxes)
+			elif verb == b"STATUS":
+				name = self._name(re.match(rb'STATUS ("[^"]*"|\S+)', rest).group(1))
+				box = self.boxes.get(name)
+				if box is None:
+					return tag + b" NO [NONEXISTENT] no such mailbox\r\n"
+				out = b'* STATUS "%s" (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN 0)\r\n' % (
+					name.encode(), len(box["msgs"]), box["uidnext"], self.uidvalidity)
+			elif verb in (b"EXAMINE", b"SELECT"):
+				name = self._name(re.match(rb'\S+ ("[^"]*"|\S+)', rest).group(1))
+				box = self.boxes.get(name)
+				if box is None:
+					return tag + b" NO [NONEXISTENT] no such mailbox\r\n"
+				self.selected[c.index] = name
+				out = (b"* %d EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY %d] v\r\n* OK [UIDNEXT %d] n\r\n"
+				       % (len(box["msgs"]), self.uidvalidity, box["uidnext"]))
+			elif rest.upper().startswith(b"UID FETCH"):
+				box = self.boxes[self.selected[c.index]]
+				_, _, uidset, items = rest.split(b" ", 3)
+				want = self._uids(box, uidset)
+				for seq, m in enumerate(box["msgs"], 1):
+					if m["uid"] in want:
+						out += self._fetch_item(box, seq, m, items)
+			elif rest.upper().startswith(b"UID SEARCH"):
+				box = self.boxes[self.selected[c.index]]
+				hits = {m["uid"] for m in box["msgs"]}
+				toks = re.findall(rb'"[^"]*"|\S+', rest[len(b"UID SEARCH"):])
+				i = 0
+				while i < len(toks):
+					t = toks[i].upper()
+					if t == b"UID":
+						hits &= self._uids(box, toks[i + 1])
+						i += 2
+					elif t == b"HEADER":
+						f, v = toks[i + 1].decode(), toks[i + 2].strip(b'"')
+						hits &= {m["uid"] for m in box["msgs"]
+							 if v.lower() in (self._header(m["data"], f) or b"\x00").lower()}
+						i += 3
+					elif t in (b"LARGER", b"SMALLER"):
+						n = int(toks[i + 1])
+						hits &= {m["uid"] for m in box["msgs"]
+							 if (len(m["data"]) > n if t == b"LARGER" else len(m["data"]) < n)}
+						i += 2
+					else:
+						i += 1
+				out = b"* SEARCH" + b"".join(b" %d" % u for u in sorted(hits)) + b"\r\n"
+			return out + tag + b" OK done\r\n"
+
+	def _append(self, c, body):
+		tag = body.split(b" ", 1)[0]
+		m = re.match(rb'\S+ APPEND ("[^"]*"|\S+)(?: \(([^)]*)\))?(?: "[^"]*")? \{(\d+)\+?\}\r?\n', body, re.S)
+		n = int(m.group(3))
+		data = body[m.end():m.end() + n]
+		if len(data) < n:  # serve() stripped the command's CRLF and the message's last ones
+			data += (b"\r\n" * n)[:n - len(data)]
+		name = self._name(m.group(1))
+		fault = self.append_faults.pop(0) if self.append_faults else None
+		self.appends += 1
+		if fault == "drop-before-store":
+			return [drop()]
+		if name not in self.boxes:
+			return tag + b" NO [TRYCREATE] no such mailbox\r\n"
+		uid = self.add(name, data, (m.group(2) or b"").decode().split())
+		if fault == "drop-after-store":
+			return [drop()]
+		if fault == "stall-after-store":
+			return [stall(60)]
+		code = b"[APPENDUID %d %d] " % (self.uidvalidity, uid) if self.uidplus else b""
+		return tag + b" OK " + code + b"Append completed\r\n"
+
+	def script(self):
+		rules = [(rb"\S+ (NOOP|CHECK|ENABLE .*|ID .*|UNSELECT|CLOSE)", b"{tag} OK\r\n"),
+			 (rb"\S+ (?!LOGOUT).*", self._rule)]
+		return login_steps(self.caps) + [serve(rules, timeout=300)]

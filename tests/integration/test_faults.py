@@ -520,3 +520,23 @@ def test_reply_trickled_byte_by_byte(cli):
 		srv.stop()
 	assert r.rc == 0, r
 	assert r.out == body
+
+
+def test_search_header_transcript(cli):
+	"""UID SEARCH HEADER: the field name as an astring, the value as a string (quoted or
+	literal), never pasted; a field name with a space or ':' is refused before sending."""
+	rules = [(r"\S+ EXAMINE .*", b"* OK [UIDVALIDITY 5] v\r\n{tag} OK [READ-ONLY] done\r\n"),
+		 (r"\S+ UID SEARCH .*", b"* SEARCH 4 7\r\n{tag} OK done\r\n")]
+	srv = server(fi.login_steps(CAPS) + [fi.serve(rules, timeout=5)])
+	try:
+		r = run_cli(cli, srv.port, "search", "INBOX", "uid", "3:*", "header", "Message-ID",
+			    '<a"b@x>')
+		bad = run_cli(cli, srv.port, "search", "INBOX", "header", "Message ID", "x")
+		srv.wait(2, 10)
+	finally:
+		srv.stop()
+	assert r.rc == 0 and r.out.strip() == b"4,7", r
+	search = [c for c in srv.commands(0) if c.startswith("UID SEARCH")]
+	assert search == ['UID SEARCH UID 3:* HEADER Message-ID "<a\\"b@x>"'], search
+	assert bad.rc != 0
+	assert not any(c.startswith("UID SEARCH") for c in srv.commands(1)), srv.commands(1)

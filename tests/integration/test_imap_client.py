@@ -9,6 +9,7 @@ the cleartext-credential policy, the trace redaction, deadlines and connection l
 
 import base64
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -480,6 +481,11 @@ def test_search(srv):
 	assert uids_of(ok(run(srv, "search", lib, "larger", "300", "seen"))) == \
 		{m.uid for m in msgs if m.size > 300} & seen
 	assert uids_of(ok(run(srv, "search", lib, "subject", "Grüße"))) == set()
+	# HEADER: by Message-ID, as move.c finds a copy without COPYUID
+	typ, data = c.uid("FETCH", str(msgs[2].uid), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+	mid = re.search(rb"<[^>]+>", data[0][1]).group(0).decode()
+	assert uids_of(ok(run(srv, "search", lib, "header", "Message-ID", mid))) == {msgs[2].uid}
+	assert uids_of(ok(run(srv, "search", lib, "header", "Message-ID", "<nope@x>"))) == set()
 
 
 def test_parallel_workers_share_the_pool(srv):

@@ -344,10 +344,16 @@ test_flags(void)
 	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_autoptr(ImapCmd) cmd = imap_cmd_new("STORE");
 
+		g_autoptr(GError) error = NULL;
+		g_autofree char *n = imap_flag_normalize(bad[i], &error);
+
 		imap_cmd_raw(cmd, "(");
 		imap_cmd_flag(cmd, bad[i]);
 		imap_cmd_raw(cmd, ")");
 		assert_invalid(cmd);
+		/* the check before a STORE is sent is the same rule */
+		g_assert_null(n);
+		g_assert_error(error, IMAP_ERROR, IMAP_ERROR_INVALID);
 	}
 	{
 		g_autoptr(ImapCmd) cmd = imap_cmd_new("STORE");
@@ -361,6 +367,14 @@ test_flags(void)
 	imap_cmd_raw(ok, ")");
 	assert_one(ok, "STORE (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 $Forwarded "
 		       "NonJunk a[b)\r\n");
+	{
+		g_autofree char *seen = imap_flag_normalize("\\sEEn", NULL);
+		g_autofree char *kw = imap_flag_normalize("$label1", NULL);
+
+		g_assert_cmpstr(seen, ==, "\\Seen");
+		g_assert_cmpstr(kw, ==, "$label1"); /* keywords keep their case */
+		g_assert_null(imap_flag_normalize(NULL, NULL));
+	}
 }
 
 static void
