@@ -63,6 +63,11 @@ typedef struct {
 	int show_version;
 	int extra_args;		    /* non-option arguments beyond the two */
 	struct fuse_args fuse_args; /* what remains for libfuse */
+	/* accounts and OAuth2 (config.c, command.c): */
+	char *oauth_token_command; /* -o oauth_token_command= */
+	char *account;		   /* "imapfs NAME MOUNTPOINT": the [account NAME] used */
+	char *config_password;	   /* that account's password key (wiped when freed) */
+	char **config_argv;	   /* argv with the account's options (fs_config_apply) */
 } FsOptions;
 
 /* Parses argv. Prints one "imapfs: ..." line and returns FALSE on a bad command line;
@@ -73,6 +78,31 @@ gboolean fs_options_parse(FsOptions *opts, int argc, char **argv);
 gboolean fs_options_get_password(FsOptions *opts);
 void fs_options_print_help(const char *progname);
 void fs_options_clear(FsOptions *opts);
+/* 0 when @key is no -o option of imapfs, 1 for a flag, 2 for "key=VALUE". */
+int fs_options_kind(const char *key);
+
+/* ---- accounts (config.c) and the secret-giving commands (command.c) ----------------- */
+
+/* When the first non-option argument of @argv is no URL but an account NAME, reads
+ * $XDG_CONFIG_HOME/imapfs/config, checks it whole, and replaces @argc and @argv with the
+ * account's options (as -o arguments, before those of the command line, which so
+ * override them) and its url (owned by @opts->config_argv); the password key goes to
+ * @opts->config_password, never into argv. Prints one "imapfs: FILE:LINE: KEY: ..."
+ * line and returns FALSE on a problem. */
+gboolean fs_config_apply(FsOptions *opts, int *argc, char ***argv);
+/* The account config file ($XDG_CONFIG_HOME/imapfs/config). */
+char *fs_config_path(void);
+
+#define FS_COMMAND_ERROR (fs_command_error_quark())
+GQuark fs_command_error_quark(void);
+/* Runs @cmd with /bin/sh -c (standard input inherited, standard error too) and returns
+ * the first line of its output, or NULL and @error ("@what failed: ...") when it fails,
+ * prints nothing, or runs longer than @timeout_s (then it is killed). Blocks. */
+char *fs_command_first_line(const char *what, const char *cmd, guint timeout_s,
+			    GError **error);
+/* The ImapConfig.oauth_token_fn of the mount (@data: the FsOptions): runs
+ * oauth_token_command, bounded by -o timeout. Thread-safe. */
+char *fs_oauth_token(gpointer data, GError **error);
 
 /* ---- the tree (tree.c) and its nodes (node.c) ---------------------------------------- */
 

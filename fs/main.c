@@ -228,6 +228,8 @@ typedef struct {
 	GThread *thread;
 } ExitWatch;
 
+#define CACHE_WAIT	 (3 * G_TIME_SPAN_SECOND) /* for an exiting imapfs to free the cache */
+#define CACHE_WAIT_STEP	 (50 * G_TIME_SPAN_MILLISECOND)
 #define EXIT_WATCH_STEP	 (100 * G_TIME_SPAN_MILLISECOND)
 #define MOUNT_WATCH_STEP (5) /* exit watch steps between two looks at the mount table */
 
@@ -344,12 +346,17 @@ main(int argc, char **argv)
 			goto out;
 	}
 
+	if (o.oauth_token_command != NULL) {
+		o.imap.oauth_token_fn = fs_oauth_token; /* a fresh token at every login */
+		o.imap.oauth_token_data = &o;
+	}
 	/* From here on threads exist: no more fork. */
 	store = store_new(&o.imap);
 	store_set_sync(store, o.sync);
 	store_set_event_handler(store, fs_apply_event, fs);
 	store_set_offline_retry(store, (gint64)o.offline_retry * G_USEC_PER_SEC);
-	explicit_bzero(o.imap.password, strlen(o.imap.password));
+	if (o.imap.password != NULL)
+		explicit_bzero(o.imap.password, strlen(o.imap.password));
 	fs->store = store;
 	if (!o.no_cache) {
 		g_autofree char *dir = o.cache_dir
@@ -357,7 +364,17 @@ main(int argc, char **argv)
 					       : store_default_cache_dir(o.imap.user, o.imap.host,
 									 o.imap.port, o.root);
 
-		if (!store_open_cache(store, dir, o.cache_size, &error)) {
+		gint64 give_up = g_get_monotonic_time() + CACHE_WAIT;
+
+		/* an imapfs that was just unmounted may still be closing the cache: wait for it
+		 * a little, so that "fusermount3 -u DIR && imapfs ... DIR" works */
+		while (!store_open_cache(store, dir, o.cache_size, &error) &&
+		       g_error_matches(error, STORE_ERROR, STORE_ERROR_CACHE_IN_USE) &&
+		       g_get_monotonic_time() < give_up) {
+			g_clear_error(&error);
+			g_usleep(CACHE_WAIT_STEP);
+		}
+		if (error != NULL) {
 			if (g_error_matches(error, STORE_ERROR, STORE_ERROR_CACHE_IN_USE))
 				fprintf(stderr, "imapfs: %s; use -o cache_dir= or -o no_cache\n",
 					error->message);

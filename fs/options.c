@@ -24,6 +24,8 @@
 #define OPT(t, field) {t, offsetof(FsOptions, field), 1}
 /* clang-format on */
 
+enum { KEY_MOUNT_ONLY = 1 };
+
 static const struct fuse_opt opt_spec[] = {
 	OPT("password_command=%s", password_command),
 	OPT("password_file=%s", password_file),
@@ -47,6 +49,21 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("folders_max_age=%s", folders_max_age_opt),
 	OPT("offline_retry=%s", offline_retry_opt),
 	OPT("allow_coredump", allow_coredump),
+	OPT("oauth_token_command=%s", oauth_token_command),
+	/* what mount(8) and fstab put in -o that means nothing to a FUSE mount (mount.fuse3
+	 * drops most of them; run by hand, "imapfs NAME DIR -o noauto,user" must work too) */
+	FUSE_OPT_KEY("auto", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("noauto", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("user", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("user=", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("nouser", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("users", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("owner", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("group", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("_netdev", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("nofail", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("defaults", KEY_MOUNT_ONLY),
+	FUSE_OPT_KEY("comment=", KEY_MOUNT_ONLY),
 	OPT("ro", read_only),
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP), /* and libfuse mounts read-only */
 	OPT("-h", show_help),
@@ -62,6 +79,8 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	FsOptions *o = data;
 
+	if (key == KEY_MOUNT_ONLY || (key == FUSE_OPT_KEY_OPT && g_str_has_prefix(arg, "x-")))
+		return 0; /* mount(8)'s own (x-systemd.automount, ...): dropped */
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
 	if (o->url == NULL)
@@ -73,18 +92,43 @@ opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	return 0;
 }
 
+int
+fs_options_kind(const char *key)
+{
+	gsize n = strlen(key);
+
+	for (const struct fuse_opt *s = opt_spec; s->templ != NULL; s++) {
+		if (s->offset == (unsigned long)-1 || s->templ[0] == '-' || strncmp(s->templ, key, n) != 0)
+			continue;
+		if (s->templ[n] == '\0')
+			return 1;
+		if (!strcmp(s->templ + n, "=%s"))
+			return 2;
+	}
+	return 0;
+}
+
 void
 fs_options_print_help(const char *progname)
 {
+	g_autofree char *config = fs_config_path();
+
 	printf("usage: %s [options] URL MOUNTPOINT\n"
+	       "       %s [options] ACCOUNT MOUNTPOINT\n"
 	       "\n"
 	       "URL: imaps://[user@]host[:port][/root]  (implicit TLS, port 993)\n"
 	       "     imap://[user@]host[:port][/root]   (STARTTLS required, port 143)\n"
+	       "ACCOUNT: an [account NAME] section of %s\n"
+	       "     (url = URL and any option below as key = value; the command line wins)\n"
 	       "\n"
 	       "imapfs options:\n"
 	       "    -o password_command=CMD  run CMD, use the first line of its output\n"
 	       "    -o password_file=PATH    read the password from PATH (mode 0600 or stricter)\n"
-	       "                             (else $IMAPFS_PASSWORD, else a prompt on the tty)\n"
+	       "                             (else $IMAPFS_PASSWORD, else the account's password\n"
+	       "                             key, else a prompt on the tty)\n"
+	       "    -o oauth_token_command=CMD  log in with OAuth2 (OAUTHBEARER or XOAUTH2):\n"
+	       "                             the first line of CMD's output is the access token;\n"
+	       "                             CMD runs again at every (re)connection\n"
 	       "    -o cafile=PATH           trust the CA certificates in PATH\n"
 	       "    -o tls_fingerprint=SHA256:HEX  pin the server certificate\n"
 	       "    -o tls=none              no TLS (loopback hosts only)\n"
@@ -116,7 +160,7 @@ fs_options_print_help(const char *progname)
 	       "    -V, --version            the version\n"
 	       "\n"
 	       "FUSE options:\n",
-	       progname);
+	       progname, progname, config);
 	fflush(stdout);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -290,6 +334,8 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 	struct stat st;
 	char *real;
 
+	if (!fs_config_apply(o, &argc, &argv))
+		return FALSE;
 	o->fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	o->max_conns = 4;
 	o->timeout = 30;
@@ -592,6 +638,11 @@ fs_options_get_password(FsOptions *o)
 	const char *source = NULL;
 	char *pw = NULL;
 
+	if (o->oauth_token_command != NULL) {
+		/* OAuth2: the token command runs at each login; no password */
+		wipe_env_password();
+		return TRUE;
+	}
 	if (o->password_command != NULL) {
 		source = "password_command";
 		pw = from_command(o->password_command);
@@ -609,6 +660,9 @@ fs_options_get_password(FsOptions *o)
 	} else if (env != NULL) {
 		source = "IMAPFS_PASSWORD";
 		pw = g_strdup(env);
+	} else if (o->config_password != NULL) {
+		source = "the account's password key";
+		pw = g_strdup(o->config_password);
 	} else if (isatty(STDIN_FILENO)) {
 		source = "the terminal";
 		pw = from_tty(o);
@@ -655,5 +709,11 @@ fs_options_clear(FsOptions *o)
 	free(o->flags_max_age_opt);
 	free(o->folders_max_age_opt);
 	free(o->offline_retry_opt);
+	free(o->oauth_token_command);
+	g_free(o->account);
+	if (o->config_password != NULL)
+		explicit_bzero(o->config_password, strlen(o->config_password));
+	g_free(o->config_password);
 	fuse_opt_free_args(&o->fuse_args);
+	g_strfreev(o->config_argv);
 }

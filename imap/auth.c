@@ -2,7 +2,8 @@
 /*
  * auth.c: login on a new connection. SASL PLAIN (with SASL-IR when offered), the LOGIN
  * command as a fallback (unless LOGINDISABLED), OAUTHBEARER and XOAUTH2 when an OAuth
- * token is configured. It never sends a credential without TLS unless tls == NONE and the
+ * token or a token source is configured (the source is asked at every login, and once more
+ * when the server refuses the token, so an expired token is replaced). It never sends a credential without TLS unless tls == NONE and the
  * peer is a loopback address or allow_insecure_auth is set. Secrets are marked secret in
  * the command builder (the trace shows "<redacted>") and wiped after use.
  */
@@ -53,7 +54,7 @@ append_saslname(GString *s, const char *user)
 }
 
 static char *
-initial_response(const ImapConfig *cfg, Mech mech)
+initial_response(const ImapConfig *cfg, Mech mech, const char *token)
 {
 	g_autoptr(GString) raw = g_string_new(NULL);
 	char *out;
@@ -67,13 +68,13 @@ initial_response(const ImapConfig *cfg, Mech mech)
 		break;
 	case MECH_XOAUTH2:
 		g_string_append_printf(raw, "user=%s\001auth=Bearer %s\001\001", cfg->user,
-				       cfg->oauth_token);
+				       token);
 		break;
 	case MECH_OAUTHBEARER:
 		g_string_append(raw, "n,a=");
 		append_saslname(raw, cfg->user);
 		g_string_append_printf(raw, ",\001host=%s\001port=%u\001auth=Bearer %s\001\001",
-				       cfg->host, cfg->port, cfg->oauth_token);
+				       cfg->host, cfg->port, token);
 		break;
 	}
 	out = b64(raw);
@@ -109,12 +110,12 @@ sasl_cont(ImapConn *conn, const ImapResponse *cont, GString *reply, gboolean *se
 }
 
 static gboolean
-run_sasl(ImapConn *conn, const char *mech_name, Mech mech, ImapResponse **tagged,
-	 GError **error)
+run_sasl(ImapConn *conn, const char *mech_name, Mech mech, const char *token,
+	 ImapResponse **tagged, GError **error)
 {
 	const ImapConfig *cfg = imap_conn_get_config(conn);
 	g_autoptr(ImapCmd) cmd = imap_cmd_new("AUTHENTICATE");
-	char *ir = initial_response(cfg, mech);
+	char *ir = initial_response(cfg, mech, token);
 	SaslState st = { mech, NULL, FALSE };
 	gboolean ok;
 
@@ -167,6 +168,85 @@ is_loopback_name(const char *host)
 	       b < 256 && c < 256 && d < 256;
 }
 
+/* A token: a fresh one from the source, else the configured one. */
+static char *
+get_token(const ImapConfig *cfg, GError **error)
+{
+	g_autoptr(GError) err = NULL;
+	char *token;
+
+	if (cfg->oauth_token_fn == NULL)
+		return g_strdup(cfg->oauth_token);
+	token = cfg->oauth_token_fn(cfg->oauth_token_data, &err);
+	if (token == NULL || *token == '\0') {
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_AUTH, "no OAuth2 token: %s",
+			    err ? err->message : "the token source gave an empty token");
+		wipe_free(token);
+		return NULL;
+	}
+	return token;
+}
+
+/* Did the server refuse the credentials (as opposed to the connection failing)? */
+static gboolean
+is_refusal(const GError *err)
+{
+	return err->domain == IMAP_ERROR &&
+	       (err->code == IMAP_ERROR_NO || err->code == IMAP_ERROR_BAD ||
+		err->code == IMAP_ERROR_FAILED || err->code == IMAP_ERROR_AUTH);
+}
+
+/* OAUTHBEARER (RFC 7628) or XOAUTH2, whichever the server offers. With a token source, a
+ * refused token (expired, revoked) is asked for again once: the source may refresh it.
+ * FALSE (and @error) when no exchange could start; else the exchange's outcome in @ok,
+ * @err and @tagged. */
+static gboolean
+run_oauth(ImapConn *conn, const char **how, ImapResponse **tagged, gboolean *ok,
+	  GError **err, GError **error)
+{
+	const ImapConfig *cfg = imap_conn_get_config(conn);
+	Mech mech;
+	char *token;
+
+	if (imap_conn_has_cap(conn, "AUTH=OAUTHBEARER")) {
+		*how = "OAUTHBEARER";
+		mech = MECH_OAUTHBEARER;
+	} else if (imap_conn_has_cap(conn, "AUTH=XOAUTH2")) {
+		*how = "XOAUTH2";
+		mech = MECH_XOAUTH2;
+	} else {
+		g_set_error(error, IMAP_ERROR, IMAP_ERROR_AUTH,
+			    "the server offers neither OAUTHBEARER nor XOAUTH2");
+		return FALSE;
+	}
+	token = get_token(cfg, error);
+	if (token == NULL)
+		return FALSE;
+	*ok = run_sasl(conn, *how, mech, token, tagged, err);
+	if (!*ok && cfg->oauth_token_fn != NULL && is_refusal(*err) &&
+	    imap_conn_is_alive(conn)) {
+		char *again;
+
+		g_debug("conn %u: the server refused the OAuth2 token; asking for a new one",
+			imap_conn_get_id(conn));
+		again = get_token(cfg, error);
+		if (again == NULL) {
+			wipe_free(token);
+			return FALSE;
+		}
+		if (strcmp(again, token) != 0) {
+			g_clear_error(err);
+			g_clear_pointer(tagged, imap_response_free);
+			*ok = run_sasl(conn, *how, mech, again, tagged, err);
+		}
+		wipe_free(again);
+	}
+	wipe_free(token);
+	if (!*ok && is_refusal(*err))
+		g_prefix_error(err, "the OAuth2 token was refused: ");
+	return TRUE;
+}
+
 gboolean
 imap_auth_login(ImapConn *conn, GError **error)
 {
@@ -189,22 +269,13 @@ imap_auth_login(ImapConn *conn, GError **error)
 		g_set_error(error, IMAP_ERROR, IMAP_ERROR_AUTH, "no user name given");
 		return FALSE;
 	}
-	if (cfg->oauth_token) {
-		if (imap_conn_has_cap(conn, "AUTH=OAUTHBEARER")) {
-			how = "OAUTHBEARER";
-			ok = run_sasl(conn, how, MECH_OAUTHBEARER, &tagged, &err);
-		} else if (imap_conn_has_cap(conn, "AUTH=XOAUTH2")) {
-			how = "XOAUTH2";
-			ok = run_sasl(conn, how, MECH_XOAUTH2, &tagged, &err);
-		} else {
-			g_set_error(error, IMAP_ERROR, IMAP_ERROR_AUTH,
-				    "the server offers neither OAUTHBEARER nor XOAUTH2");
+	if (cfg->oauth_token || cfg->oauth_token_fn) {
+		if (!run_oauth(conn, &how, &tagged, &ok, &err, error))
 			return FALSE;
-		}
 	} else if (cfg->password) {
 		if (imap_conn_has_cap(conn, "AUTH=PLAIN")) {
 			how = "AUTHENTICATE PLAIN";
-			ok = run_sasl(conn, "PLAIN", MECH_PLAIN, &tagged, &err);
+			ok = run_sasl(conn, "PLAIN", MECH_PLAIN, NULL, &tagged, &err);
 		} else if (!imap_conn_has_cap(conn, "LOGINDISABLED")) {
 			how = "LOGIN";
 			ok = run_login(conn, &tagged, &err);

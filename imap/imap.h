@@ -240,6 +240,13 @@ typedef struct {
 	char *user;
 	char *password;           /* or NULL; never logged */
 	char *oauth_token;        /* or NULL; XOAUTH2/OAUTHBEARER when set */
+	/* Or a source of OAuth2 access tokens (wins over oauth_token): called before every
+	 * login on a new connection, and once more when the server refuses the token, on
+	 * the thread that opens the connection, with no library lock held; it may block
+	 * (bounded by its own timeout). Returns a new token, which the library wipes and
+	 * frees, or NULL with @error set. Must be thread-safe. */
+	char *(*oauth_token_fn)(gpointer data, GError **error);
+	gpointer oauth_token_data; /* for oauth_token_fn; outlives the pool */
 	char *cafile;             /* NULL: the system CA store */
 	char *tls_fingerprint;    /* "SHA256:hex..." pin, or NULL */
 	gboolean allow_insecure_auth; /* credentials over cleartext to a non-loopback host */

@@ -133,13 +133,37 @@ pool_conn_free(PoolConn *pc)
 	g_free(pc);
 }
 
+static gpointer
+pool_conn_free_thread(gpointer pc)
+{
+	pool_conn_free(pc);
+	return NULL;
+}
+
 void
 imap_pool_free(ImapPool *pool)
 {
+	g_autoptr(GPtrArray) closing = NULL;
+
 	if (!pool)
 		return;
-	for (guint i = 0; i < pool->conns->len; i++)
-		pool_conn_free(pool->conns->pdata[i]);
+	/* Each connection says LOGOUT and waits for the answer (bounded): all at once, so
+	 * that the daemon ends (and frees the cache for the next mount) after one round trip,
+	 * not one per connection. */
+	closing = g_ptr_array_new();
+	for (guint i = 1; i < pool->conns->len; i++) {
+		GThread *t = g_thread_try_new("imapfs-logout", pool_conn_free_thread,
+					      pool->conns->pdata[i], NULL);
+
+		if (t != NULL)
+			g_ptr_array_add(closing, t);
+		else
+			pool_conn_free(pool->conns->pdata[i]);
+	}
+	if (pool->conns->len > 0)
+		pool_conn_free(pool->conns->pdata[0]);
+	for (guint i = 0; i < closing->len; i++)
+		g_thread_join(closing->pdata[i]);
 	g_ptr_array_unref(pool->conns);
 	g_clear_error(&pool->last_error);
 	g_strfreev(pool->caps);

@@ -534,11 +534,17 @@ class Dovecot:
 		self._conns = []
 
 	# -- lifecycle
-	def start(self, layout="slash", corpus_n=0, seed=1, user="alice"):
+	def start(self, layout="slash", corpus_n=0, seed=1, user="alice", oauth2_url=None,
+		  oauth2_mechs=None):
+		"""oauth2_url: also accept OAUTHBEARER/XOAUTH2 tokens, checked by a POST to this
+		RFC 7662 introspection URL (see OAuth2Introspection); oauth2_mechs: offer only
+		"oauthbearer" or "xoauth2"."""
 		if self.dir is None:
 			self.dir = tempfile.mkdtemp(prefix="imapfs-dovecot-", dir="/tmp")
 		self.layout = layout
-		r = subprocess.run([PYTHON, script("dovecot"), "start", self.dir, "--layout", layout],
+		extra = ["--oauth2-url", oauth2_url] if oauth2_url else []
+		extra += ["--oauth2-mechs", oauth2_mechs] if oauth2_mechs else []
+		r = subprocess.run([PYTHON, script("dovecot"), "start", self.dir, "--layout", layout] + extra,
 				   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
 				   stderr=subprocess.STDOUT, timeout=120)
 		_LIVE.add(self)
@@ -697,3 +703,63 @@ class Dovecot:
 		if not self.corpus:
 			return {}
 		return {f["name"]: f["count"] for f in self.corpus["folders"] if not f.get("noselect")}
+
+
+# ---------------------------------------------------------------------------------------
+# An OAuth2 token introspection endpoint (RFC 7662) for Dovecot's oauth2 passdb
+
+class OAuth2Introspection:
+	"""A small HTTP server on 127.0.0.1 (a thread of the test process, stopped by its
+	handle) that answers Dovecot's token checks: POST token=T -> {"active": true,
+	"username": U} for a token in self.tokens ({token: user}), {"active": false} otherwise.
+	Tests add and revoke tokens while a mount runs; self.seen lists the tokens asked about.
+
+	with OAuth2Introspection() as idp: dv.start(oauth2_url=idp.url); idp.tokens[t] = "alice"
+	"""
+
+	def __init__(self):
+		import http.server
+		import threading
+		import urllib.parse
+
+		outer = self
+		self.tokens = {}
+		self.seen = []
+		self._lock = threading.Lock()
+
+		class Handler(http.server.BaseHTTPRequestHandler):
+			def do_POST(self):
+				n = int(self.headers.get("Content-Length") or 0)
+				form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+				token = (form.get("token") or [""])[0]
+				with outer._lock:
+					outer.seen.append(token)
+					user = outer.tokens.get(token)
+				body = json.dumps({"active": True, "username": user} if user
+						  else {"active": False}).encode()
+				self.send_response(200)
+				self.send_header("Content-Type", "application/json")
+				self.send_header("Content-Length", str(len(body)))
+				self.end_headers()
+				self.wfile.write(body)
+
+			def log_message(self, *args):
+				pass
+
+		self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+		self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+		self._thread.start()
+		self.url = "http://127.0.0.1:%d/introspect" % self._server.server_address[1]
+
+	def stop(self):
+		if self._server is not None:
+			self._server.shutdown()
+			self._server.server_close()
+			self._thread.join()
+			self._server = None
+
+	def __enter__(self):
+		return self
+
+	def __exit__(self, *exc):
+		self.stop()
