@@ -340,6 +340,15 @@ gboolean imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expe
 			       const char *const *flags, guint64 unchangedsince,
 			       ImapUidSet **modified, GCancellable *cancel, GError **error);
 
+/* The same without .SILENT (and without UNCHANGEDSINCE): *@echoed (may be NULL) gets the
+ * UIDs the server answered with their FLAGS. A server may leave out those whose flags it
+ * did not change (Dovecot does: already so, gone, or a read-only mailbox), so a UID
+ * missing there needs a look (a FETCH) to tell why. */
+gboolean imap_store_flags_echo_sync(ImapPool *pool, const char *mailbox,
+				    guint32 expect_uidvalidity, const ImapUidSet *uids,
+				    ImapStoreMode mode, const char *const *flags,
+				    ImapUidSet **echoed, GCancellable *cancel, GError **error);
+
 /* UID MOVE, or without MOVE: UID COPY, then \Deleted and UID EXPUNGE of exactly those UIDs
  * (needs UIDPLUS; without UIDPLUS the source is left \Deleted-free and a copy remains:
  * a duplicate, never a loss). Returns the COPYUID mapping when the server gives one:

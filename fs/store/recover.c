@@ -17,6 +17,8 @@ static gboolean
 recover_one(Store *store, HcacheJournalEntry *e, GCancellable *cancel, GError **error)
 {
 	switch (e->op) {
+	case HCACHE_JOURNAL_DELETE:
+		return store_recover_delete_sync(store, e, cancel, error);
 	default:
 		g_set_error(error, STORE_ERROR, STORE_ERROR_INVALID,
 			    "journal entry %" G_GINT64_FORMAT ": unknown operation %d (left as it is)",
