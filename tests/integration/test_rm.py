@@ -349,3 +349,65 @@ def test_killed_before_the_expunge_stays_hidden_offline(fresh_dovecot, mount, tm
 
 
 # ---- a server without UIDPLUS (tests/fakeimap) ---------------------------------------
+
+def test_no_uidplus_never_expunges(tmp_path, mount):  # noqa: F811
+	"""Without UIDPLUS no EXPUNGE of any kind is sent (a bare EXPUNGE would take other
+	clients' \\Deleted mail): the message stays \\Deleted on the server, hidden here; not
+	even the unmount expunges it."""
+	sys.path.insert(0, os.path.join(tl.source_dir(), "tests", "fakeimap"))
+	import fakeimap as fi
+	from test_mount import _FakeDv
+	ca, crt, key = fi.make_certs(str(tmp_path / "certs"))
+	flags = {1: set(), 2: set(), 3: {"\\Deleted"}}  # 3: another client's \Deleted mail
+
+	def fetch_reply(conn, m):
+		out = b""
+		for uid in sorted(flags):
+			out += (b'* %d FETCH (UID %d FLAGS (%s) RFC822.SIZE 20 INTERNALDATE '
+				b'"01-Jan-2024 10:00:0%d +0000" ENVELOPE ("Mon, 1 Jan 2024 10:00:00 +0000" '
+				b'"m%d" NIL NIL NIL NIL NIL NIL NIL "<m%d@x>"))\r\n'
+				% (uid, uid, " ".join(sorted(flags[uid])).encode(), uid, uid, uid))
+		return out + b"{tag} OK done\r\n"
+
+	def store_reply(conn, m):
+		uid = int(m.group(1))
+		changed = "\\Deleted" not in flags[uid]
+		flags[uid].add("\\Deleted")
+		echo = b""
+		if changed and not m.group(2):
+			echo = b"* %d FETCH (UID %d FLAGS (%s))\r\n" % (uid, uid, " ".join(
+				sorted(flags[uid])).encode())
+		return echo + b"{tag} OK stored\r\n"
+
+	select = (b"* 3 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 4] n\r\n"
+		  b"* FLAGS (\\Deleted \\Seen)\r\n* OK [PERMANENTFLAGS (\\Deleted \\Seen)] p\r\n")
+	rules = [
+		(rb"\S+ CAPABILITY", b"* CAPABILITY IMAP4rev1 NAMESPACE\r\n{tag} OK\r\n"),
+		(rb"\S+ NAMESPACE", b'* NAMESPACE (("" "/")) NIL NIL\r\n{tag} OK\r\n'),
+		(rb"\S+ LIST .*", b'* LIST (\\HasNoChildren) "/" INBOX\r\n{tag} OK\r\n'),
+		(rb"\S+ EXAMINE .*", select + b"{tag} OK [READ-ONLY] done\r\n"),
+		(rb"\S+ SELECT .*", select + b"{tag} OK [READ-WRITE] done\r\n"),
+		(rb"\S+ UID STORE (\d+) \+FLAGS(\.SILENT)? \(\\Deleted\)", store_reply),
+		(rb"\S+ UID FETCH \S+ \(.*", fetch_reply),
+		(rb"\S+ (NOOP|CHECK|ENABLE .*|ID .*|UNSELECT|CLOSE)", b"{tag} OK\r\n"),
+	]
+	caps = "IMAP4rev1 LITERAL+ SASL-IR NAMESPACE AUTH=PLAIN"
+	srv = fi.FakeImap(scripts=[fi.login_steps(caps) + [fi.serve(rules, timeout=120)]],
+			  tls="implicit", certfile=crt, keyfile=key).start()
+	try:
+		m = mount(_FakeDv(srv.port, ca), opts=["expunge_delay=0"])
+		d = os.path.join(m.mnt, "INBOX")
+		names = by_uid(d)
+		assert sorted(names) == [1, 2, 3]
+		rm(os.path.join(d, names[2]))
+		assert sorted(by_uid(d)) == [1, 3]
+		assert "\\Deleted" in flags[2]
+		m.stop()
+		sent = [c for i in range(len(srv.conns)) for c in srv.commands(i)]
+		assert any(re.fullmatch(r"UID STORE 2 \+FLAGS(\.SILENT)? \(\\Deleted\)", c)
+			   for c in sent), sent
+		assert not [c for c in sent if "EXPUNGE" in c.upper()], sent
+		assert flags == {1: set(), 2: {"\\Deleted"}, 3: {"\\Deleted"}}
+		assert "no UIDPLUS" in m.log()
+	finally:
+		srv.stop()
