@@ -361,7 +361,9 @@ gboolean imap_copy_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidv
 			ImapUidSet **dest_uids, GCancellable *cancel, GError **error);
 
 /* UID EXPUNGE of exactly @uids (needs UIDPLUS, else IMAP_ERROR_UNSUPPORTED: never a bare
- * EXPUNGE that could take other clients' \Deleted mail). */
+ * EXPUNGE that could take other clients' \Deleted mail). It first stores \Deleted on
+ * @uids on the same connection (UID STORE +FLAGS.SILENT), so that they go even when their
+ * \Deleted was set on another connection whose change this one has not seen yet. */
 gboolean imap_expunge_uids_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
 				const ImapUidSet *uids, GCancellable *cancel, GError **error);
 

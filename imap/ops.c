@@ -1044,7 +1044,18 @@ imap_expunge_uids_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidva
 				  cancel, error);
 	if (!lease)
 		return FALSE;
-	ok = copy_run(pool, lease, &d, cancel, error);
+	{
+		/* \Deleted again on this very connection first: a STORE made on another
+		 * connection may not be in this session's view yet (Dovecot then expunges
+		 * nothing and says OK) */
+		static const char *const deleted[] = { "\\Deleted", NULL };
+		StoreData sd = { uids, IMAP_STORE_ADD, deleted, 0, NULL };
+		ImapPoolOp op = { .build = store_build, .untagged = store_untagged, .data = &sd };
+
+		ok = imap_lease_run(lease, &op, NULL, cancel, error);
+	}
+	if (ok)
+		ok = copy_run(pool, lease, &d, cancel, error);
 	imap_pool_release(pool, lease);
 	imap_uidset_free(d.dst);
 	return ok;
