@@ -63,6 +63,10 @@ fs_errno_from_error(const GError *error)
 			return ESTALE;
 		case STORE_ERROR_TOO_BIG:
 			return EFBIG;
+		case STORE_ERROR_READ_ONLY:
+			return EROFS; /* offline: the mount is read-only until the server is back */
+		case STORE_ERROR_DENIED:
+			return EACCES; /* a read-only folder, a missing right, a NO */
 		default:
 			return EIO;
 		}

@@ -59,6 +59,10 @@ typedef struct {
 	StoreSync sync;	 /* parsed, default STORE_SYNC_HEADERS */
 	int allow_coredump; /* -o allow_coredump: stay dumpable and ptrace-able */
 	int read_only;	    /* -o ro (also passed on to libfuse): every write is EROFS */
+	char *expunge_opt;	  /* -o expunge=close|immediate|never */
+	StoreExpunge expunge;	  /* parsed, default STORE_EXPUNGE_CLOSE */
+	char *expunge_delay_opt;  /* -o expunge_delay=SECONDS (decimals allowed) */
+	gint64 expunge_delay_us;  /* parsed, default 2 s */
 	int show_help;
 	int show_version;
 	int extra_args;		    /* non-option arguments beyond the two */

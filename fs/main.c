@@ -384,6 +384,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* after the cache: what a previous mount deleted stays hidden until expunged */
+	store_set_expunge(store, o.expunge, o.expunge_delay_us);
 	if (o.offline) {
 		if (!store_cache_has_data(store)) {
 			fprintf(stderr,
@@ -457,6 +459,9 @@ main(int argc, char **argv)
 	}
 	/* unmounted (0), or SIGTERM/SIGINT/SIGHUP (the signal number): a clean end */
 	ret = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ? 0 : 1;
+	/* rm's write-behind and the expunges of -o expunge=close, bounded (what the server
+	 * does not take stays in the journal for the next mount) */
+	store_flush_sync(store, MIN((gint64)o.timeout, 10) * G_USEC_PER_SEC);
 	store_cancel_all(store); /* nothing more is served: end what still runs */
 	fuse_loop_cfg_destroy(loop);
 

@@ -673,19 +673,68 @@ op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	fuse_reply_err(req, EROFS);
 }
 
+/* rm of a message: \Deleted on the server, then the name is gone (store.h); the expunge
+ * follows per -o expunge=. The store's events take the name out of the tree. */
 static void
 op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	Fs *fs = fs_of(req);
 	FsNode *dir = fs_node_get(fs, parent);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(StoreFolder) folder = NULL;
+	g_autoptr(StoreMessage) msg = NULL;
+	GCancellable *cancel;
+	gboolean is_dir, ok;
+	guint32 uid = 0;
 	int err;
 
-	/* hook for the owner of op_unlink: a staged new file goes first (newfile.c) */
-	if (!read_only(fs) && dir != NULL && fs_newfile_unlink(fs, dir, name, &err)) {
+	if (read_only(fs)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (dir == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/* a staged new file goes first (newfile.c) */
+	if (fs_newfile_unlink(fs, dir, name, &err)) {
 		fuse_reply_err(req, err);
 		return;
 	}
-	fuse_reply_err(req, EROFS);
+	if (dir->kind != FS_NODE_DIR) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	g_mutex_lock(&fs->lock);
+	is_dir = g_hash_table_contains(dir->subdirs, name);
+	if (dir->folder != NULL && dir->index != NULL) {
+		folder = store_folder_ref(dir->folder);
+		uid = fs_dir_index_find(dir->index, name);
+	}
+	g_mutex_unlock(&fs->lock);
+	if (is_dir) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (uid != 0)
+		msg = store_folder_get_message(fs->store, folder, uid);
+	if (msg == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	cancel = req_begin(req);
+	ok = store_message_delete_sync(fs->store, folder, msg, cancel, &error);
+	req_end(req, cancel);
+	if (!ok)
+		g_debug("rm %s: %s", name, error->message);
+	fuse_reply_err(req, ok ? 0 : fs_errno_from_error(error));
+}
+
+/* Folders are issue 12: nothing is sent. */
+static void
+op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EPERM);
 }
 
 /* mv of a message to another folder (rename.c); directories are issue 12. */
@@ -903,7 +952,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.setxattr = op_setxattr,
 	.removexattr = op_removexattr,
 	.mkdir = op_mkdir,
-	.rmdir = op_unlink,
+	.rmdir = op_rmdir,
 	.unlink = op_unlink,
 	.rename = op_rename,
 	.create = op_create,

@@ -66,6 +66,8 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("comment=", KEY_MOUNT_ONLY),
 	OPT("ro", read_only),
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP), /* and libfuse mounts read-only */
+	OPT("expunge=%s", expunge_opt),
+	OPT("expunge_delay=%s", expunge_delay_opt),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -154,6 +156,12 @@ fs_options_print_help(const char *progname)
 	       "                             (default: 30)\n"
 	       "    -o offline_retry=SECONDS when offline because the server was unreachable,\n"
 	       "                             try it again at most this often (default: 15)\n"
+	       "    -o expunge=POLICY        when messages removed with rm are expunged (only\n"
+	       "                             ours, UID EXPUNGE): close (default: once no file\n"
+	       "                             or listing of the folder is open and it was quiet\n"
+	       "                             for expunge_delay, and at unmount), immediate,\n"
+	       "                             never (only \\Deleted)\n"
+	       "    -o expunge_delay=SECONDS quiet time before expunge=close acts (default: 2)\n"
 	       "    -o allow_coredump        for debugging: allow core dumps and debuggers to\n"
 	       "                             attach (they can see the password; default: off)\n"
 	       "    -h, --help               this help\n"
@@ -343,6 +351,7 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 	o->flags_max_age = 10;
 	o->folders_max_age = 30;
 	o->offline_retry = 15;
+	o->expunge_delay_us = 2 * G_USEC_PER_SEC;
 	o->imap.trace_fd = -1;
 	if (fuse_opt_parse(&o->fuse_args, o, opt_spec, opt_proc) != 0)
 		return FALSE; /* libfuse printed why */
@@ -410,6 +419,30 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 	    !parse_int("offline_retry", o->offline_retry_opt, 1, 86400, " (seconds)",
 		       &o->offline_retry))
 		return FALSE;
+	if (o->expunge_opt != NULL) {
+		if (!strcmp(o->expunge_opt, "close"))
+			o->expunge = STORE_EXPUNGE_CLOSE;
+		else if (!strcmp(o->expunge_opt, "immediate"))
+			o->expunge = STORE_EXPUNGE_IMMEDIATE;
+		else if (!strcmp(o->expunge_opt, "never"))
+			o->expunge = STORE_EXPUNGE_NEVER;
+		else {
+			fprintf(stderr, "imapfs: bad expunge=%s (close, immediate or never)\n",
+				o->expunge_opt);
+			return FALSE;
+		}
+	}
+	if (o->expunge_delay_opt != NULL) {
+		char *end = NULL;
+		double v = g_ascii_strtod(o->expunge_delay_opt, &end);
+
+		if (end == o->expunge_delay_opt || *end != '\0' || !(v >= 0 && v <= 86400)) {
+			fprintf(stderr, "imapfs: bad expunge_delay=%s (seconds, 0 to 86400)\n",
+				o->expunge_delay_opt);
+			return FALSE;
+		}
+		o->expunge_delay_us = (gint64)(v * G_USEC_PER_SEC);
+	}
 	if (o->cache_size_opt != NULL && !parse_size(o->cache_size_opt, &o->cache_size)) {
 		fprintf(stderr, "imapfs: bad cache_size=%s (bytes, with K, M or G suffix)\n",
 			o->cache_size_opt);
@@ -703,6 +736,8 @@ fs_options_clear(FsOptions *o)
 	free(o->cache_dir);
 	free(o->cache_size_opt);
 	free(o->sync_opt);
+	free(o->expunge_opt);
+	free(o->expunge_delay_opt);
 	free(o->max_conns_opt);
 	free(o->timeout_opt);
 	free(o->dir_max_age_opt);

@@ -361,6 +361,15 @@ gboolean imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expe
 			       const char *const *flags, guint64 unchangedsince,
 			       ImapUidSet **modified, GCancellable *cancel, GError **error);
 
+/* The same without .SILENT (and without UNCHANGEDSINCE): *@echoed (may be NULL) gets the
+ * UIDs the server answered with their FLAGS. A server may leave out those whose flags it
+ * did not change (Dovecot does: already so, gone, or a read-only mailbox), so a UID
+ * missing there needs a look (a FETCH) to tell why. */
+gboolean imap_store_flags_echo_sync(ImapPool *pool, const char *mailbox,
+				    guint32 expect_uidvalidity, const ImapUidSet *uids,
+				    ImapStoreMode mode, const char *const *flags,
+				    ImapUidSet **echoed, GCancellable *cancel, GError **error);
+
 /* UID MOVE, or without MOVE: UID COPY, then \Deleted and UID EXPUNGE of exactly those UIDs
  * (needs UIDPLUS; without UIDPLUS the source is left \Deleted-free and a copy remains:
  * a duplicate, never a loss). Returns the COPYUID mapping when the server gives one:
@@ -373,7 +382,9 @@ gboolean imap_copy_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidv
 			ImapUidSet **dest_uids, GCancellable *cancel, GError **error);
 
 /* UID EXPUNGE of exactly @uids (needs UIDPLUS, else IMAP_ERROR_UNSUPPORTED: never a bare
- * EXPUNGE that could take other clients' \Deleted mail). */
+ * EXPUNGE that could take other clients' \Deleted mail). It first stores \Deleted on
+ * @uids on the same connection (UID STORE +FLAGS.SILENT), so that they go even when their
+ * \Deleted was set on another connection whose change this one has not seen yet. */
 gboolean imap_expunge_uids_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
 				const ImapUidSet *uids, GCancellable *cancel, GError **error);
 

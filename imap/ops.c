@@ -766,6 +766,7 @@ typedef struct {
 	ImapStoreMode mode;
 	const char *const *flags;
 	guint64 unchangedsince;
+	ImapUidSet *echoed; /* not .SILENT: the UIDs the server answered with FETCH, else NULL */
 } StoreData;
 
 static ImapCmd *
@@ -780,8 +781,14 @@ store_build(ImapConn *conn, gpointer data, GError **error)
 		imap_cmd_number(cmd, d->unchangedsince);
 		imap_cmd_raw(cmd, ")");
 	}
-	imap_cmd_raw(cmd, d->mode == IMAP_STORE_ADD ? "+FLAGS.SILENT" :
-			  d->mode == IMAP_STORE_REMOVE ? "-FLAGS.SILENT" : "FLAGS.SILENT");
+	if (d->echoed != NULL)
+		imap_cmd_raw(cmd, d->mode == IMAP_STORE_ADD	 ? "+FLAGS"
+				  : d->mode == IMAP_STORE_REMOVE ? "-FLAGS"
+								 : "FLAGS");
+	else
+		imap_cmd_raw(cmd, d->mode == IMAP_STORE_ADD	 ? "+FLAGS.SILENT"
+				  : d->mode == IMAP_STORE_REMOVE ? "-FLAGS.SILENT"
+								 : "FLAGS.SILENT");
 	imap_cmd_raw(cmd, "(");
 	for (guint i = 0; d->flags && d->flags[i]; i++)
 		imap_cmd_flag(cmd, d->flags[i]);
@@ -801,19 +808,21 @@ store_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 	if (imap_resp_untagged_kind(resp) != IMAP_UNTAGGED_FETCH)
 		return FALSE;
 	msg = imap_resp_fetch(resp, &seq, &err);
-	return msg && (msg->have & IMAP_FETCH_UID) && imap_uidset_contains(d->uids, msg->uid);
+	if (!msg || !(msg->have & IMAP_FETCH_UID) || !imap_uidset_contains(d->uids, msg->uid))
+		return FALSE;
+	/* runs on the connection's I/O thread, the caller waits: no lock needed */
+	if (d->echoed && (msg->have & IMAP_FETCH_FLAGS))
+		imap_uidset_add(d->echoed, msg->uid);
+	return TRUE;
 }
 
-gboolean
-imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
-		      const ImapUidSet *uids, ImapStoreMode mode, const char *const *flags,
-		      guint64 unchangedsince, ImapUidSet **modified, GCancellable *cancel,
-		      GError **error)
+static gboolean
+store_run(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity, StoreData *d,
+	  ImapUidSet **modified, GCancellable *cancel, GError **error)
 {
-	StoreData d = { uids, mode, flags, unchangedsince };
 	ImapPoolOp op = { .mailbox = mailbox, .access = IMAP_ACCESS_WRITE,
 			  .expect_uidvalidity = expect_uidvalidity, .build = store_build,
-			  .untagged = store_untagged, .data = &d };
+			  .untagged = store_untagged, .data = d };
 	g_autoptr(ImapResponse) tagged = NULL;
 	g_autoptr(ImapCmd) check = imap_cmd_new("UID STORE");
 	ImapLease *lease;
@@ -821,13 +830,13 @@ imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidval
 
 	if (modified)
 		*modified = NULL;
-	if (!uids || imap_uidset_is_empty(uids)) {
+	if (!d->uids || imap_uidset_is_empty(d->uids)) {
 		g_set_error(error, IMAP_ERROR, IMAP_ERROR_INVALID, "empty UID set");
 		return FALSE;
 	}
 	/* validate the flags before anything touches the network */
-	for (guint i = 0; flags && flags[i]; i++)
-		imap_cmd_flag(check, flags[i]);
+	for (guint i = 0; d->flags && d->flags[i]; i++)
+		imap_cmd_flag(check, d->flags[i]);
 	if (!imap_cmd_finish(check, error))
 		return FALSE;
 	/* A lease of our own (not imap_pool_run: a STORE is never retried anyway) so that
@@ -854,6 +863,31 @@ imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidval
 	    g_ascii_strcasecmp(tagged->code, "MODIFIED") == 0)
 		*modified = imap_resp_code_modified(tagged);
 	return TRUE;
+}
+
+gboolean
+imap_store_flags_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
+		      const ImapUidSet *uids, ImapStoreMode mode, const char *const *flags,
+		      guint64 unchangedsince, ImapUidSet **modified, GCancellable *cancel,
+		      GError **error)
+{
+	StoreData d = { uids, mode, flags, unchangedsince, NULL };
+
+	return store_run(pool, mailbox, expect_uidvalidity, &d, modified, cancel, error);
+}
+
+gboolean
+imap_store_flags_echo_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
+			   const ImapUidSet *uids, ImapStoreMode mode, const char *const *flags,
+			   ImapUidSet **echoed, GCancellable *cancel, GError **error)
+{
+	StoreData d = { uids, mode, flags, 0, imap_uidset_new() };
+	gboolean ok = store_run(pool, mailbox, expect_uidvalidity, &d, NULL, cancel, error);
+
+	if (ok && echoed)
+		*echoed = g_steal_pointer(&d.echoed);
+	imap_uidset_free(d.echoed);
+	return ok;
 }
 
 /* ---- COPY / MOVE / EXPUNGE ---------------------------------------------------------- */
@@ -1030,7 +1064,18 @@ imap_expunge_uids_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidva
 				  cancel, error);
 	if (!lease)
 		return FALSE;
-	ok = copy_run(pool, lease, &d, cancel, error);
+	{
+		/* \Deleted again on this very connection first: a STORE made on another
+		 * connection may not be in this session's view yet (Dovecot then expunges
+		 * nothing and says OK) */
+		static const char *const deleted[] = { "\\Deleted", NULL };
+		StoreData sd = { uids, IMAP_STORE_ADD, deleted, 0, NULL };
+		ImapPoolOp op = { .build = store_build, .untagged = store_untagged, .data = &sd };
+
+		ok = imap_lease_run(lease, &op, NULL, cancel, error);
+	}
+	if (ok)
+		ok = copy_run(pool, lease, &d, cancel, error);
 	imap_pool_release(pool, lease);
 	imap_uidset_free(d.dst);
 	return ok;

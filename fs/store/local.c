@@ -72,9 +72,10 @@ remove_one(guint32 uid, gpointer data)
 	store_local_pin_locked(r->store, f, uid);
 	if (!r->hide)
 		g_array_append_val(r->rows, uid);
-	if (m == NULL || m->hidden)
+	if (m == NULL || (m->hidden && r->hide))
 		return TRUE;
-	g_ptr_array_add(r->gone, store_message_ref(m));
+	if (!m->hidden) /* a hidden one left the tree when it was hidden */
+		g_ptr_array_add(r->gone, store_message_ref(m));
 	if (r->hide)
 		m->hidden = TRUE;
 	else
@@ -120,7 +121,7 @@ store_local_remove(Store *store, StoreFolder *folder, const ImapUidSet *uids, gb
 	r.rows = g_array_new(FALSE, FALSE, sizeof(guint32));
 	g_mutex_lock(&store->lock);
 	imap_uidset_foreach(uids, remove_one, &r);
-	if (!hide && r.gone->len > 0 && folder->sorted != NULL)
+	if (!hide && folder->sorted != NULL)
 		prune_sorted_locked(folder);
 	uv = folder->uidvalidity;
 	id = folder->hc_id;

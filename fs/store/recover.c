@@ -23,6 +23,8 @@ recover_one(Store *store, HcacheJournalEntry *e, GCancellable *cancel, GError **
 		return store_recover_move_sync(store, e, cancel, error);
 	case HCACHE_JOURNAL_COPY:
 		return store_recover_copy_sync(store, e, cancel, error);
+	case HCACHE_JOURNAL_DELETE:
+		return store_recover_delete_sync(store, e, cancel, error);
 	default:
 		g_set_error(error, STORE_ERROR, STORE_ERROR_INVALID,
 			    "journal entry %" G_GINT64_FORMAT ": unknown operation %d (left as it is)",

@@ -844,6 +844,7 @@ list_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
 		if (msgs != NULL) {
 			g_mutex_lock(&store->lock);
 			install_warm_locked(folder, msgs, &mb);
+			store_delete_rehide_locked(store, folder);
 			g_mutex_unlock(&store->lock);
 			warm = TRUE;
 		}
@@ -903,6 +904,7 @@ list_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
 	folder->inflight = NULL;
 	if (ok && l.sel != NULL) {
 		ch = merge_locked(store, folder, &l, events);
+		store_delete_rehide_locked(store, folder);
 		folder->loaded = TRUE;
 		folder->loaded_at = g_get_monotonic_time();
 		folder->uidvalidity = l.sel->uidvalidity;
@@ -947,6 +949,8 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		return NULL;
 	}
 	offline = store_offline_check(store);
+	/* rm's write-behind first: a listing shows what the server will have */
+	store_folder_flush_sync(store, folder, g_get_monotonic_time() + store->idle_us);
 	g_mutex_lock(&store->lock);
 	for (;;) {
 		StoreInflight *op;

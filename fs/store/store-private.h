@@ -66,6 +66,14 @@ struct _Store {
 	guint64 ticket;	       /* atomic: store_ticket() */
 	gboolean folders_listed; /* a LIST succeeded once; protected by lock */
 	StoreEventFn event_fn; /* immutable after store_set_event_handler */
+	/* rm (delete.c, expunge.c, batch.c): */
+	struct _StoreBatcher *batcher;	 /* write-behind of bursts; created on first use
+					  * (under lock), freed by store_free */
+	struct _StoreExpunger *expunger; /* created by store_set_expunge or on first use
+					  * (under lock), freed by store_free */
+	GHashTable *rehide; /* mailbox -> StoreRehide*: UIDs a previous mount \Deleted and
+			     * did not expunge (the journal), hidden when a listing brings
+			     * them; protected by lock */
 	char *crash_at;	       /* IMAPFS_TEST_CRASH_AT; immutable after store_new */
 	gpointer event_data;
 };
@@ -210,6 +218,64 @@ gboolean store_recover_move_sync(Store *store, HcacheJournalEntry *e, GCancellab
 				 GError **error);
 gboolean store_recover_copy_sync(Store *store, HcacheJournalEntry *e, GCancellable *cancel,
 				 GError **error);
+/* ---- batch.c: write-behind of bursts ------------------------------------------------ */
+
+typedef struct _StoreBatcher StoreBatcher;
+/* One kind of write that bursts may batch (a key is (kind, folder), the items are UIDs). */
+typedef struct {
+	const char *name; /* for logs */
+	/* @uid joins the batch of @folder, which then holds @uids. Makes it durable and does
+	 * its local effect before the caller is answered; *@data is the batch's state (NULL
+	 * at its first item: set it). FALSE refuses the item: with @error it failed, without
+	 * it the caller should run it synchronously. Called under the batcher's lock. */
+	gboolean (*join)(Store *store, StoreFolder *folder, gpointer *data, const ImapUidSet *uids,
+			 guint32 uid, GError **error);
+	/* Sends the batch (@uids of @folder) on the flusher thread, no lock held, and deals
+	 * with its failure; frees @data. */
+	void (*run)(Store *store, StoreFolder *folder, const ImapUidSet *uids, gpointer data);
+} StoreBatchKind;
+/* An operation of @kind on @folder just succeeded synchronously: a burst may follow. */
+void store_batch_ran(Store *store, const StoreBatchKind *kind, StoreFolder *folder);
+/* When a burst of @kind on @folder is on (an operation finished less than half a second
+ * ago), @uid joins its batch (kind->join) and TRUE; else FALSE (with @error when the join
+ * failed). */
+gboolean store_batch_join(Store *store, const StoreBatchKind *kind, StoreFolder *folder,
+			  guint32 uid, GError **error);
+/* Sends now what @folder's batches (NULL: all) hold and waits for them, at most until the
+ * monotonic @deadline. TRUE when nothing is left pending. */
+gboolean store_batch_flush_sync(Store *store, StoreFolder *folder, gint64 deadline);
+/* store_free(): runs what is still pending and joins the flusher. */
+void store_batch_free(Store *store);
+
+/* ---- delete.c, expunge.c: rm --------------------------------------------------------- */
+
+/* Under store->lock, when a listing of @f was installed or merged: hides the messages a
+ * previous mount deleted and did not expunge. */
+void store_delete_rehide_locked(Store *store, StoreFolder *f);
+/* Those UIDs of @mailbox are settled (expunged, or back): no longer hidden at load. */
+void store_delete_rehide_forget(Store *store, const char *mailbox, const ImapUidSet *uids);
+/* The journal entry of a DELETE (recover.c's dispatch): STORE \Deleted again unless the
+ * entry says it was confirmed, then UID EXPUNGE of those UIDs per the policy. */
+gboolean store_recover_delete_sync(Store *store, HcacheJournalEntry *e, GCancellable *cancel,
+				   GError **error);
+/* The \Deleted STORE of @uids (of @mailbox at @uidvalidity; @folder may be NULL at
+ * recovery) is confirmed, journal entry @journal_id (0: none) at step 1: expunges them
+ * per the policy (now, once closed, or never), then removes the entry. */
+void store_expunge_queue(Store *store, StoreFolder *folder, const char *mailbox,
+			 guint32 uidvalidity, const ImapUidSet *uids, gint64 journal_id,
+			 GCancellable *cancel);
+/* UID EXPUNGE of @uids now; TRUE when settled (done, or moot: the folder or its
+ * UIDVALIDITY is gone, no UIDPLUS), then the entries @ids are removed. */
+gboolean store_expunge_now_sync(Store *store, StoreFolder *folder, const char *mailbox,
+				guint32 uidvalidity, const ImapUidSet *uids, const gint64 *ids,
+				guint n_ids, GCancellable *cancel, GError **error);
+/* The policy, and whether it expunges at all on this server (UIDPLUS). */
+StoreExpunge store_expunge_policy(Store *store);
+gboolean store_expunge_possible(Store *store);
+/* store_set_expunge(): the DELETE entries of the journal go into store->rehide. */
+void store_delete_load_journal(Store *store);
+/* store_free(): joins the expunger (what it holds stays in the journal). */
+void store_expunge_free(Store *store);
 
 /* ---- body.c ------------------------------------------------------------------------- */
 

@@ -99,6 +99,10 @@ store_free(Store *store)
 	if (store == NULL)
 		return;
 	store_cancel_all(store);
+	/* rm's flusher and expunger threads use the pool and the caches */
+	store_batch_free(store);
+	store_expunge_free(store);
+	g_clear_pointer(&store->rehide, g_hash_table_unref);
 	/* the shared operations' workers feed the downloader's queue: end them first (the
 	 * downloader's own starts then fail at once) */
 	store_inflight_group_join(store->inflight);

@@ -33,6 +33,9 @@ typedef enum {
 	STORE_ERROR_OFFLINE,	  /* offline and the data is not in the cache */
 	STORE_ERROR_STALE,	  /* the message's UIDVALIDITY is gone from the server */
 	STORE_ERROR_TOO_BIG,	  /* a new message over the server's APPENDLIMIT */
+	STORE_ERROR_READ_ONLY,	  /* a change while offline: nothing can be changed now */
+	STORE_ERROR_DENIED,	  /* the server refused a change (NO, or a read-only folder
+				   * or a missing right that it ignored silently) */
 } StoreErrorCode;
 
 typedef enum {
@@ -326,6 +329,39 @@ guint64 store_append_limit(Store *store);
 gboolean store_staged_append_sync(Store *store, StoreStaged *s, StoreFolder *folder,
 				  const char *const *flags, gint64 internaldate, StoreMessage **out,
 				  GCancellable *cancel, GError **error);
+/* ---- deleting messages (delete.c, expunge.c; bursts through batch.c) --------------- */
+
+/* When the UIDs this mount marked \Deleted are expunged (-o expunge=). Other clients'
+ * \Deleted mail is never expunged: only UID EXPUNGE of our own UIDs (UIDPLUS), never a
+ * bare EXPUNGE; without UIDPLUS our messages stay \Deleted on the server. */
+typedef enum {
+	STORE_EXPUNGE_CLOSE,	 /* once the folder is closed (no handle open in it) and
+				  * quiet for the delay, and at unmount (the default) */
+	STORE_EXPUNGE_IMMEDIATE, /* right after the \Deleted STORE */
+	STORE_EXPUNGE_NEVER,	 /* only \Deleted: hidden for the rest of this mount */
+} StoreExpunge;
+/* Call once, after store_open_cache() and before the first use (defaults: CLOSE, 2 s).
+ * Reads the journal: the messages a previous mount deleted and did not expunge stay
+ * hidden from the listings until their expunge. */
+void store_set_expunge(Store *store, StoreExpunge policy, gint64 delay_us);
+
+/* rm of @msg in @folder: journals the intent, UID STORE +FLAGS (\Deleted) confirmed by
+ * the server, then the message leaves the listings at once (MESSAGE_GONE) and waits for
+ * its expunge (policy above). When another rm in the same folder finished a moment ago (a
+ * burst: rm of many files), this one is journaled, hidden and acknowledged at once, and
+ * its STORE goes out with the burst's others in one command a few milliseconds later (a
+ * refused burst brings its messages back, with a log line). Errors: STORE_ERROR_NOT_FOUND
+ * (already expunged: the name goes), STORE_ERROR_DENIED (read-only folder, no right,
+ * NO), STORE_ERROR_READ_ONLY (offline), a network error (nothing changed). */
+gboolean store_message_delete_sync(Store *store, StoreFolder *folder, StoreMessage *msg,
+				   GCancellable *cancel, GError **error);
+/* Waits (at most until the monotonic @deadline) until the write-behind of @folder (NULL:
+ * every folder) has been sent and answered. A listing of a folder calls it first. */
+void store_folder_flush_sync(Store *store, StoreFolder *folder, gint64 deadline);
+/* At unmount, before store_cancel_all(): sends the pending write-behind and the expunges
+ * of -o expunge=close, whatever is open, bounded by @timeout_us. What is left (server
+ * gone) stays in the journal for the next mount. */
+void store_flush_sync(Store *store, gint64 timeout_us);
 
 /* ---- bodies ----------------------------------------------------------------------- */
 
