@@ -846,11 +846,11 @@ store_run(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity, Store
 				  cancel, error);
 	if (!lease)
 		return FALSE;
-	for (guint i = 0; mode != IMAP_STORE_REMOVE && flags && flags[i]; i++) {
-		if (!imap_lease_flag_is_permanent(lease, flags[i])) {
+	for (guint i = 0; d->mode != IMAP_STORE_REMOVE && d->flags && d->flags[i]; i++) {
+		if (!imap_lease_flag_is_permanent(lease, d->flags[i])) {
 			g_set_error(error, IMAP_ERROR, IMAP_ERROR_NOT_PERMANENT,
 				    "%s does not keep the flag %s (PERMANENTFLAGS)", mailbox,
-				    flags[i]);
+				    d->flags[i]);
 			imap_pool_release(pool, lease);
 			return FALSE;
 		}
