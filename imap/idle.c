@@ -52,27 +52,16 @@ idle_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 		idle->fn(&ch, idle->user_data);
 		return TRUE;
 	case IMAP_UNTAGGED_VANISHED: {
+		/* one call with the whole set: a hostile "VANISHED 1:4294967294" is two
+		 * numbers here, never four billion calls */
 		gboolean earlier = FALSE;
 		g_autoptr(ImapUidSet) set = imap_resp_vanished(resp, &earlier, &err);
-		g_autofree char *txt = NULL;
-		g_auto(GStrv) ranges = NULL;
 
 		if (!set)
 			return TRUE;
-		txt = imap_uidset_to_string(set);
-		ranges = g_strsplit(txt, ",", -1);
-		for (guint i = 0; ranges[i]; i++) {
-			char *colon = strchr(ranges[i], ':');
-			guint64 a = g_ascii_strtoull(ranges[i], NULL, 10);
-			guint64 b = colon ? g_ascii_strtoull(colon + 1, NULL, 10) : a;
-
-			for (guint64 u = MIN(a, b); u <= MAX(a, b) && u <= G_MAXUINT32 && u > 0;
-			     u++) {
-				ch.kind = IMAP_CHANGE_EXPUNGED;
-				ch.uid = (guint32)u;
-				idle->fn(&ch, idle->user_data);
-			}
-		}
+		ch.kind = IMAP_CHANGE_EXPUNGED;
+		ch.uids = set;
+		idle->fn(&ch, idle->user_data);
 		return TRUE;
 	}
 	case IMAP_UNTAGGED_FETCH: {
@@ -120,7 +109,7 @@ idle_thread(gpointer data)
 		ImapConn *conn = imap_conn_open_sync(cfg, imap_pool_stats(idle->pool),
 						     idle->cancel, &err);
 		ImapSelectInfo *info = NULL;
-		ImapChange lost = { IMAP_CHANGE_LOST, idle->mailbox, 0, 0, NULL };
+		ImapChange lost = { IMAP_CHANGE_LOST, idle->mailbox, 0, 0, NULL, NULL };
 
 		if (conn)
 			info = imap_select_run(conn, idle->mailbox, FALSE, 0, 0, idle->cancel, &err);
@@ -142,7 +131,8 @@ idle_thread(gpointer data)
 		}
 		if (reconnected) {
 			/* tell the store to look again: changes while we were away are unknown */
-			ImapChange ex = { IMAP_CHANGE_EXISTS, idle->mailbox, info->exists, 0, NULL };
+			ImapChange ex = { IMAP_CHANGE_EXISTS, idle->mailbox, info->exists, 0, NULL,
+					   NULL };
 
 			idle->fn(&ex, idle->user_data);
 		}

@@ -291,7 +291,8 @@ gboolean imap_namespace_sync(ImapPool *pool, ImapNamespaces **out, GCancellable 
 
 /* Every mailbox of every namespace (LIST "" "*" plus LIST of each namespace prefix that
  * "*" does not reach), de-duplicated. With @with_status and LIST-STATUS, each entry's
- * status holds MESSAGES UIDNEXT UIDVALIDITY UNSEEN. Returns GPtrArray of ImapMailboxInfo*. */
+ * status holds MESSAGES UIDNEXT UIDVALIDITY UNSEEN (and HIGHESTMODSEQ once CONDSTORE is
+ * enabled). Returns GPtrArray of ImapMailboxInfo*. */
 GPtrArray *imap_list_all_sync(ImapPool *pool, gboolean with_status, GCancellable *cancel,
 			      GError **error);
 /* One LIST with a reference and a pattern (both UTF-8). */
@@ -407,7 +408,8 @@ ImapUidSet *imap_search_sync(ImapPool *pool, const char *mailbox, guint32 expect
 
 typedef enum {
 	IMAP_CHANGE_EXISTS,   /* new mail may have arrived; count in .exists */
-	IMAP_CHANGE_EXPUNGED, /* .uid gone (VANISHED); uid 0 when only a seqno was known */
+	IMAP_CHANGE_EXPUNGED, /* .uids gone (VANISHED, one call per response, as ranges);
+			       * .uids NULL and .uid 0 when only a seqno was known (EXPUNGE) */
 	IMAP_CHANGE_FLAGS,    /* .msg has UID, FLAGS (and MODSEQ) */
 	IMAP_CHANGE_LOST,     /* the IDLE connection died; re-sync needed after it returns */
 } ImapChangeKind;
@@ -417,6 +419,7 @@ typedef struct {
 	guint32 exists;
 	guint32 uid;
 	const ImapMessage *msg;
+	const ImapUidSet *uids; /* EXPUNGED from VANISHED: borrowed for the call */
 } ImapChange;
 typedef void (*ImapChangeFn)(const ImapChange *change, gpointer user_data);
 
@@ -427,5 +430,45 @@ typedef struct _ImapIdle ImapIdle;
 ImapIdle *imap_idle_start(ImapPool *pool, const char *mailbox, ImapChangeFn fn,
 			  gpointer user_data, GError **error);
 void imap_idle_stop(ImapIdle *idle); /* blocks until the thread is gone; NULL ok */
+
+/* ---- change notification for the whole account (NOTIFY, RFC 5465; notify.c) ------- */
+
+typedef enum {
+	IMAP_NOTIFY_READY,     /* NOTIFY SET was accepted; .resumed after a reconnect (what
+				* changed while the connection was down is unknown) */
+	IMAP_NOTIFY_STATUS,    /* messages of .mailbox changed (new, expunged, flags): .status
+				* holds the items the server sent (any may be missing) */
+	IMAP_NOTIFY_MAILBOXES, /* a folder was created, deleted, renamed or (un)subscribed:
+				* .mailbox names it (NULL when the LIST did not decode) */
+	IMAP_NOTIFY_SELECTED,  /* EXISTS, EXPUNGE, VANISHED or FETCH: about a selected mailbox,
+				* and the NOTIFY connection selects none (a server oddity);
+				* never decoded further (a VANISHED range is not walked) */
+	IMAP_NOTIFY_LOST,      /* the connection died; it comes back by itself with backoff */
+	IMAP_NOTIFY_REFUSED,   /* the server lacks NOTIFY or refused NOTIFY SET: the watcher
+				* thread has ended (use IDLE or polling instead) */
+} ImapNotifyKind;
+typedef struct {
+	ImapNotifyKind kind;
+	const char *mailbox;	  /* UTF-8, or NULL */
+	const ImapStatus *status; /* STATUS only, else NULL */
+	gboolean resumed;	  /* READY only */
+} ImapNotifyEvent;
+/* Called on the watcher's threads (STATUS, MAILBOXES and SELECTED on the connection's I/O
+ * thread with its lock held): copy what you need and return; never wait, never call the
+ * library. Everything is borrowed for the call. */
+typedef void (*ImapNotifyFn)(const ImapNotifyEvent *event, gpointer user_data);
+
+/* A dedicated connection (outside the pool) that asks for NOTIFY SET (selected ...)
+ * (personal ...) [(subtree @subtrees ...)] with MessageNew, MessageExpunge and FlagChange,
+ * and MailboxName and SubscriptionChange for the folders, selects no mailbox (so the server
+ * reports STATUS per changed folder and LIST per changed name), waits in IDLE (re-issued
+ * before 29 minutes; NOOP every 5 minutes without IDLE) and calls @fn for each notification.
+ * @subtrees (may be NULL): UTF-8 mailbox names whose subtrees are watched too (the prefixes
+ * of other users' and shared namespaces). Reconnects with backoff by itself. Never fails
+ * here: a server without NOTIFY is reported by IMAP_NOTIFY_REFUSED. */
+typedef struct _ImapNotify ImapNotify;
+ImapNotify *imap_notify_start(ImapPool *pool, const char *const *subtrees, ImapNotifyFn fn,
+			      gpointer user_data);
+void imap_notify_stop(ImapNotify *notify); /* blocks until the thread is gone; NULL ok */
 
 G_END_DECLS

@@ -149,7 +149,10 @@ list_build(ImapConn *conn, gpointer data, GError **error)
 		if (su)
 			imap_cmd_raw(cmd, "SPECIAL-USE");
 		if (st)
-			imap_cmd_raw(cmd, "STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
+			imap_cmd_raw(cmd, imap_conn_condstore(conn)
+						  ? "STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN "
+						    "HIGHESTMODSEQ)"
+						  : "STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
 		imap_cmd_raw(cmd, ")");
 	}
 	return finish(cmd, error);
