@@ -277,6 +277,12 @@ gboolean imap_pool_connect_sync(ImapPool *pool, GCancellable *cancel, GError **e
 /* Capability test on the logged-in server (after connect), e.g. "MOVE", "QRESYNC". */
 gboolean imap_pool_has_capability(ImapPool *pool, const char *cap);
 
+/* The mailboxes selected on the pool's connections now (owning strv, may repeat). A server
+ * may answer STATUS for a mailbox selected on the asking connection from that session's
+ * view (Dovecot does, also in LIST-STATUS): for those, imap_noop_sync() is the way to learn
+ * of changes. */
+char **imap_pool_dup_selected(ImapPool *pool);
+
 /* Counters for tests and benchmarks: bytes read from and written to the network (after
  * TLS), commands sent, and body bytes received in FETCH literals. */
 typedef struct {
@@ -369,6 +375,12 @@ gboolean imap_delete_sync(ImapPool *pool, const char *mailbox, GCancellable *can
 			  GError **error);
 gboolean imap_rename_sync(ImapPool *pool, const char *from, const char *to,
 			  GCancellable *cancel, GError **error);
+
+/* NOOP on a connection that has @mailbox selected (EXAMINEd first when none has): what
+ * the server then reports unsolicited (EXISTS, EXPUNGE, VANISHED, FETCH) reaches the
+ * changed handler (imap_pool_set_changed_handler). */
+gboolean imap_noop_sync(ImapPool *pool, const char *mailbox, GCancellable *cancel,
+			GError **error);
 
 /* GETQUOTAROOT of @mailbox; FALSE with IMAP_ERROR_UNSUPPORTED without QUOTA. */
 gboolean imap_quota_sync(ImapPool *pool, const char *mailbox, ImapQuota *out,

@@ -25,7 +25,7 @@
 
 struct _ImapNotify {
 	ImapPool *pool;
-	char **subtrees; /* immutable */
+	char **subtrees; /* the notify thread's (dropped when the server refuses them) */
 	ImapNotifyFn fn;
 	gpointer user_data;
 	GCancellable *cancel;
@@ -201,6 +201,14 @@ notify_thread(gpointer data)
 		if (g_cancellable_is_cancelled(n->cancel)) {
 			imap_conn_free(conn);
 			break;
+		}
+		if (refused && n->subtrees != NULL && !g_error_matches(err, IMAP_ERROR,
+								      IMAP_ERROR_UNSUPPORTED)) {
+			/* maybe the other namespaces' subtrees: the personal one alone then */
+			g_message("NOTIFY: %s; trying again without the other namespaces",
+				  err->message);
+			g_clear_pointer(&n->subtrees, g_strfreev);
+			continue;
 		}
 		if (refused) {
 			g_message("NOTIFY: %s: push for every folder is off", err->message);

@@ -1412,3 +1412,20 @@ imap_search_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity
 	}
 	return d.result ? d.result : imap_uidset_new();
 }
+
+/* ---- NOOP on a selected mailbox ------------------------------------------------------ */
+
+static ImapCmd *
+noop_build(ImapConn *conn, gpointer data, GError **error)
+{
+	return finish(new_cmd(conn, "NOOP"), error);
+}
+
+gboolean
+imap_noop_sync(ImapPool *pool, const char *mailbox, GCancellable *cancel, GError **error)
+{
+	ImapPoolOp op = { .mailbox = mailbox, .access = IMAP_ACCESS_READ, .idempotent = TRUE,
+			  .build = noop_build };
+
+	return imap_pool_run(pool, &op, NULL, cancel, error);
+}

@@ -68,8 +68,12 @@ heard_change(const char *mailbox, guint32 uidvalidity, guint changed, gpointer d
 	if (f != NULL && f->loaded && f->uidvalidity == uidvalidity) {
 		g_debug("%s: the server announced changes (%#x): resync due", mailbox, changed);
 		f->loaded_at = STORE_STALE;
+	} else {
+		f = NULL;
 	}
 	g_mutex_unlock(&store->lock);
+	if (f != NULL) /* and with a watcher, soon, not at the next opendir */
+		store_watch_heard(store, mailbox);
 }
 
 Store *
@@ -99,6 +103,7 @@ store_free(Store *store)
 	if (store == NULL)
 		return;
 	store_cancel_all(store);
+	store_watch_stop(store);
 	/* the shared operations' workers feed the downloader's queue: end them first (the
 	 * downloader's own starts then fail at once) */
 	store_inflight_group_join(store->inflight);
@@ -169,12 +174,18 @@ void
 store_folder_open_handle(Store *store, StoreFolder *folder)
 {
 	g_atomic_int_inc(&folder->handles);
+	g_mutex_lock(&store->lock);
+	folder->used_at = g_get_monotonic_time();
+	g_mutex_unlock(&store->lock);
 }
 
 void
 store_folder_close_handle(Store *store, StoreFolder *folder)
 {
 	g_atomic_int_dec_and_test(&folder->handles);
+	g_mutex_lock(&store->lock);
+	folder->used_at = g_get_monotonic_time();
+	g_mutex_unlock(&store->lock);
 }
 
 gboolean

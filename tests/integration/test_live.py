@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Live (issue 13): the mount follows the server without remounting and without its
+freshness timers. Every mount here sets dir_max_age, flags_max_age and folders_max_age to
+an hour, so only a push (NOTIFY, IDLE) or the watcher's polling can explain a change that
+shows. Another client (imaplib through imapfs_testlib, also the checker of the server's
+state) appends, expunges, sets flags, creates, renames and deletes folders; the test waits
+for the change through the mount with a generous cap, never a fixed sleep.
+
+Against a real Dovecot (NOTIFY, IDLE, LIST-STATUS) and against tests/fakeimap for what
+Dovecot cannot be made to do: IDLE without NOTIFY, neither (polling), a push connection
+dropped, a huge VANISHED range.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import imapfs_testlib as tl
+from test_mount import _FakeDv, mount  # noqa: F401 (fixture)
+
+sys.path.insert(0, os.path.join(tl.source_dir(), "tests", "fakeimap"))
+
+import fakeimap as fi  # noqa: E402
+
+LONG = ["dir_max_age=3600", "flags_max_age=3600", "folders_max_age=3600"]
+CAP = 20  # seconds: generous; a push arrives within about a second
+
+
+def by_uid(d):
+	out = {}
+	for n in os.listdir(d):
+		m = re.search(r"_(\d+)\.eml$", n)
+		if m:
+			out[int(m.group(1))] = n
+	return out
+
+
+def flags_of(path):
+	return os.getxattr(path, "user.imap.flags").decode().split()
+
+
+def msg(subject, body="x"):
+	return ("From: a@example.org\r\nSubject: %s\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+		"\r\n%s\r\n" % (subject, body)).encode()
+
+
+def store_flags(conn, folder, uid, op, flags):
+	tl.select(conn, folder, readonly=False)
+	tl.check(conn.uid("STORE", str(uid), op, "(%s)" % flags))
+
+
+def expunge(conn, folder, uid):
+	store_flags(conn, folder, uid, "+FLAGS.SILENT", "\\Deleted")
+	tl.check(conn.uid("EXPUNGE", str(uid)))
+
+
+def live_mount(mount, dv, *extra):  # noqa: F811
+	m = mount(dv, opts=LONG + list(extra))
+	return m
+
+
+# ---- against Dovecot (NOTIFY) --------------------------------------------------------
+
+@pytest.mark.parametrize("live", ["auto", "idle", "poll"])
+def test_messages_and_flags_follow_the_server(fresh_dovecot, mount, live):  # noqa: F811
+	"""New mail, flag changes and expunges by another client show in INBOX (selected by
+	IDLE) and in a folder that is not in use, with every timer at an hour: by NOTIFY
+	(auto), IDLE on INBOX plus polling for the other folder (idle), polling (poll)."""
+	dv = fresh_dovecot("slash", corpus_n=0)
+	conn = dv.imap()
+	tl.check(conn.create(tl.mbox("Other")))
+	a = tl.append(conn, "INBOX", msg("first"))
+	b = tl.append(conn, "Other", msg("other first"))
+	opts = ["live=" + live]
+	if live != "auto":
+		opts.append("poll=1")
+	m = live_mount(mount, dv, *opts)
+	mode = {"auto": "NOTIFY for every folder", "idle": "IDLE on up to",
+		"poll": "polling every"}[live]
+	tl.wait_for(lambda: mode in m.log(), CAP, "live mode in the log: " + mode)
+	inbox, other = os.path.join(m.mnt, "INBOX"), os.path.join(m.mnt, "Other")
+	assert sorted(by_uid(inbox)) == [a]
+	assert sorted(by_uid(other)) == [b]
+
+	for folder, path, first in (("INBOX", inbox, a), ("Other", other, b)):
+		new = tl.append(conn, folder, msg("new in " + folder))
+		assert new in tl.fetch_flags(conn, folder)  # the server's state
+		tl.wait_for(lambda: new in by_uid(path), CAP, "new mail in " + folder)
+		name = by_uid(path)[new]
+		with open(os.path.join(path, name), "rb") as f:
+			assert f.read() == tl.fetch_body(conn, folder, new)
+
+		store_flags(conn, folder, first, "+FLAGS", "\\Flagged")
+		assert "\\Flagged" in tl.fetch_flags(conn, folder)[first]
+		fp = os.path.join(path, by_uid(path)[first])
+		tl.wait_for(lambda: "\\Flagged" in flags_of(fp), CAP, "\\Flagged in " + folder)
+
+		expunge(conn, folder, first)
+		assert first not in tl.fetch_flags(conn, folder)
+		tl.wait_for(lambda: first not in by_uid(path), CAP, "expunge in " + folder)
+		assert not os.path.exists(fp)
+		assert sorted(by_uid(path)) == sorted(tl.fetch_flags(conn, folder))
+
+
+@pytest.mark.parametrize("live", ["auto", "poll"])
+def test_folders_created_renamed_and_deleted_follow(fresh_dovecot, mount, live):  # noqa: F811
+	dv = fresh_dovecot("slash", corpus_n=0)
+	conn = dv.imap()
+	tl.check(conn.create(tl.mbox("Old")))
+	opts = ["live=" + live] + (["poll=1"] if live == "poll" else [])
+	m = live_mount(mount, dv, *opts)
+	assert "Old" in os.listdir(m.mnt)
+	tl.check(conn.create(tl.mbox("New")))
+	assert "New" in [f.name for f in tl.list_all_folders(dv.imap())]
+	tl.wait_for(lambda: "New" in os.listdir(m.mnt), CAP, "New appears")
+	assert os.path.isdir(os.path.join(m.mnt, "New"))
+	tl.check(conn.rename(tl.mbox("New"), tl.mbox("Renamed")))
+	tl.wait_for(lambda: "Renamed" in os.listdir(m.mnt) and "New" not in os.listdir(m.mnt),
+		    CAP, "New renamed to Renamed")
+	tl.check(conn.delete(tl.mbox("Old")))
+	names = [f.name for f in tl.list_all_folders(dv.imap())]
+	assert "Old" not in names and "Renamed" in names
+	tl.wait_for(lambda: "Old" not in os.listdir(m.mnt), CAP, "Old disappears")
+	assert not os.path.exists(os.path.join(m.mnt, "Old"))
+
+
+def test_dot_layout_and_other_namespaces(fresh_dovecot, mount):  # noqa: F811
+	"""The '.' layout (INBOX. prefix, shared namespaces watched as NOTIFY subtrees): new
+	mail in a subfolder shows."""
+	dv = fresh_dovecot("dot", corpus_n=0)
+	conn = dv.imap()
+	tl.check(conn.create(tl.mbox("INBOX.Sub")))
+	m = live_mount(mount, dv)
+	tl.wait_for(lambda: "NOTIFY for every folder" in m.log(), CAP, "NOTIFY")
+	sub = os.path.join(m.mnt, "Sub")
+	assert by_uid(sub) == {}
+	new = tl.append(conn, "INBOX.Sub", msg("in sub"))
+	tl.wait_for(lambda: new in by_uid(sub), CAP, "new mail in Sub")
+	assert "trying again without" not in m.log()
+
+
+def test_expunge_is_a_deletion_inotifywait_sees(fresh_dovecot, mount):  # noqa: F811
+	"""inotifywait on the folder and on a file: the expunge by another client reaches
+	them without anyone listing the folder again. With FUSE's notify_delete the kernel
+	tells the file's watchers IN_DELETE_SELF (and, since Linux 6.x, the directory's
+	watchers IN_DELETE with the name); what the kernel delivers is asserted as seen."""
+	if shutil.which("inotifywait") is None:
+		pytest.skip("inotifywait not installed (inotify-tools; scripts/deps)")
+	dv = fresh_dovecot("slash", corpus_n=0)
+	conn = dv.imap()
+	uids = [tl.append(conn, "INBOX", msg("m%d" % i)) for i in range(3)]
+	m = live_mount(mount, dv)
+	tl.wait_for(lambda: "NOTIFY for every folder" in m.log(), CAP, "NOTIFY")
+	inbox = os.path.join(m.mnt, "INBOX")
+	names = by_uid(inbox)
+	victim = uids[1]
+	vpath = os.path.join(inbox, names[victim])
+	out = os.path.join(m.mnt + "-inotify.txt")
+	w = subprocess.Popen(["inotifywait", "-m", "-o", out, "--format", "%w|%e|%f",
+			      "-e", "delete", "-e", "delete_self", inbox, vpath],
+			     stderr=subprocess.PIPE)
+	try:
+		assert b"Watches established" in w.stderr.readline() + w.stderr.readline()
+		expunge(conn, "INBOX", victim)
+		assert victim not in tl.fetch_flags(conn, "INBOX")
+
+		def seen():
+			try:
+				with open(out) as f:
+					return [ln.strip().split("|") for ln in f if ln.strip()]
+			except FileNotFoundError:
+				return []
+		tl.wait_for(lambda: any("DELETE_SELF" in e for _, e, _ in seen()), CAP,
+			    "IN_DELETE_SELF on the expunged file")
+		events = seen()
+	finally:
+		w.terminate()
+		w.wait(10)
+	assert [vpath, "DELETE_SELF", ""] in events, events
+	dir_events = [e for e in events if e[0].rstrip("/") == inbox]
+	# a directory watcher gets IN_DELETE with the name on kernels that send it for a
+	# FUSE notify_delete; never an event for another file
+	for p, e, name in dir_events:
+		assert e == "DELETE" and name == names[victim], events
+	assert not os.path.exists(vpath)
+	assert sorted(by_uid(inbox)) == [uids[0], uids[2]]
+
+
+def test_no_cache_and_live_off(fresh_dovecot, mount):  # noqa: F811
+	"""-o live=off: nothing follows the server until a timer says so (here: never); the
+	option is checked."""
+	dv = fresh_dovecot("slash", corpus_n=0)
+	conn = dv.imap()
+	a = tl.append(conn, "INBOX", msg("a"))
+	m = live_mount(mount, dv, "live=off", "no_cache")
+	inbox = os.path.join(m.mnt, "INBOX")
+	assert sorted(by_uid(inbox)) == [a]
+	b = tl.append(conn, "INBOX", msg("b"))
+	assert b in tl.fetch_flags(conn, "INBOX")
+	# the daemon says what it does; nothing else can bring b
+	tl.wait_for(lambda: "live: off" in m.log(), CAP, "live off in the log")
+	assert sorted(by_uid(inbox)) == [a]
+	for bad in ("live=sometimes", "idle_max=17", "poll=-1"):
+		r = subprocess.run([tl.imapfs_bin(), "-o", bad, "imaps://a@127.0.0.1", m.mnt + "x"],
+				   capture_output=True, timeout=30)
+		assert r.returncode != 0
+		lines = r.stderr.decode().strip().splitlines()
+		assert len(lines) == 1 and bad.split("=")[0] in lines[0], lines
