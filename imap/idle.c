@@ -70,12 +70,11 @@ idle_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 
 		if (!msg)
 			return TRUE;
-		if (msg->have & IMAP_FETCH_UID) {
-			ch.kind = IMAP_CHANGE_FLAGS;
-			ch.uid = msg->uid;
-			ch.msg = msg;
-			idle->fn(&ch, idle->user_data);
-		}
+		/* servers often leave the UID out of an unsolicited FETCH (uid 0 then) */
+		ch.kind = IMAP_CHANGE_FLAGS;
+		ch.uid = (msg->have & IMAP_FETCH_UID) ? msg->uid : 0;
+		ch.msg = msg;
+		idle->fn(&ch, idle->user_data);
 		return TRUE;
 	}
 	default:

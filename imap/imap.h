@@ -422,7 +422,7 @@ typedef enum {
 	IMAP_CHANGE_EXISTS,   /* new mail may have arrived; count in .exists */
 	IMAP_CHANGE_EXPUNGED, /* .uids gone (VANISHED, one call per response, as ranges);
 			       * .uids NULL and .uid 0 when only a seqno was known (EXPUNGE) */
-	IMAP_CHANGE_FLAGS,    /* .msg has UID, FLAGS (and MODSEQ) */
+	IMAP_CHANGE_FLAGS,    /* .msg has FLAGS (and MODSEQ); .uid its UID, 0 when not sent */
 	IMAP_CHANGE_LOST,     /* the IDLE connection died; re-sync needed after it returns */
 } ImapChangeKind;
 typedef struct {

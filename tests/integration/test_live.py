@@ -211,3 +211,215 @@ def test_no_cache_and_live_off(fresh_dovecot, mount):  # noqa: F811
 		assert r.returncode != 0
 		lines = r.stderr.decode().strip().splitlines()
 		assert len(lines) == 1 and bad.split("=")[0] in lines[0], lines
+
+
+# ---- against tests/fakeimap: what Dovecot cannot be made to do ------------------------
+
+from test_hostile import Box, message, rules as hostile_rules  # noqa: E402
+
+BASE_CAPS = "IMAP4rev1 LITERAL+ SASL-IR UIDPLUS NAMESPACE AUTH=PLAIN"
+
+
+class LiveBox(Box):
+	"""The hostile tests' INBOX plus flags, a UIDNEXT that only grows, and the push
+	commands: IDLE/DONE, NOTIFY SET, STATUS, and a NOOP that tells a connection the new
+	message count (what a server does for a mailbox selected there)."""
+
+	def __init__(self, msgs):
+		super().__init__(msgs)
+		self.flags = {}
+		self.uidnext = max(self.msgs or [0]) + 1
+
+	def add(self, subject):
+		with self.lock:
+			uid = self.uidnext
+			self.uidnext += 1
+			self.msgs[uid] = message(subject, b"body of " + subject.encode())
+			return uid
+
+	def examine(self, conn, m):
+		with self.lock:
+			conn.exists = len(self.msgs)
+			return ("* %d EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY %d] v\r\n"
+				"* OK [UIDNEXT %d] n\r\n{tag} OK [READ-ONLY] done\r\n" % (
+					len(self.msgs), self.uidvalidity, self.uidnext)).encode()
+
+	def headers(self, conn, m):
+		out = super().headers(conn, m).decode()
+		with self.lock:
+			for uid, fl in self.flags.items():
+				out = out.replace("(UID %d FLAGS ()" % uid, "(UID %d FLAGS (%s)" % (uid, " ".join(fl)))
+		return out.encode()
+
+	def status(self, conn, m):
+		name = m.group(1).decode().strip('"')
+		with self.lock:
+			n, nxt = (len(self.msgs), self.uidnext) if name == "INBOX" else (0, 1)
+		return ("* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d)\r\n{tag} OK\r\n" % (
+			name, n, nxt, self.uidvalidity)).encode()
+
+	def status_line(self):
+		with self.lock:
+			return "* STATUS INBOX (MESSAGES %d UIDNEXT %d)\r\n" % (len(self.msgs), self.uidnext)
+
+	def noop(self, conn, m):
+		with self.lock:
+			n = len(self.msgs)
+			out = ""
+			if getattr(conn, "exists", None) is not None and conn.exists != n:
+				out = "* %d EXISTS\r\n" % n
+				conn.exists = n
+		return (out + "{tag} OK\r\n").encode()
+
+	@staticmethod
+	def idle(conn, m):
+		conn.idling = True
+		return b"+ idling\r\n"
+
+	@staticmethod
+	def done(conn, m):
+		conn.idling = False
+		return b"{tag} OK idle done\r\n"
+
+	@staticmethod
+	def notify(conn, m):
+		conn.notify = True
+		return b"{tag} OK NOTIFY done\r\n"
+
+
+class FakeServer:
+	def __init__(self, tmp_path, caps, msgs=None):
+		self.box = LiveBox(msgs or {1: message("one", b"body one\r\n")})
+		ca, crt, key = fi.make_certs(str(tmp_path / "certs"))
+		box = self.box
+		rules = [
+			(rb"\S+ CAPABILITY", ("* CAPABILITY %s\r\n{tag} OK\r\n" % caps).encode()),
+			(rb"\S+ IDLE", box.idle),
+			(rb"DONE", box.done),
+			(rb"\S+ NOTIFY SET .*", box.notify),
+			(rb"\S+ STATUS (\S+) .*", box.status),
+			(rb"\S+ NOOP", box.noop),
+			(rb"\S+ (EXAMINE|SELECT) .*", box.examine),
+			(rb"\S+ UID FETCH (\S+) \((UID FLAGS)\)", box.headers),
+		] + hostile_rules(box)
+		script = fi.login_steps(caps) + [fi.serve(rules, timeout=300)]
+		self.srv = fi.FakeImap(scripts=[script], tls="implicit", certfile=crt, keyfile=key,
+				       end_timeout=5).start()
+		self.dv = _FakeDv(self.srv.port, ca)
+
+	def conns(self, attr):
+		return [c for c in self.srv.conns if not c.done.is_set() and getattr(c, attr, False)]
+
+	def stop(self):
+		self.srv.stop()
+
+
+@pytest.fixture
+def fake(tmp_path):
+	made = []
+
+	def make(caps, **kw):
+		s = FakeServer(tmp_path, caps, **kw)
+		made.append(s)
+		return s
+
+	yield make
+	for s in made:
+		s.stop()
+
+
+def push_change(s, kind, seq_line):
+	"""Tells the watcher's connection: NOTIFY as STATUS, IDLE as the selected mailbox's
+	own response (@seq_line)."""
+	if kind == "notify":
+		assert s.srv.push(s.box.status_line(), lambda c: getattr(c, "notify", False)) == 1
+	else:
+		assert s.srv.push(seq_line, lambda c: getattr(c, "idling", False)) >= 1
+
+
+@pytest.mark.parametrize("kind", ["notify", "idle"])
+def test_push_from_a_server_with_or_without_notify(fake, mount, kind):  # noqa: F811
+	"""IDLE without NOTIFY (and NOTIFY itself, scripted): new mail, flags and an expunge
+	pushed by the server show in the mount, polling off and every timer at an hour."""
+	s = fake(BASE_CAPS + " IDLE" + (" NOTIFY" if kind == "notify" else ""))
+	m = mount(s.dv, opts=LONG + ["poll=0"])
+	inbox = os.path.join(m.mnt, "INBOX")
+	assert sorted(by_uid(inbox)) == [1]
+	tl.wait_for(lambda: s.conns("notify" if kind == "notify" else "idling"), CAP,
+		    "the watcher's connection")
+	if kind == "idle":
+		assert "live: IDLE on up to 2 folders in use" in m.log()
+		assert not any("NOTIFY" in c for conn in s.srv.conns for c in conn.commands())
+
+	two = s.box.add("two")
+	push_change(s, kind, "* 2 EXISTS\r\n")
+	tl.wait_for(lambda: two in by_uid(inbox), CAP, "new mail")
+
+	f1 = os.path.join(inbox, by_uid(inbox)[1])
+	with s.box.lock:
+		s.box.flags[1] = ["\\Flagged"]
+	push_change(s, kind, "* 1 FETCH (FLAGS (\\Flagged))\r\n")
+	tl.wait_for(lambda: "\\Flagged" in flags_of(f1), CAP, "the flag")
+
+	with s.box.lock:
+		del s.box.msgs[1]
+	push_change(s, kind, "* 1 EXPUNGE\r\n")
+	tl.wait_for(lambda: 1 not in by_uid(inbox), CAP, "the expunge")
+	assert sorted(by_uid(inbox)) == [two]
+	assert s.srv.errors == []
+
+
+def test_polling_without_idle(fake, mount):  # noqa: F811
+	"""No NOTIFY, no IDLE: a round every -o poll seconds finds the new mail (NOOP where
+	INBOX is selected, STATUS elsewhere) and only then resyncs."""
+	s = fake(BASE_CAPS)
+	m = mount(s.dv, opts=LONG + ["poll=1"])
+	inbox = os.path.join(m.mnt, "INBOX")
+	assert sorted(by_uid(inbox)) == [1]
+	tl.wait_for(lambda: "live: polling every 1 s" in m.log(), CAP, "polling")
+	two = s.box.add("two")
+	tl.wait_for(lambda: two in by_uid(inbox), CAP, "new mail by polling")
+	cmds = [c for conn in s.srv.conns for c in conn.commands()]
+	assert not any(c.startswith(("IDLE", "NOTIFY")) for c in cmds), cmds
+	assert any(c.startswith("NOOP") for c in cmds), cmds
+
+
+@pytest.mark.parametrize("kind", ["notify", "idle"])
+def test_dropped_push_connection_reconnects_and_resyncs(fake, mount, kind):  # noqa: F811
+	"""The push connection is dropped; mail that arrives meanwhile (nobody tells) shows
+	once it is back: the watcher resyncs what it may have missed."""
+	s = fake(BASE_CAPS + " IDLE" + (" NOTIFY" if kind == "notify" else ""))
+	m = mount(s.dv, opts=LONG + ["poll=0"])
+	inbox = os.path.join(m.mnt, "INBOX")
+	assert sorted(by_uid(inbox)) == [1]
+	attr = "notify" if kind == "notify" else "idling"
+	tl.wait_for(lambda: s.conns(attr), CAP, "the watcher's connection")
+	first = s.conns(attr)[0]
+	two = s.box.add("two")
+	assert s.srv.drop(lambda c: c is first) == 1
+	tl.wait_for(lambda: [c for c in s.conns(attr) if c is not first], CAP, "a new push connection")
+	tl.wait_for(lambda: two in by_uid(inbox), CAP, "mail that came while it was down")
+	assert s.srv.errors == []
+
+
+@pytest.mark.parametrize("kind", ["notify", "idle"])
+def test_huge_vanished_range_does_not_wedge_the_daemon(fake, mount, kind):  # noqa: F811
+	"""A hostile 'VANISHED 1:4294967294' on every connection (push and pool) is taken as
+	a range: the daemon answers a listing within seconds, and the next push still works."""
+	s = fake(BASE_CAPS + " IDLE" + (" NOTIFY" if kind == "notify" else ""))
+	m = mount(s.dv, opts=LONG + ["poll=0"])
+	inbox = os.path.join(m.mnt, "INBOX")
+	assert sorted(by_uid(inbox)) == [1]
+	tl.wait_for(lambda: s.conns("notify" if kind == "notify" else "idling"), CAP,
+		    "the watcher's connection")
+	assert s.srv.push("* VANISHED 1:4294967294\r\n* VANISHED (EARLIER) 1:4294967294\r\n") >= 2
+	t0 = time.monotonic()
+	names = by_uid(inbox)
+	for n in names.values():
+		os.stat(os.path.join(inbox, n))
+	assert time.monotonic() - t0 < 5
+	assert sorted(names) == [1]  # the server still has it
+	two = s.box.add("two")
+	push_change(s, kind, "* 2 EXISTS\r\n")
+	tl.wait_for(lambda: two in by_uid(inbox), CAP, "new mail after the hostile range")
+	assert time.monotonic() - t0 < CAP
