@@ -4,8 +4,9 @@
  * (outside the pool) that keeps one mailbox selected and reports EXISTS, EXPUNGE,
  * VANISHED and FETCH FLAGS as ImapChange callbacks: IDLE when the server offers it
  * (re-issued every 28 minutes), NOOP every minute otherwise. On a lost connection it
- * bumps the pool's epoch, reports IMAP_CHANGE_LOST and reconnects with backoff; after a
- * reconnect it reports EXISTS so the caller looks again. It never changes the mailbox
+ * bumps the pool's epoch, reports IMAP_CHANGE_LOST and reconnects with backoff; after every
+ * EXAMINE (the first and each reconnect) it reports IMAP_CHANGE_WATCHING so the caller
+ * looks again. It never changes the mailbox
  * (EXAMINE) and never touches the caller's state except through the callback.
  */
 #define G_LOG_DOMAIN "imapfs-imap"
@@ -101,7 +102,6 @@ idle_thread(gpointer data)
 	ImapIdle *idle = data;
 	const ImapConfig *cfg = imap_pool_get_config(idle->pool);
 	guint fails = 0;
-	gboolean reconnected = FALSE;
 
 	while (!g_cancellable_is_cancelled(idle->cancel)) {
 		g_autoptr(GError) err = NULL;
@@ -128,14 +128,14 @@ idle_thread(gpointer data)
 			}
 			continue;
 		}
-		if (reconnected) {
-			/* tell the store to look again: changes while we were away are unknown */
-			ImapChange ex = { IMAP_CHANGE_EXISTS, idle->mailbox, info->exists, 0, NULL,
-					   NULL };
+		{
+			/* watched from now on: what changed before (since the caller last looked,
+			 * or while we were away) is not told by IDLE, so the caller looks again */
+			ImapChange ex = { IMAP_CHANGE_WATCHING, idle->mailbox, info->exists, 0,
+					   NULL, NULL };
 
 			idle->fn(&ex, idle->user_data);
 		}
-		reconnected = TRUE;
 		imap_select_info_free(info);
 		fails = 0;
 		while (!g_cancellable_is_cancelled(idle->cancel) && imap_conn_is_alive(conn)) {

@@ -424,6 +424,9 @@ typedef enum {
 			       * .uids NULL and .uid 0 when only a seqno was known (EXPUNGE) */
 	IMAP_CHANGE_FLAGS,    /* .msg has FLAGS (and MODSEQ); .uid its UID, 0 when not sent */
 	IMAP_CHANGE_LOST,     /* the IDLE connection died; re-sync needed after it returns */
+	IMAP_CHANGE_WATCHING, /* the mailbox is watched from now on (after the first EXAMINE
+			       * and after each reconnect): earlier changes are not reported,
+			       * look again; .exists as EXAMINE said */
 } ImapChangeKind;
 typedef struct {
 	ImapChangeKind kind;

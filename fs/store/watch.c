@@ -315,7 +315,8 @@ on_idle(const ImapChange *ch, gpointer data)
 {
 	StoreWatch *w = data;
 
-	/* EXISTS (also after a reconnect), EXPUNGE, VANISHED (a set, never walked), FETCH */
+	/* WATCHING (the first EXAMINE and each reconnect), EXISTS, EXPUNGE, VANISHED (a set,
+	 * never walked), FETCH */
 	if (ch->kind != IMAP_CHANGE_LOST)
 		mark_due(w, ch->mailbox, NULL, FALSE);
 }
@@ -411,9 +412,8 @@ idle_update(StoreWatch *w)
 			continue;
 		}
 		g_debug("live: IDLE on %s", (char *)k);
+		/* (once it watches, IDLE says WATCHING: what changed before is resynced then) */
 		g_hash_table_insert(w->idles, g_strdup(k), idle);
-		/* what changed before IDLE began is not told by it */
-		mark_due(w, k, NULL, FALSE);
 	}
 }
 
