@@ -65,6 +65,11 @@ struct _Store {
 	ImapQuota quota; /* protected by lock */
 	guint64 ticket;	       /* atomic: store_ticket() */
 	gboolean folders_listed; /* a LIST succeeded once; protected by lock */
+	guint64 folders_ticket;	 /* store_ticket() taken before the LIST last merged; protected
+				  * by lock: an older LIST finishing later changes nothing */
+	GMutex folders_emit;	 /* held across a LIST's merge and its events, so that two
+				  * LISTs' events reach fs/ in the order of their merges; taken
+				  * before lock, never across a network wait */
 	StoreEventFn event_fn; /* immutable after store_set_event_handler */
 	StoreWatch *watch;     /* the change watcher (watch.c) or NULL; protected by lock
 				* (set by store_watch_start, cleared by store_watch_stop) */

@@ -10,7 +10,8 @@
  * Threads: every function is thread-safe. Functions ending in _sync may wait on the
  * network (bounded by the pool's timeout); the others never block on I/O.
  *
- * Lock order (top to bottom; never upwards): fs context lock (fs/inode.c) -> store->lock ->
+ * Lock order (top to bottom; never upwards): store->folders_emit -> fs context lock
+ * (fs/inode.c) -> store->lock ->
  * body->lock. No store lock is ever held across a network wait.
  */
 #pragma once
