@@ -48,6 +48,11 @@ typedef struct {
 	int folders_max_age; /* the folder list, re-LISTed on opendir */
 	int offline_retry;   /* reconnect attempts while offline */
 	char *dir_max_age_opt, *flags_max_age_opt, *folders_max_age_opt, *offline_retry_opt;
+	/* following the server (-o live=, idle_max=, poll=; store/watch.c): */
+	char *live_opt, *idle_max_opt, *poll_opt;
+	StoreLive live; /* default STORE_LIVE_AUTO */
+	int idle_max;	/* IDLE connections at most */
+	int poll;	/* seconds between polling rounds, 0: never */
 	int mark_seen;
 	int allow_insecure_auth;
 	char *cache_dir;      /* -o cache_dir= (as given) */

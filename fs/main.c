@@ -284,6 +284,30 @@ exit_watch_stop(ExitWatch *w)
 	g_cond_clear(&w->cond);
 }
 
+/* The change watcher, once the tree is built and the notifier runs: NOTIFY also covers the
+ * other users' and shared namespaces (their prefixes without the delimiter). */
+static void
+live_start(Fs *fs, const FsOptions *o)
+{
+	g_autoptr(GPtrArray) subtrees = g_ptr_array_new_with_free_func(g_free);
+	StoreWatchConfig cfg = {o->live, (guint)o->idle_max, (guint)o->poll, NULL};
+
+	for (guint i = 0; fs->namespaces != NULL && i < fs->namespaces->len; i++) {
+		StoreNamespace *ns = g_ptr_array_index(fs->namespaces, i);
+		gsize n = strlen(ns->prefix);
+
+		if (ns->kind == STORE_NS_PERSONAL || n == 0)
+			continue;
+		if (ns->delim != 0 && ns->prefix[n - 1] == ns->delim)
+			n--;
+		if (n > 0)
+			g_ptr_array_add(subtrees, g_strndup(ns->prefix, n));
+	}
+	g_ptr_array_add(subtrees, NULL);
+	cfg.subtrees = (char **)subtrees->pdata;
+	store_watch_start(fs->store, &cfg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -446,6 +470,7 @@ main(int argc, char **argv)
 	report(verdict_fd, 0);
 	verdict_fd = -1;
 	store_sync_start(store); /* -o sync=new|all: the background downloader */
+	live_start(fs, &o);	 /* changes on the server reach the tree (-o live=) */
 
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
@@ -463,6 +488,7 @@ main(int argc, char **argv)
 	 * does not take stays in the journal for the next mount) */
 	store_flush_sync(store, MIN((gint64)o.timeout, 10) * G_USEC_PER_SEC);
 	store_cancel_all(store); /* nothing more is served: end what still runs */
+	store_watch_stop(store);
 	fuse_loop_cfg_destroy(loop);
 
 out:

@@ -48,6 +48,9 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("flags_max_age=%s", flags_max_age_opt),
 	OPT("folders_max_age=%s", folders_max_age_opt),
 	OPT("offline_retry=%s", offline_retry_opt),
+	OPT("live=%s", live_opt),
+	OPT("idle_max=%s", idle_max_opt),
+	OPT("poll=%s", poll_opt),
 	OPT("allow_coredump", allow_coredump),
 	OPT("oauth_token_command=%s", oauth_token_command),
 	/* what mount(8) and fstab put in -o that means nothing to a FUSE mount (mount.fuse3
@@ -162,6 +165,13 @@ fs_options_print_help(const char *progname)
 	       "                             for expunge_delay, and at unmount), immediate,\n"
 	       "                             never (only \\Deleted)\n"
 	       "    -o expunge_delay=SECONDS quiet time before expunge=close acts (default: 2)\n"
+	       "    -o live=MODE             follow changes on the server: auto (NOTIFY for\n"
+	       "                             every folder when offered, else IDLE on the\n"
+	       "                             folders in use and polling; default), idle (no\n"
+	       "                             NOTIFY), poll (polling only), off\n"
+	       "    -o idle_max=N            IDLE connections at most (default: 2; 0: none)\n"
+	       "    -o poll=SECONDS          polling interval for folders no push covers\n"
+	       "                             (default: 60; 0: never)\n"
 	       "    -o allow_coredump        for debugging: allow core dumps and debuggers to\n"
 	       "                             attach (they can see the password; default: off)\n"
 	       "    -h, --help               this help\n"
@@ -352,6 +362,8 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 	o->folders_max_age = 30;
 	o->offline_retry = 15;
 	o->expunge_delay_us = 2 * G_USEC_PER_SEC;
+	o->idle_max = 2;
+	o->poll = 60;
 	o->imap.trace_fd = -1;
 	if (fuse_opt_parse(&o->fuse_args, o, opt_spec, opt_proc) != 0)
 		return FALSE; /* libfuse printed why */
@@ -442,6 +454,30 @@ fs_options_parse(FsOptions *o, int argc, char **argv)
 			return FALSE;
 		}
 		o->expunge_delay_us = (gint64)(v * G_USEC_PER_SEC);
+	}
+	if (!parse_int("idle_max", o->idle_max_opt, 0, 16, "", &o->idle_max) ||
+	    !parse_int("poll", o->poll_opt, 0, 86400, " (seconds)", &o->poll))
+		return FALSE;
+	if (o->live_opt != NULL) {
+		static const struct {
+			const char *name;
+			StoreLive live;
+		} modes[] = {
+			{"auto", STORE_LIVE_AUTO},
+			{"idle", STORE_LIVE_IDLE},
+			{"poll", STORE_LIVE_POLL},
+			{"off", STORE_LIVE_OFF},
+		};
+		guint i;
+
+		for (i = 0; i < G_N_ELEMENTS(modes); i++)
+			if (!strcmp(o->live_opt, modes[i].name))
+				break;
+		if (i == G_N_ELEMENTS(modes)) {
+			fprintf(stderr, "imapfs: bad live=%s (auto, idle, poll or off)\n", o->live_opt);
+			return FALSE;
+		}
+		o->live = modes[i].live;
 	}
 	if (o->cache_size_opt != NULL && !parse_size(o->cache_size_opt, &o->cache_size)) {
 		fprintf(stderr, "imapfs: bad cache_size=%s (bytes, with K, M or G suffix)\n",
@@ -749,6 +785,9 @@ fs_options_clear(FsOptions *o)
 	if (o->config_password != NULL)
 		explicit_bzero(o->config_password, strlen(o->config_password));
 	g_free(o->config_password);
+	free(o->live_opt);
+	free(o->idle_max_opt);
+	free(o->poll_opt);
 	fuse_opt_free_args(&o->fuse_args);
 	g_strfreev(o->config_argv);
 }

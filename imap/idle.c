@@ -4,8 +4,9 @@
  * (outside the pool) that keeps one mailbox selected and reports EXISTS, EXPUNGE,
  * VANISHED and FETCH FLAGS as ImapChange callbacks: IDLE when the server offers it
  * (re-issued every 28 minutes), NOOP every minute otherwise. On a lost connection it
- * bumps the pool's epoch, reports IMAP_CHANGE_LOST and reconnects with backoff; after a
- * reconnect it reports EXISTS so the caller looks again. It never changes the mailbox
+ * bumps the pool's epoch, reports IMAP_CHANGE_LOST and reconnects with backoff; after every
+ * EXAMINE (the first and each reconnect) it reports IMAP_CHANGE_WATCHING so the caller
+ * looks again. It never changes the mailbox
  * (EXAMINE) and never touches the caller's state except through the callback.
  */
 #define G_LOG_DOMAIN "imapfs-imap"
@@ -52,27 +53,16 @@ idle_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 		idle->fn(&ch, idle->user_data);
 		return TRUE;
 	case IMAP_UNTAGGED_VANISHED: {
+		/* one call with the whole set: a hostile "VANISHED 1:4294967294" is two
+		 * numbers here, never four billion calls */
 		gboolean earlier = FALSE;
 		g_autoptr(ImapUidSet) set = imap_resp_vanished(resp, &earlier, &err);
-		g_autofree char *txt = NULL;
-		g_auto(GStrv) ranges = NULL;
 
 		if (!set)
 			return TRUE;
-		txt = imap_uidset_to_string(set);
-		ranges = g_strsplit(txt, ",", -1);
-		for (guint i = 0; ranges[i]; i++) {
-			char *colon = strchr(ranges[i], ':');
-			guint64 a = g_ascii_strtoull(ranges[i], NULL, 10);
-			guint64 b = colon ? g_ascii_strtoull(colon + 1, NULL, 10) : a;
-
-			for (guint64 u = MIN(a, b); u <= MAX(a, b) && u <= G_MAXUINT32 && u > 0;
-			     u++) {
-				ch.kind = IMAP_CHANGE_EXPUNGED;
-				ch.uid = (guint32)u;
-				idle->fn(&ch, idle->user_data);
-			}
-		}
+		ch.kind = IMAP_CHANGE_EXPUNGED;
+		ch.uids = set;
+		idle->fn(&ch, idle->user_data);
 		return TRUE;
 	}
 	case IMAP_UNTAGGED_FETCH: {
@@ -81,12 +71,11 @@ idle_untagged(ImapConn *conn, const ImapResponse *resp, gpointer data)
 
 		if (!msg)
 			return TRUE;
-		if (msg->have & IMAP_FETCH_UID) {
-			ch.kind = IMAP_CHANGE_FLAGS;
-			ch.uid = msg->uid;
-			ch.msg = msg;
-			idle->fn(&ch, idle->user_data);
-		}
+		/* servers often leave the UID out of an unsolicited FETCH (uid 0 then) */
+		ch.kind = IMAP_CHANGE_FLAGS;
+		ch.uid = (msg->have & IMAP_FETCH_UID) ? msg->uid : 0;
+		ch.msg = msg;
+		idle->fn(&ch, idle->user_data);
 		return TRUE;
 	}
 	default:
@@ -113,14 +102,13 @@ idle_thread(gpointer data)
 	ImapIdle *idle = data;
 	const ImapConfig *cfg = imap_pool_get_config(idle->pool);
 	guint fails = 0;
-	gboolean reconnected = FALSE;
 
 	while (!g_cancellable_is_cancelled(idle->cancel)) {
 		g_autoptr(GError) err = NULL;
 		ImapConn *conn = imap_conn_open_sync(cfg, imap_pool_stats(idle->pool),
 						     idle->cancel, &err);
 		ImapSelectInfo *info = NULL;
-		ImapChange lost = { IMAP_CHANGE_LOST, idle->mailbox, 0, 0, NULL };
+		ImapChange lost = { IMAP_CHANGE_LOST, idle->mailbox, 0, 0, NULL, NULL };
 
 		if (conn)
 			info = imap_select_run(conn, idle->mailbox, FALSE, 0, 0, idle->cancel, &err);
@@ -140,13 +128,14 @@ idle_thread(gpointer data)
 			}
 			continue;
 		}
-		if (reconnected) {
-			/* tell the store to look again: changes while we were away are unknown */
-			ImapChange ex = { IMAP_CHANGE_EXISTS, idle->mailbox, info->exists, 0, NULL };
+		{
+			/* watched from now on: what changed before (since the caller last looked,
+			 * or while we were away) is not told by IDLE, so the caller looks again */
+			ImapChange ex = { IMAP_CHANGE_WATCHING, idle->mailbox, info->exists, 0,
+					   NULL, NULL };
 
 			idle->fn(&ex, idle->user_data);
 		}
-		reconnected = TRUE;
 		imap_select_info_free(info);
 		fails = 0;
 		while (!g_cancellable_is_cancelled(idle->cancel) && imap_conn_is_alive(conn)) {

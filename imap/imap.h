@@ -291,6 +291,12 @@ gboolean imap_pool_has_capability(ImapPool *pool, const char *cap);
  * server does not announce @name with a decimal value. */
 gboolean imap_pool_capability_number(ImapPool *pool, const char *name, guint64 *value);
 
+/* The mailboxes selected on the pool's connections now (owning strv, may repeat). A server
+ * may answer STATUS for a mailbox selected on the asking connection from that session's
+ * view (Dovecot does, also in LIST-STATUS): for those, imap_noop_sync() is the way to learn
+ * of changes. */
+char **imap_pool_dup_selected(ImapPool *pool);
+
 /* Counters for tests and benchmarks: bytes read from and written to the network (after
  * TLS), commands sent, and body bytes received in FETCH literals. */
 typedef struct {
@@ -305,7 +311,8 @@ gboolean imap_namespace_sync(ImapPool *pool, ImapNamespaces **out, GCancellable 
 
 /* Every mailbox of every namespace (LIST "" "*" plus LIST of each namespace prefix that
  * "*" does not reach), de-duplicated. With @with_status and LIST-STATUS, each entry's
- * status holds MESSAGES UIDNEXT UIDVALIDITY UNSEEN. Returns GPtrArray of ImapMailboxInfo*. */
+ * status holds MESSAGES UIDNEXT UIDVALIDITY UNSEEN (and HIGHESTMODSEQ once CONDSTORE is
+ * enabled). Returns GPtrArray of ImapMailboxInfo*. */
 GPtrArray *imap_list_all_sync(ImapPool *pool, gboolean with_status, GCancellable *cancel,
 			      GError **error);
 /* One LIST with a reference and a pattern (both UTF-8). */
@@ -401,6 +408,12 @@ gboolean imap_delete_sync(ImapPool *pool, const char *mailbox, GCancellable *can
 gboolean imap_rename_sync(ImapPool *pool, const char *from, const char *to,
 			  GCancellable *cancel, GError **error);
 
+/* NOOP on a connection that has @mailbox selected (EXAMINEd first when none has): what
+ * the server then reports unsolicited (EXISTS, EXPUNGE, VANISHED, FETCH) reaches the
+ * changed handler (imap_pool_set_changed_handler). */
+gboolean imap_noop_sync(ImapPool *pool, const char *mailbox, GCancellable *cancel,
+			GError **error);
+
 /* GETQUOTAROOT of @mailbox; FALSE with IMAP_ERROR_UNSUPPORTED without QUOTA. */
 gboolean imap_quota_sync(ImapPool *pool, const char *mailbox, ImapQuota *out,
 			 GCancellable *cancel, GError **error);
@@ -442,9 +455,13 @@ ImapUidSet *imap_search_sync(ImapPool *pool, const char *mailbox, guint32 expect
 
 typedef enum {
 	IMAP_CHANGE_EXISTS,   /* new mail may have arrived; count in .exists */
-	IMAP_CHANGE_EXPUNGED, /* .uid gone (VANISHED); uid 0 when only a seqno was known */
-	IMAP_CHANGE_FLAGS,    /* .msg has UID, FLAGS (and MODSEQ) */
+	IMAP_CHANGE_EXPUNGED, /* .uids gone (VANISHED, one call per response, as ranges);
+			       * .uids NULL and .uid 0 when only a seqno was known (EXPUNGE) */
+	IMAP_CHANGE_FLAGS,    /* .msg has FLAGS (and MODSEQ); .uid its UID, 0 when not sent */
 	IMAP_CHANGE_LOST,     /* the IDLE connection died; re-sync needed after it returns */
+	IMAP_CHANGE_WATCHING, /* the mailbox is watched from now on (after the first EXAMINE
+			       * and after each reconnect): earlier changes are not reported,
+			       * look again; .exists as EXAMINE said */
 } ImapChangeKind;
 typedef struct {
 	ImapChangeKind kind;
@@ -452,6 +469,7 @@ typedef struct {
 	guint32 exists;
 	guint32 uid;
 	const ImapMessage *msg;
+	const ImapUidSet *uids; /* EXPUNGED from VANISHED: borrowed for the call */
 } ImapChange;
 typedef void (*ImapChangeFn)(const ImapChange *change, gpointer user_data);
 
@@ -462,5 +480,45 @@ typedef struct _ImapIdle ImapIdle;
 ImapIdle *imap_idle_start(ImapPool *pool, const char *mailbox, ImapChangeFn fn,
 			  gpointer user_data, GError **error);
 void imap_idle_stop(ImapIdle *idle); /* blocks until the thread is gone; NULL ok */
+
+/* ---- change notification for the whole account (NOTIFY, RFC 5465; notify.c) ------- */
+
+typedef enum {
+	IMAP_NOTIFY_READY,     /* NOTIFY SET was accepted; .resumed after a reconnect (what
+				* changed while the connection was down is unknown) */
+	IMAP_NOTIFY_STATUS,    /* messages of .mailbox changed (new, expunged, flags): .status
+				* holds the items the server sent (any may be missing) */
+	IMAP_NOTIFY_MAILBOXES, /* a folder was created, deleted, renamed or (un)subscribed:
+				* .mailbox names it (NULL when the LIST did not decode) */
+	IMAP_NOTIFY_SELECTED,  /* EXISTS, EXPUNGE, VANISHED or FETCH: about a selected mailbox,
+				* and the NOTIFY connection selects none (a server oddity);
+				* never decoded further (a VANISHED range is not walked) */
+	IMAP_NOTIFY_LOST,      /* the connection died; it comes back by itself with backoff */
+	IMAP_NOTIFY_REFUSED,   /* the server lacks NOTIFY or refused NOTIFY SET: the watcher
+				* thread has ended (use IDLE or polling instead) */
+} ImapNotifyKind;
+typedef struct {
+	ImapNotifyKind kind;
+	const char *mailbox;	  /* UTF-8, or NULL */
+	const ImapStatus *status; /* STATUS only, else NULL */
+	gboolean resumed;	  /* READY only */
+} ImapNotifyEvent;
+/* Called on the watcher's threads (STATUS, MAILBOXES and SELECTED on the connection's I/O
+ * thread with its lock held): copy what you need and return; never wait, never call the
+ * library. Everything is borrowed for the call. */
+typedef void (*ImapNotifyFn)(const ImapNotifyEvent *event, gpointer user_data);
+
+/* A dedicated connection (outside the pool) that asks for NOTIFY SET (selected ...)
+ * (personal ...) [(subtree @subtrees ...)] with MessageNew, MessageExpunge and FlagChange,
+ * and MailboxName and SubscriptionChange for the folders, selects no mailbox (so the server
+ * reports STATUS per changed folder and LIST per changed name), waits in IDLE (re-issued
+ * before 29 minutes; NOOP every 5 minutes without IDLE) and calls @fn for each notification.
+ * @subtrees (may be NULL): UTF-8 mailbox names whose subtrees are watched too (the prefixes
+ * of other users' and shared namespaces). Reconnects with backoff by itself. Never fails
+ * here: a server without NOTIFY is reported by IMAP_NOTIFY_REFUSED. */
+typedef struct _ImapNotify ImapNotify;
+ImapNotify *imap_notify_start(ImapPool *pool, const char *const *subtrees, ImapNotifyFn fn,
+			      gpointer user_data);
+void imap_notify_stop(ImapNotify *notify); /* blocks until the thread is gone; NULL ok */
 
 G_END_DECLS

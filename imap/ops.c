@@ -149,7 +149,10 @@ list_build(ImapConn *conn, gpointer data, GError **error)
 		if (su)
 			imap_cmd_raw(cmd, "SPECIAL-USE");
 		if (st)
-			imap_cmd_raw(cmd, "STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
+			imap_cmd_raw(cmd, imap_conn_condstore(conn)
+						  ? "STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN "
+						    "HIGHESTMODSEQ)"
+						  : "STATUS (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
 		imap_cmd_raw(cmd, ")");
 	}
 	return finish(cmd, error);
@@ -1493,4 +1496,21 @@ imap_search_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity
 		return NULL;
 	}
 	return d.result ? d.result : imap_uidset_new();
+}
+
+/* ---- NOOP on a selected mailbox ------------------------------------------------------ */
+
+static ImapCmd *
+noop_build(ImapConn *conn, gpointer data, GError **error)
+{
+	return finish(new_cmd(conn, "NOOP"), error);
+}
+
+gboolean
+imap_noop_sync(ImapPool *pool, const char *mailbox, GCancellable *cancel, GError **error)
+{
+	ImapPoolOp op = { .mailbox = mailbox, .access = IMAP_ACCESS_READ, .idempotent = TRUE,
+			  .build = noop_build };
+
+	return imap_pool_run(pool, &op, NULL, cancel, error);
 }

@@ -230,6 +230,23 @@ imap_pool_dup_caps(ImapPool *pool)
 	return caps;
 }
 
+char **
+imap_pool_dup_selected(ImapPool *pool)
+{
+	GPtrArray *out = g_ptr_array_new();
+
+	g_mutex_lock(&pool->lock);
+	for (guint i = 0; i < pool->conns->len; i++) {
+		PoolConn *pc = pool->conns->pdata[i];
+
+		if (pc->mailbox != NULL)
+			g_ptr_array_add(out, g_strdup(pc->mailbox));
+	}
+	g_mutex_unlock(&pool->lock);
+	g_ptr_array_add(out, NULL);
+	return (char **)g_ptr_array_free(out, FALSE);
+}
+
 gboolean
 imap_pool_has_capability(ImapPool *pool, const char *cap)
 {

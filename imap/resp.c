@@ -1306,3 +1306,35 @@ imap_parse_datetime(const char *text, gint64 *utc, gint *tz_minutes)
 		*utc = g_date_time_to_unix(dt) - (gint64)sign * (zh * 3600 + zm * 60);
 	return TRUE;
 }
+
+gboolean
+imap_resp_notify(const ImapResponse *resp, gboolean utf8, ImapNotifyKind *kind, char **mailbox,
+		 ImapStatus *status, GError **error)
+{
+	*mailbox = NULL;
+	memset(status, 0, sizeof(*status));
+	switch (imap_resp_untagged_kind(resp)) {
+	case IMAP_UNTAGGED_STATUS_DATA:
+		*kind = IMAP_NOTIFY_STATUS;
+		return imap_resp_status(resp, utf8, mailbox, status, error);
+	case IMAP_UNTAGGED_LIST:
+	case IMAP_UNTAGGED_LSUB: {
+		ImapMailboxInfo *info = imap_resp_list(resp, utf8, error);
+
+		if (info == NULL)
+			return FALSE;
+		*kind = IMAP_NOTIFY_MAILBOXES;
+		*mailbox = g_steal_pointer(&info->name);
+		imap_mailbox_info_free(info);
+		return TRUE;
+	}
+	case IMAP_UNTAGGED_EXISTS:
+	case IMAP_UNTAGGED_EXPUNGE:
+	case IMAP_UNTAGGED_VANISHED:
+	case IMAP_UNTAGGED_FETCH:
+		*kind = IMAP_NOTIFY_SELECTED;
+		return TRUE;
+	default:
+		return FALSE;
+	}
+}

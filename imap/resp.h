@@ -81,6 +81,14 @@ gboolean imap_resp_quota(const ImapResponse *resp, ImapQuota *out, GError **erro
 /* "* QUOTAROOT mbox root1 root2": the roots, NULL-terminated. */
 char **imap_resp_quotaroot(const ImapResponse *resp, gboolean utf8, GError **error);
 
+/* An untagged response on a NOTIFY connection (RFC 5465), typed: TRUE when it is a
+ * notification, with *@kind (IMAP_NOTIFY_STATUS, _MAILBOXES or _SELECTED), *@mailbox (a
+ * new string, or NULL) and, for STATUS, *@status; FALSE without an error when it is not
+ * one (CAPABILITY, OK, ...); FALSE with IMAP_ERROR_PROTOCOL for a malformed STATUS or
+ * LIST. EXISTS, EXPUNGE, VANISHED and FETCH are told by kind only, never decoded. */
+gboolean imap_resp_notify(const ImapResponse *resp, gboolean utf8, ImapNotifyKind *kind,
+			  char **mailbox, ImapStatus *status, GError **error);
+
 /* Response codes of status responses. */
 /* [APPENDUID uidvalidity uid] */
 gboolean imap_resp_code_appenduid(const ImapResponse *resp, guint32 *uidvalidity, guint32 *uid);

@@ -66,7 +66,8 @@ usage(const char *msg)
 		"  body MBOX UID [OFFSET LEN] [--mem]  store MBOX UIDSET +|-|= [FLAG...]\n"
 		"  move|copy MBOX UIDSET DEST  expunge MBOX UIDSET  append MBOX FILE [FLAG...]\n"
 		"  create|delete MBOX  rename A B  quota MBOX  search MBOX [KEY [VALUE]]...\n"
-		"  idle MBOX SECONDS  stats  parallel[-mix] MBOX THREADS ROUNDS\n");
+		"  idle MBOX SECONDS  notify SECONDS [SUBTREE...]  stats\n"
+		"  parallel[-mix] MBOX THREADS ROUNDS\n");
 	exit(2);
 }
 
@@ -235,7 +236,13 @@ on_change(const ImapChange *ch, gpointer user_data)
 		printf("exists %u\n", ch->exists);
 		break;
 	case IMAP_CHANGE_EXPUNGED:
-		printf("expunged %u\n", ch->uid);
+		if (ch->uids != NULL) {
+			g_autofree char *set = imap_uidset_to_string(ch->uids);
+
+			printf("expunged %s\n", set);
+		} else {
+			printf("expunged %u\n", ch->uid);
+		}
 		break;
 	case IMAP_CHANGE_FLAGS:
 		printf("flags %u ", ch->uid);
@@ -247,7 +254,32 @@ on_change(const ImapChange *ch, gpointer user_data)
 	case IMAP_CHANGE_LOST:
 		printf("lost\n");
 		break;
+	case IMAP_CHANGE_WATCHING: /* (its timing against "idling" is not fixed) */
+		return;
 	}
+	fflush(stdout);
+}
+
+static void
+on_notify(const ImapNotifyEvent *ev, gpointer user_data)
+{
+	static const char *const kinds[] = {"ready", "status", "mailboxes", "selected", "lost",
+					    "refused"};
+
+	printf("%s", kinds[ev->kind]);
+	if (ev->mailbox != NULL)
+		printf(" %s", ev->mailbox);
+	if (ev->kind == IMAP_NOTIFY_READY && ev->resumed)
+		printf(" resumed");
+	if (ev->status != NULL) {
+		if (ev->status->have & IMAP_STATUS_MESSAGES)
+			printf(" messages=%u", ev->status->messages);
+		if (ev->status->have & IMAP_STATUS_UIDNEXT)
+			printf(" uidnext=%u", ev->status->uidnext);
+		if (ev->status->have & IMAP_STATUS_HIGHESTMODSEQ)
+			printf(" highestmodseq=%" G_GUINT64_FORMAT, ev->status->highestmodseq);
+	}
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -756,6 +788,19 @@ run_command(ImapPool *pool, int argc, char **argv, GError **error)
 		fflush(stdout);
 		g_usleep(secs * G_USEC_PER_SEC);
 		imap_idle_stop(idle);
+	} else if (strcmp(cmd, "notify") == 0) {
+		ImapNotify *notify;
+		guint64 secs;
+
+		need_args(argc, 2);
+		secs = parse_u64(argv[1], "seconds");
+		if (!imap_pool_connect_sync(pool, cancel, error))
+			return 1;
+		notify = imap_notify_start(pool, (const char *const *)(argv + 2), on_notify, NULL);
+		printf("watching\n");
+		fflush(stdout);
+		g_usleep(secs * G_USEC_PER_SEC);
+		imap_notify_stop(notify);
 	} else {
 		usage("unknown command");
 	}

@@ -34,6 +34,8 @@
 #include "inflight.h"
 #include "store.h"
 
+typedef struct _StoreWatch StoreWatch;
+
 struct _Store {
 	ImapPool *pool;		 /* immutable after store_new */
 	gboolean condstore;	 /* immutable after connect */
@@ -65,6 +67,11 @@ struct _Store {
 	ImapQuota quota; /* protected by lock */
 	guint64 ticket;	       /* atomic: store_ticket() */
 	gboolean folders_listed; /* a LIST succeeded once; protected by lock */
+	guint64 folders_ticket;	 /* store_ticket() taken before the LIST last merged; protected
+				  * by lock: an older LIST finishing later changes nothing */
+	GMutex folders_emit;	 /* held across a LIST's merge and its events, so that two
+				  * LISTs' events reach fs/ in the order of their merges; taken
+				  * before lock, never across a network wait */
 	StoreEventFn event_fn; /* immutable after store_set_event_handler */
 	/* rm (delete.c, expunge.c, batch.c): */
 	struct _StoreBatcher *batcher;	 /* write-behind of bursts; created on first use
@@ -74,6 +81,8 @@ struct _Store {
 	GHashTable *rehide; /* mailbox -> StoreRehide*: UIDs a previous mount \Deleted and
 			     * did not expunge (the journal), hidden when a listing brings
 			     * them; protected by lock */
+	StoreWatch *watch;     /* the change watcher (watch.c) or NULL; protected by lock
+				* (set by store_watch_start, cleared by store_watch_stop) */
 	char *crash_at;	       /* IMAPFS_TEST_CRASH_AT; immutable after store_new */
 	gpointer event_data;
 };
@@ -98,6 +107,8 @@ struct _StoreFolder {
 	guint64 highestmodseq;
 	gint nil_logged;    /* atomic: the server's NIL items were logged once */
 	gint handles;	    /* atomic: handles open in it (store_folder_open_handle) */
+	gint64 used_at;	    /* monotonic us of the last handle opened or closed in it (the
+			     * watcher's "in use lately", watch.c) */
 	GHashTable *by_uid; /* guint32 uid -> StoreMessage* (owning) */
 	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
 	GHashTable *pins;   /* guint32 uid -> guint64* ticket of the last local write
@@ -292,6 +303,12 @@ void store_body_committer_free(GThreadPool *committer);
  * logged (bodycache_log_failure) and nothing is cached. Blocks on the disk: on the
  * committer's or the downloader's thread, never on a reader's path. */
 void store_body_commit_writer(Store *store, StoreMessage *msg, BodycacheWriter *w, guint64 size);
+
+/* ---- watch.c ---------------------------------------------------------------------- */
+
+/* The server said something about @mailbox (an unsolicited response on a pool
+ * connection): the watcher resyncs it soon. No-op without a watcher; never blocks. */
+void store_watch_heard(Store *store, const char *mailbox);
 
 /* ---- downloader.c ------------------------------------------------------------------- */
 

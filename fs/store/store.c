@@ -68,8 +68,12 @@ heard_change(const char *mailbox, guint32 uidvalidity, guint changed, gpointer d
 	if (f != NULL && f->loaded && f->uidvalidity == uidvalidity) {
 		g_debug("%s: the server announced changes (%#x): resync due", mailbox, changed);
 		f->loaded_at = STORE_STALE;
+	} else {
+		f = NULL;
 	}
 	g_mutex_unlock(&store->lock);
+	if (f != NULL) /* and with a watcher, soon, not at the next opendir */
+		store_watch_heard(store, mailbox);
 }
 
 Store *
@@ -83,6 +87,7 @@ store_new(const ImapConfig *cfg)
 	store->inflight = store_inflight_group_new();
 	store->idle_us = (gint64)(cfg->timeout_ms ? cfg->timeout_ms : 30000) * 1000;
 	g_mutex_init(&store->lock);
+	g_mutex_init(&store->folders_emit);
 	g_cond_init(&store->cond);
 	store->folders = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					       (GDestroyNotify)store_folder_unref);
@@ -99,6 +104,8 @@ store_free(Store *store)
 	if (store == NULL)
 		return;
 	store_cancel_all(store);
+	/* the watcher resyncs (shared loads), which flush rm's write-behind */
+	store_watch_stop(store);
 	/* rm's flusher and expunger threads use the pool and the caches */
 	store_batch_free(store);
 	store_expunge_free(store);
@@ -118,6 +125,7 @@ store_free(Store *store)
 	g_clear_pointer(&store->bc, bodycache_close);
 	g_clear_pointer(&store->hc, hcache_close);
 	g_mutex_clear(&store->lock);
+	g_mutex_clear(&store->folders_emit);
 	g_cond_clear(&store->cond);
 	g_free(store->crash_at);
 	g_free(store);
@@ -173,12 +181,18 @@ void
 store_folder_open_handle(Store *store, StoreFolder *folder)
 {
 	g_atomic_int_inc(&folder->handles);
+	g_mutex_lock(&store->lock);
+	folder->used_at = g_get_monotonic_time();
+	g_mutex_unlock(&store->lock);
 }
 
 void
 store_folder_close_handle(Store *store, StoreFolder *folder)
 {
 	g_atomic_int_dec_and_test(&folder->handles);
+	g_mutex_lock(&store->lock);
+	folder->used_at = g_get_monotonic_time();
+	g_mutex_unlock(&store->lock);
 }
 
 gboolean
@@ -238,7 +252,7 @@ folder_get_locked(Store *store, const char *name, char delim, guint attrs)
 /* After a LIST: folders that appeared or vanished since the previous one become events
  * (the first LIST is the initial tree, no events). */
 static void
-emit_folder_changes(Store *store, GPtrArray *listed)
+emit_folder_changes(Store *store, GPtrArray *listed, guint64 ticket)
 {
 	g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func((GDestroyNotify)store_folder_unref);
 	g_autoptr(GPtrArray) removed =
@@ -250,7 +264,15 @@ emit_folder_changes(Store *store, GPtrArray *listed)
 
 	for (guint i = 0; i < listed->len; i++)
 		g_hash_table_add(now, g_ptr_array_index(listed, i));
+	g_mutex_lock(&store->folders_emit);
 	g_mutex_lock(&store->lock);
+	if (ticket < store->folders_ticket) {
+		/* a LIST sent after this one was merged already: this one is older news */
+		g_mutex_unlock(&store->lock);
+		g_mutex_unlock(&store->folders_emit);
+		return;
+	}
+	store->folders_ticket = ticket;
 	first = !store->folders_listed;
 	store->folders_listed = TRUE;
 	g_hash_table_iter_init(&it, store->folders);
@@ -270,6 +292,7 @@ emit_folder_changes(Store *store, GPtrArray *listed)
 			   NULL);
 	for (guint i = 0; i < added->len; i++)
 		store_emit(store, STORE_EVENT_FOLDER_ADDED, g_ptr_array_index(added, i), NULL, NULL);
+	g_mutex_unlock(&store->folders_emit);
 }
 
 /* One personal namespace with an empty prefix (a server without NAMESPACE). */
@@ -704,6 +727,7 @@ list_folders(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError 
 {
 	g_autoptr(GPtrArray) infos = NULL;
 	g_autoptr(GPtrArray) nss = NULL;
+	guint64 ticket = store_ticket(store);
 	GPtrArray *out;
 
 	infos = imap_list_all_sync(store->pool, FALSE, cancel, error);
@@ -726,7 +750,7 @@ list_folders(Store *store, GPtrArray **namespaces, GCancellable *cancel, GError 
 		g_ptr_array_add(out, store_folder_ref(f));
 	}
 	g_mutex_unlock(&store->lock);
-	emit_folder_changes(store, out);
+	emit_folder_changes(store, out, ticket);
 	if (store_hc(store) != NULL) {
 		cache_folders(store, out);
 		if (nss != NULL)

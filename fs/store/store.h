@@ -10,7 +10,8 @@
  * Threads: every function is thread-safe. Functions ending in _sync may wait on the
  * network (bounded by the pool's timeout); the others never block on I/O.
  *
- * Lock order (top to bottom; never upwards): fs context lock (fs/inode.c) -> store->lock ->
+ * Lock order (top to bottom; never upwards): store->folders_emit -> fs context lock
+ * (fs/inode.c) -> store->lock ->
  * body->lock. No store lock is ever held across a network wait.
  */
 #pragma once
@@ -362,6 +363,38 @@ void store_folder_flush_sync(Store *store, StoreFolder *folder, gint64 deadline)
  * of -o expunge=close, whatever is open, bounded by @timeout_us. What is left (server
  * gone) stays in the journal for the next mount. */
 void store_flush_sync(Store *store, gint64 timeout_us);
+/* ---- following the server (watch.c) ------------------------------------------------ */
+
+/* How the mount learns of changes made by other clients (-o live=). Whatever the mode,
+ * a change only makes the watcher resync the folder (the listing's merge emits the
+ * events); only folders whose listing is loaded are resynced (the others are read whole
+ * when first listed). */
+typedef enum {
+	STORE_LIVE_AUTO, /* NOTIFY (RFC 5465) for every folder when offered; else IDLE on the
+			  * folders in use plus polling for the rest; else polling */
+	STORE_LIVE_IDLE, /* as AUTO without NOTIFY */
+	STORE_LIVE_POLL, /* polling only */
+	STORE_LIVE_OFF,	 /* nothing: listings follow their max-age timers only */
+} StoreLive;
+
+typedef struct {
+	StoreLive mode;
+	guint idle_max;	 /* IDLE connections at most (INBOX first, then the folders with
+			  * open handles, then those used in the last 5 minutes); 0: no IDLE */
+	guint poll_s;	 /* seconds between polling rounds (one LIST-STATUS, or STATUS per
+			  * loaded folder no IDLE covers); 0: no polling */
+	char **subtrees; /* NOTIFY also watches these subtrees (the prefixes of other users'
+			  * and shared namespaces, UTF-8, without the delimiter); may be NULL */
+} StoreWatchConfig;
+
+/* Starts the watcher: its threads, and the NOTIFY or IDLE connections (outside the pool:
+ * the readers keep theirs). Call once, when the tree is built and events reach the
+ * kernel. No-op for STORE_LIVE_OFF or -o offline. */
+void store_watch_start(Store *store, const StoreWatchConfig *cfg);
+/* Stops and joins it (idempotent; store_free() calls it too). Main thread. */
+void store_watch_stop(Store *store);
+/* What the watcher runs now, for logs and tests: "notify", "idle", "poll" or "off". */
+const char *store_watch_mode(Store *store);
 
 /* ---- bodies ----------------------------------------------------------------------- */
 

@@ -180,6 +180,7 @@ class Conn:
 		self.closed_by = None   # 'client' | 'server'
 		self.step = 0           # index of the step being played
 		self.done = threading.Event()
+		self.session = None     # the live _Session (for push() and drop())
 
 	def commands(self):
 		"""Client commands as str with the final CRLF and the tag removed: 'LOGIN alice pw',
@@ -212,6 +213,7 @@ class _Session:
 		self.script = [_coerce(s) for s in script]
 		self.tag = b"*"
 		self.buf = b""
+		conn.session = self
 
 	# -- I/O
 	async def write(self, data):
@@ -578,6 +580,36 @@ class FakeImap:
 			for t in list(self._tasks):
 				t.cancel()
 		self._loop.call_soon_threadsafe(abort)
+
+	def push(self, data, pred=None):
+		"""Sends `data` (unsolicited responses, bytes or str) now on every live connection
+		for which pred(conn) is true (all when None). Returns how many got it."""
+		data = data.encode() if isinstance(data, str) else data
+		hits = [c for c in self.conns if not c.done.is_set() and c.session is not None
+			and (pred is None or pred(c))]
+
+		def send():
+			for c in hits:
+				try:
+					c.sent += data
+					c.session.w.write(data)
+				except Exception:  # noqa: BLE001
+					pass
+		self._loop.call_soon_threadsafe(send)
+		return len(hits)
+
+	def drop(self, pred=None):
+		"""Closes (abort: the client sees EOF) every live connection for which pred(conn) is
+		true (all when None); new connections are served as usual. Returns how many."""
+		hits = [c for c in self.conns if not c.done.is_set() and c.session is not None
+			and (pred is None or pred(c))]
+
+		def close():
+			for c in hits:
+				c.closed_by = "server"
+				c.session.w.transport.abort()
+		self._loop.call_soon_threadsafe(close)
+		return len(hits)
 
 	def __enter__(self):
 		return self.start()

@@ -48,6 +48,22 @@ run_decoders(const ImapResponse *r)
 		check_error(e6, roots != NULL);
 		if (info && !g_utf8_validate(info->name, -1, NULL))
 			abort();
+		{
+			g_autoptr(GError) e8 = NULL;
+			g_autofree char *nm = NULL;
+			ImapNotifyKind kind;
+			ImapStatus nst;
+			gboolean nok = imap_resp_notify(r, utf8, &kind, &nm, &nst, &e8);
+
+			if (nok && e8)
+				abort();
+			if (!nok && e8 && (e8->domain != IMAP_ERROR || e8->code != IMAP_ERROR_PROTOCOL))
+				abort();
+			if (!nok && nm)
+				abort();
+			if (nok && kind == IMAP_NOTIFY_STATUS && !nm)
+				abort();
+		}
 		if (!utf8) {
 			ImapQuota q = {0};
 

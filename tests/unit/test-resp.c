@@ -1016,6 +1016,88 @@ test_free_null(void)
 	imap_select_info_free(si);
 }
 
+/* What a NOTIFY connection (RFC 5465) hears, as Dovecot sends it; message data without a
+ * selected mailbox is told by kind, never decoded (a hostile VANISHED range costs
+ * nothing). */
+static void
+test_notify(void)
+{
+	static const struct {
+		const char *in;
+		gboolean ok;
+		ImapNotifyKind kind;
+		const char *mailbox;
+		guint have;
+		guint32 messages, uidnext;
+		guint64 modseq;
+	} cases[] = {
+		{"* STATUS INBOX (MESSAGES 1 UIDNEXT 3 UNSEEN 1 HIGHESTMODSEQ 6)\r\n", TRUE,
+		 IMAP_NOTIFY_STATUS, "INBOX",
+		 IMAP_STATUS_MESSAGES | IMAP_STATUS_UIDNEXT | IMAP_STATUS_UNSEEN |
+			 IMAP_STATUS_HIGHESTMODSEQ,
+		 1, 3, 6},
+		{"* STATUS Other (HIGHESTMODSEQ 3)\r\n", TRUE, IMAP_NOTIFY_STATUS, "Other",
+		 IMAP_STATUS_HIGHESTMODSEQ, 0, 0, 3},
+		{"* STATUS \"&AOk-t&AOk-\" ()\r\n", TRUE, IMAP_NOTIFY_STATUS, "\xc3\xa9t\xc3\xa9", 0, 0, 0,
+		 0},
+		{"* LIST () \"/\" New\r\n", TRUE, IMAP_NOTIFY_MAILBOXES, "New", 0, 0, 0, 0},
+		{"* LIST (\\NonExistent) \"/\" New2 (\"OLDNAME\" (New))\r\n", TRUE,
+		 IMAP_NOTIFY_MAILBOXES, "New2", 0, 0, 0, 0},
+		{"* LSUB () \".\" INBOX.x\r\n", TRUE, IMAP_NOTIFY_MAILBOXES, "INBOX.x", 0, 0, 0, 0},
+		{"* 4 EXISTS\r\n", TRUE, IMAP_NOTIFY_SELECTED, NULL, 0, 0, 0, 0},
+		{"* 2 EXPUNGE\r\n", TRUE, IMAP_NOTIFY_SELECTED, NULL, 0, 0, 0, 0},
+		{"* VANISHED 1:4294967294\r\n", TRUE, IMAP_NOTIFY_SELECTED, NULL, 0, 0, 0, 0},
+		{"* VANISHED (EARLIER) 1:*\r\n", TRUE, IMAP_NOTIFY_SELECTED, NULL, 0, 0, 0, 0},
+		{"* 1 FETCH (UID 5 FLAGS (\\Seen))\r\n", TRUE, IMAP_NOTIFY_SELECTED, NULL, 0, 0, 0, 0},
+		/* not notifications */
+		{"* OK still here\r\n", FALSE, 0, NULL, 0, 0, 0, 0},
+		{"* CAPABILITY IMAP4rev1 NOTIFY\r\n", FALSE, 0, NULL, 0, 0, 0, 0},
+		{"* 3 RECENT\r\n", FALSE, 0, NULL, 0, 0, 0, 0},
+	};
+	static const char *const bad[] = {
+		"* STATUS\r\n",
+		"* STATUS INBOX MESSAGES\r\n",
+		"* STATUS INBOX (MESSAGES x)\r\n",
+		"* LIST\r\n",
+		"* LIST () \"/\"\r\n",
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(ImapResponse) r = parse(cases[i].in);
+		g_autoptr(GError) error = NULL;
+		g_autofree char *mailbox = NULL;
+		ImapNotifyKind kind = 99;
+		ImapStatus st;
+		gboolean ok = imap_resp_notify(r, FALSE, &kind, &mailbox, &st, &error);
+
+		g_test_message("%s", cases[i].in);
+		g_assert_no_error(error);
+		g_assert_cmpint(ok, ==, cases[i].ok);
+		if (!ok)
+			continue;
+		g_assert_cmpint(kind, ==, cases[i].kind);
+		g_assert_cmpstr(mailbox, ==, cases[i].mailbox);
+		if (kind != IMAP_NOTIFY_STATUS)
+			continue;
+		g_assert_cmpuint(st.have, ==, cases[i].have);
+		g_assert_cmpuint(st.messages, ==, cases[i].messages);
+		g_assert_cmpuint(st.uidnext, ==, cases[i].uidnext);
+		g_assert_cmpuint(st.highestmodseq, ==, cases[i].modseq);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(ImapResponse) r = parse(bad[i]);
+		g_autoptr(GError) error = NULL;
+		g_autofree char *mailbox = NULL;
+		ImapNotifyKind kind;
+		ImapStatus st;
+
+		g_test_message("%s", bad[i]);
+		g_assert_false(imap_resp_notify(r, FALSE, &kind, &mailbox, &st, &error));
+		g_assert_error(error, IMAP_ERROR, IMAP_ERROR_PROTOCOL);
+		g_assert_null(mailbox);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1044,5 +1126,6 @@ main(int argc, char **argv)
 	g_test_add_func("/resp/datetime", test_datetime);
 	g_test_add_func("/resp/wrong-kind", test_wrong_kind);
 	g_test_add_func("/resp/free", test_free_null);
+	g_test_add_func("/resp/notify", test_notify);
 	return g_test_run();
 }
