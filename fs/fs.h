@@ -140,6 +140,8 @@ typedef struct {
 	FsRenamer *renamer;	  /* rename.c's delayed invalidations, created on first use;
 				   * protected by lock */
 	FsNewFiles *newfiles;	  /* staged new files (newfile.c); protected by lock */
+	GHashTable *own_changes;  /* "dir-ino/name" -> count: entries an operation running
+				   * now changes itself (fs_own_change_begin); protected by lock */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
@@ -203,6 +205,16 @@ FsDirSnapshot *fs_dir_snapshot_new(Fs *fs, FsNode *dir);
 /* Frees a snapshot (releasedir). Those never released (a lazy unmount ends the session
  * without RELEASEDIR) are freed by fs_free(). */
 void fs_dir_snapshot_free(Fs *fs, FsDirSnapshot *snap);
+
+/* An unlink or rename of @name in directory @dir is running: when it succeeds the kernel
+ * updates its own entry, so the store's events for that entry meanwhile queue no kernel
+ * invalidation (a notify_delete would wait for the directory lock the operation holds,
+ * and a crash in between would leave it stuck there). Pair with fs_own_change_end().
+ * Under no lock. */
+void fs_own_change_begin(Fs *fs, fuse_ino_t dir, const char *name);
+void fs_own_change_end(Fs *fs, fuse_ino_t dir, const char *name);
+/* Under fs->lock: is an operation changing @name of @dir itself? */
+gboolean fs_own_change_locked(Fs *fs, fuse_ino_t dir, const char *name);
 
 /* @n records (nodes, index entries, messages) were just freed: after enough of them the
  * freed heap is handed back to the system (malloc_trim), so that RSS follows what the

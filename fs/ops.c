@@ -723,7 +723,9 @@ op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	cancel = req_begin(req);
+	fs_own_change_begin(fs, parent, name);
 	ok = store_message_delete_sync(fs->store, folder, msg, cancel, &error);
+	fs_own_change_end(fs, parent, name);
 	req_end(req, cancel);
 	if (!ok)
 		g_debug("rm %s: %s", name, error->message);

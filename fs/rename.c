@@ -166,6 +166,7 @@ fs_rename_sync(Fs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent
 	g_autoptr(StoreFolder) dest_folder = NULL;
 	g_autoptr(GError) error = NULL;
 	FsNode *src, *dest, *n = NULL;
+	gboolean ok;
 	int err = 0;
 
 	if (flags & RENAME_EXCHANGE)
@@ -198,7 +199,10 @@ fs_rename_sync(Fs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent
 	if (err != 0)
 		return err;
 
-	if (!store_message_move_sync(fs->store, msg, dest_folder, &moved, cancel, &error)) {
+	fs_own_change_begin(fs, parent, name);
+	ok = store_message_move_sync(fs->store, msg, dest_folder, &moved, cancel, &error);
+	fs_own_change_end(fs, parent, name);
+	if (!ok) {
 		g_message("mv %s -> %s: %s", name, newname, error->message);
 		err = fs_errno_from_error(error);
 	}

@@ -43,6 +43,7 @@ fs_new(FsOptions *opts, Store *store)
 	fs->nodes = fs_node_table_new();
 	fs->dirs = g_hash_table_new(NULL, NULL);
 	fs->dir_handles = g_hash_table_new(NULL, NULL);
+	fs->own_changes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	fs->mount_time = time(NULL);
 	fs->uid = getuid();
 	fs->gid = getgid();
@@ -66,6 +67,7 @@ fs_free(Fs *fs)
 	g_hash_table_unref(fs->dir_handles);
 	fs_newfile_free_all(fs);
 	g_hash_table_unref(fs->dirs);
+	g_hash_table_unref(fs->own_changes);
 	fs_node_table_free(fs->nodes);
 	g_clear_pointer(&fs->namespaces, g_ptr_array_unref);
 	g_mutex_clear(&fs->lock);
@@ -294,14 +296,62 @@ void
 fs_dir_msg_gone_locked(Fs *fs, FsNode *dir, guint32 uid, const char *name, FsInval *inval)
 {
 	FsNode *n = fs_node_msg_find(fs->nodes, dir, uid);
+	gboolean own = name != NULL && fs_own_change_locked(fs, dir->ino, name);
 
 	if (n == NULL) {
 		/* the kernel holds no inode for it; a cached entry may still name it */
-		fs_inval_add(inval, dir->ino, 0, name);
+		if (!own)
+			fs_inval_add(inval, dir->ino, 0, name);
 		return;
 	}
 	fs_node_msg_gone(fs->nodes, n);
-	fs_inval_add(inval, dir->ino, n->ino, name);
+	if (!own)
+		fs_inval_add(inval, dir->ino, n->ino, name);
+}
+
+static char *
+own_key(fuse_ino_t dir, const char *name)
+{
+	return g_strdup_printf("%" G_GUINT64_FORMAT "/%s", (guint64)dir, name);
+}
+
+void
+fs_own_change_begin(Fs *fs, fuse_ino_t dir, const char *name)
+{
+	char *k = own_key(dir, name);
+
+	g_mutex_lock(&fs->lock);
+	g_hash_table_replace(fs->own_changes, k,
+			     GUINT_TO_POINTER(GPOINTER_TO_UINT(
+						      g_hash_table_lookup(fs->own_changes, k)) +
+					      1));
+	g_mutex_unlock(&fs->lock);
+}
+
+void
+fs_own_change_end(Fs *fs, fuse_ino_t dir, const char *name)
+{
+	g_autofree char *k = own_key(dir, name);
+	guint n;
+
+	g_mutex_lock(&fs->lock);
+	n = GPOINTER_TO_UINT(g_hash_table_lookup(fs->own_changes, k));
+	if (n <= 1)
+		g_hash_table_remove(fs->own_changes, k);
+	else
+		g_hash_table_replace(fs->own_changes, g_strdup(k), GUINT_TO_POINTER(n - 1));
+	g_mutex_unlock(&fs->lock);
+}
+
+gboolean
+fs_own_change_locked(Fs *fs, fuse_ino_t dir, const char *name)
+{
+	g_autofree char *k = NULL;
+
+	if (g_hash_table_size(fs->own_changes) == 0)
+		return FALSE;
+	k = own_key(dir, name);
+	return g_hash_table_contains(fs->own_changes, k);
 }
 
 /* Under fs->lock: brings @dir's index to the store's current listing, as a diff.

@@ -128,7 +128,7 @@ store_batch_ran(Store *store, const StoreBatchKind *kind, StoreFolder *folder)
 
 gboolean
 store_batch_join(Store *store, const StoreBatchKind *kind, StoreFolder *folder, guint32 uid,
-		 GError **error)
+		 gpointer item, GError **error)
 {
 	StoreBatcher *b = batcher_get(store);
 	gint64 now = g_get_monotonic_time();
@@ -145,7 +145,7 @@ store_batch_join(Store *store, const StoreBatchKind *kind, StoreFolder *folder, 
 	fresh = k->uids == NULL;
 	next = fresh ? imap_uidset_new() : imap_uidset_dup(k->uids);
 	imap_uidset_add(next, uid);
-	if (!kind->join(store, folder, &k->data, next, uid, error)) {
+	if (!kind->join(store, folder, &k->data, next, uid, item, error)) {
 		if (fresh)
 			k->data = NULL;
 		g_mutex_unlock(&b->lock);

@@ -276,7 +276,7 @@ delete_batch_free(DeleteBatch *d)
 
 static gboolean
 delete_join(Store *store, StoreFolder *folder, gpointer *data, const ImapUidSet *uids, guint32 uid,
-	    GError **error)
+	    gpointer item, GError **error)
 {
 	DeleteBatch *d = *data;
 	g_autoptr(ImapUidSet) one = imap_uidset_new();
@@ -371,7 +371,7 @@ store_message_delete_sync(Store *store, StoreFolder *folder, StoreMessage *msg, 
 			    "offline: %s cannot be changed now", info->mailbox);
 		return FALSE;
 	}
-	if (store_batch_join(store, &delete_kind, folder, info->uid, &local))
+	if (store_batch_join(store, &delete_kind, folder, info->uid, NULL, &local))
 		return TRUE;
 	if (local != NULL) {
 		g_propagate_error(error, local);

@@ -193,25 +193,14 @@ store_local_hidden(Store *store, StoreFolder *folder)
 
 /* ---- adding ------------------------------------------------------------------------ */
 
-GPtrArray *
-store_local_add_sync(Store *store, StoreFolder *folder, guint32 uidvalidity, const ImapUidSet *uids,
-		     GCancellable *cancel, GError **error)
+/* Publishes the new messages @got (UID order) of @folder: each pinned; when the listing is
+ * loaded at @uidvalidity they join it (MESSAGE_ADDED), else the first listing brings
+ * them. An entry a listing put there first replaces its own in @got. */
+static void
+publish_added(Store *store, StoreFolder *folder, guint32 uidvalidity, GPtrArray *got)
 {
 	g_autoptr(GPtrArray) added = g_ptr_array_new_with_free_func((GDestroyNotify)store_message_unref);
-	GCancellable *call = store_call_begin(store, cancel, error);
-	GPtrArray *got;
 
-	if (call == NULL)
-		return NULL;
-	got = store_fetch_messages_sync(store, folder, uidvalidity, uids, call, error);
-	store_call_end(store, call);
-	if (got == NULL) {
-		store_check_uidvalidity_error(store,
-					      &(StoreMessageInfo){.mailbox = folder->name,
-								  .uidvalidity = uidvalidity},
-					      error ? *error : NULL);
-		return NULL;
-	}
 	g_mutex_lock(&store->lock);
 	for (guint i = 0; i < got->len; i++) {
 		StoreMessage *m = g_ptr_array_index(got, i);
@@ -234,9 +223,90 @@ store_local_add_sync(Store *store, StoreFolder *folder, guint32 uidvalidity, con
 	}
 	if (added->len > 0)
 		g_ptr_array_sort(folder->sorted, cmp_uid);
+	/* UIDs from the listing's UIDNEXT on are ours with no gap: the next resync need not
+	 * fetch them again (another client's mail in a gap keeps UIDNEXT where it is) */
+	for (guint i = 0; i < got->len && folder->loaded && folder->uidvalidity == uidvalidity;
+	     i++) {
+		guint32 uid = ((StoreMessage *)g_ptr_array_index(got, i))->info.uid;
+
+		if (uid == folder->uidnext)
+			folder->uidnext = uid + 1;
+	}
+	folder->exists += added->len;
 	g_mutex_unlock(&store->lock);
 	for (guint i = 0; i < added->len; i++)
 		store_emit(store, STORE_EVENT_MESSAGE_ADDED, folder, g_ptr_array_index(added, i),
 			   NULL);
+}
+
+GPtrArray *
+store_local_add_sync(Store *store, StoreFolder *folder, guint32 uidvalidity, const ImapUidSet *uids,
+		     GCancellable *cancel, GError **error)
+{
+	GCancellable *call = store_call_begin(store, cancel, error);
+	GPtrArray *got;
+
+	if (call == NULL)
+		return NULL;
+	got = store_fetch_messages_sync(store, folder, uidvalidity, uids, call, error);
+	store_call_end(store, call);
+	if (got == NULL) {
+		store_check_uidvalidity_error(store,
+					      &(StoreMessageInfo){.mailbox = folder->name,
+								  .uidvalidity = uidvalidity},
+					      error ? *error : NULL);
+		return NULL;
+	}
+	publish_added(store, folder, uidvalidity, got);
 	return got;
+}
+
+GPtrArray *
+store_local_add_copies(Store *store, StoreFolder *folder, guint32 uidvalidity,
+		       StoreMessage *const *src, const guint32 *uids, guint n)
+{
+	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)hcache_message_free);
+	g_autoptr(GError) error = NULL;
+	Hcache *hc = store_hc(store);
+	GPtrArray *got;
+	gint64 id;
+
+	if (hc == NULL || n == 0 || uidvalidity == 0)
+		return NULL;
+	g_mutex_lock(&store->lock);
+	id = folder->hc_id;
+	g_mutex_unlock(&store->lock);
+	if (id == 0 && (id = hcache_mailbox_ensure(hc, folder->name, &error)) == 0)
+		goto fail;
+	for (guint i = 0; i < n; i++) {
+		const StoreMessageInfo *info = &src[i]->info;
+		HcacheMessage *row;
+
+		if (src[i]->hc_id == 0)
+			return NULL; /* not in the cache: fetched instead */
+		row = hcache_message_get(hc, src[i]->hc_id, info->uidvalidity, info->uid, &error);
+		if (row == NULL)
+			goto fail;
+		row->uid = uids[i];
+		row->ino = 0;
+		g_clear_pointer(&row->filename, g_free); /* the name has the UID in it */
+		g_mutex_lock(&store->lock);
+		g_strfreev(row->flags); /* what we know now, maybe newer than the row */
+		row->flags = g_strdupv(src[i]->flags);
+		g_mutex_unlock(&store->lock);
+		g_ptr_array_add(rows, row);
+	}
+	if (!hcache_messages_put(hc, id, uidvalidity, (HcacheMessage *const *)rows->pdata, n,
+				 hcache_ticket(hc), &error))
+		goto fail;
+	got = g_ptr_array_new_full(n, (GDestroyNotify)store_message_unref);
+	for (guint i = 0; i < n; i++)
+		g_ptr_array_add(got, store_message_new_from_hcache(folder->name, uidvalidity, id,
+								   g_ptr_array_index(rows, i)));
+	publish_added(store, folder, uidvalidity, got);
+	return got;
+
+fail:
+	store_cache_error(store, error);
+	return NULL;
 }

@@ -51,11 +51,13 @@ typedef struct {
 	gint64 jid;	      /* journal entry, 0 when none */
 	gboolean src_gone;    /* the source UID is expunged */
 	gboolean src_deleted; /* the source is \Deleted and stays (no UIDPLUS) */
+	StoreMessage *msg;    /* the source's record (a ref), NULL at recovery */
 } Move;
 
 static void
 move_clear(Move *m)
 {
+	g_clear_pointer(&m->msg, store_message_unref);
 	g_free(m->src);
 	g_free(m->dest);
 	g_free(m->message_id);
@@ -387,6 +389,7 @@ begin(Store *store, Move *m, HcacheJournalOp op, StoreMessage *msg, StoreFolder 
 	m->src_uv = info->uidvalidity;
 	m->uid = info->uid;
 	m->dest = g_strdup(store_folder_get_name(dest));
+	m->msg = store_message_ref(msg);
 	store_message_get_envelope(store, msg, &env);
 	m->message_id = g_steal_pointer(&env.message_id);
 	store_envelope_clear(&env);
@@ -415,6 +418,9 @@ show_copy(Move *m, StoreFolder *dest, GCancellable *call)
 		store_folder_list_messages_sync(m->store, dest, 0, NULL, call, NULL);
 		return NULL;
 	}
+	if (m->msg != NULL &&
+	    (got = store_local_add_copies(m->store, dest, m->dest_uv, &m->msg, &m->dest_uid, 1)))
+		return store_message_ref(g_ptr_array_index(got, 0)); /* no fetch */
 	set = one_uid(m->dest_uid);
 	got = store_local_add_sync(m->store, dest, m->dest_uv, set, call, &error);
 	if (got != NULL && got->len == 0) {
@@ -430,6 +436,195 @@ show_copy(Move *m, StoreFolder *dest, GCancellable *call)
 	}
 	return store_message_ref(g_ptr_array_index(got, 0));
 }
+
+/* ---- bursts: mv of many files (write-behind, batch.c) -------------------------------- */
+
+/*
+ * mv renames one file at a time and waits for each answer. The first move of a quiet
+ * folder runs as above; the moves that follow it closely (to the same target, on a server
+ * with MOVE and UIDPLUS, into a target whose listing is loaded) each get their journal
+ * entry and are hidden from the source at once, and a few milliseconds later one
+ * UID MOVE carries them all. The copies then show in the target under their canonical
+ * names, cloned from the sources' records (COPYUID; nothing fetched). A lost answer is
+ * settled move by move as after a crash; a refusal brings the files back (with a log
+ * line). The kernel's node for such a file is not re-pointed: the name given to mv
+ * answers ENOENT a moment later and the canonical name takes over.
+ */
+typedef struct {
+	StoreFolder *dest; /* ref */
+	GPtrArray *moves;  /* Move* (owned), in join order */
+} MoveBatch;
+
+typedef struct {
+	StoreMessage *msg;
+	StoreFolder *dest;
+} MoveItem;
+
+static void
+move_batch_free(MoveBatch *b)
+{
+	for (guint i = 0; i < b->moves->len; i++) {
+		move_clear(g_ptr_array_index(b->moves, i));
+		g_free(g_ptr_array_index(b->moves, i));
+	}
+	g_ptr_array_unref(b->moves);
+	store_folder_unref(b->dest);
+	g_free(b);
+}
+
+/* Under the batcher's lock: no network here. */
+static gboolean
+move_join(Store *store, StoreFolder *src, gpointer *data, const ImapUidSet *uids, guint32 uid,
+	  gpointer item, GError **error)
+{
+	MoveItem *it = item;
+	MoveBatch *b = *data;
+	g_autoptr(StoreFolder) srcf = NULL;
+	g_autoptr(ImapUidSet) one = NULL;
+	gboolean loaded;
+	Move *m;
+
+	if (b != NULL && b->dest != it->dest)
+		return FALSE; /* another target: on its own */
+	if (!imap_pool_has_capability(store->pool, "MOVE") ||
+	    !imap_pool_has_capability(store->pool, "UIDPLUS"))
+		return FALSE;
+	g_mutex_lock(&store->lock);
+	loaded = it->dest->loaded && it->dest->uidvalidity != 0 && it->dest->uidnext != 0;
+	g_mutex_unlock(&store->lock);
+	if (!loaded)
+		return FALSE; /* its UIDNEXT would need a STATUS */
+	m = g_new0(Move, 1);
+	if (!begin(store, m, HCACHE_JOURNAL_MOVE, it->msg, it->dest, &srcf, NULL, error)) {
+		move_clear(m);
+		g_free(m);
+		return FALSE;
+	}
+	journal_add(m);
+	store_crash_point(store, "move-batch-joined");
+	if (b == NULL) {
+		b = g_new0(MoveBatch, 1);
+		b->dest = store_folder_ref(it->dest);
+		b->moves = g_ptr_array_new();
+		*data = b;
+	}
+	g_ptr_array_add(b->moves, m);
+	one = one_uid(uid);
+	store_local_remove(store, src, one, TRUE); /* gone from the source at once */
+	return TRUE;
+}
+
+static gint
+cmp_move_uid(gconstpointer a, gconstpointer b)
+{
+	const Move *x = *(Move *const *)a, *y = *(Move *const *)b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static gboolean
+collect_uid(guint32 uid, gpointer data)
+{
+	g_array_append_val((GArray *)data, uid);
+	return TRUE;
+}
+
+/* The batch is done on the server: the journal entries go, the copies show. */
+static void
+move_batch_done(Store *store, StoreFolder *src, MoveBatch *b, const ImapUidSet *uids, guint32 uv,
+		ImapUidSet *dst, GCancellable *call)
+{
+	g_autoptr(GArray) new_uids = g_array_new(FALSE, FALSE, sizeof(guint32));
+	g_autoptr(GPtrArray) msgs = g_ptr_array_new();
+	g_autoptr(GPtrArray) got = NULL;
+
+	/* COPYUID lists the new UIDs in the order of the (ascending) source set */
+	if (dst != NULL)
+		imap_uidset_foreach(dst, collect_uid, new_uids);
+	g_ptr_array_sort(b->moves, cmp_move_uid);
+	for (guint i = 0; i < b->moves->len; i++) {
+		Move *m = g_ptr_array_index(b->moves, i);
+
+		m->src_gone = TRUE;
+		journal_done(m);
+		g_ptr_array_add(msgs, m->msg);
+	}
+	/* the copies first: they are cloned from the sources' header-cache rows */
+	if (uv != 0 && new_uids->len == b->moves->len)
+		got = store_local_add_copies(store, b->dest, uv, (StoreMessage *const *)msgs->pdata,
+					     (const guint32 *)new_uids->data, new_uids->len);
+	store_local_remove(store, src, uids, FALSE);
+	if (got == NULL && uv != 0 && dst != NULL)
+		got = store_local_add_sync(store, b->dest, uv, dst, call, NULL);
+	if (got == NULL || got->len < b->moves->len) /* shows with the target's next listing */
+		store_folder_list_messages_sync(store, b->dest, 0, NULL, call, NULL);
+}
+
+/* On the flusher thread, no lock held. */
+static void
+move_run(Store *store, StoreFolder *src, const ImapUidSet *uids, gpointer data)
+{
+	MoveBatch *b = data;
+	Move *first = g_ptr_array_index(b->moves, 0);
+	GError *local = NULL;
+	ImapUidSet *dst = NULL;
+	GCancellable *call;
+	guint32 uv = 0;
+
+	call = store_call_begin(store, NULL, &local);
+	if (call == NULL) {
+		/* shutting down: the journal has them, the next mount finishes them */
+		g_message("mv of %u messages %s -> %s left for the next mount: %s",
+			  b->moves->len, first->src, first->dest, local->message);
+		g_clear_error(&local);
+		move_batch_free(b);
+		return;
+	}
+	store_crash_point(store, "move-batch-run");
+	if (imap_move_sync(store->pool, first->src, first->src_uv, uids, first->dest, &uv, &dst,
+			   call, &local)) {
+		store_crash_point(store, "move-batch-moved");
+		move_batch_done(store, src, b, uids, uv, dst, call);
+	} else if (is_ambiguous(local)) {
+		/* the answer was lost, not necessarily the command: settle each as a crash
+		 * would be, by asking the server */
+		g_message("mv of %u messages %s -> %s: %s; checking what the server did",
+			  b->moves->len, first->src, first->dest, local->message);
+		for (guint i = 0; i < b->moves->len; i++) {
+			Move *m = g_ptr_array_index(b->moves, i);
+			g_autoptr(GError) again = NULL;
+			g_autoptr(ImapUidSet) one = one_uid(m->uid);
+			g_autoptr(StoreMessage) copy = NULL;
+
+			if (!move_drive(m, TRUE, call, &again)) {
+				g_message("%s UID %u -> %s: %s (the next mount finishes it)", m->src,
+					  m->uid, m->dest, again->message);
+				continue;
+			}
+			journal_done(m);
+			copy = show_copy(m, b->dest, call);
+			if (m->src_gone)
+				store_local_remove(store, src, one, FALSE);
+		}
+	} else {
+		/* refused: nothing moved, the files come back */
+		g_message("mv of %u messages %s -> %s refused: %s", b->moves->len, first->src,
+			  first->dest, local->message);
+		for (guint i = 0; i < b->moves->len; i++)
+			journal_done(g_ptr_array_index(b->moves, i));
+		store_local_unhide(store, src, uids);
+	}
+	g_clear_error(&local);
+	imap_uidset_free(dst);
+	store_call_end(store, call);
+	move_batch_free(b);
+}
+
+static const StoreBatchKind move_kind = {
+	.name = "mv",
+	.join = move_join,
+	.run = move_run,
+};
 
 gboolean
 store_message_move_sync(Store *store, StoreMessage *msg, StoreFolder *dest, StoreMessage **moved,
@@ -447,6 +642,16 @@ store_message_move_sync(Store *store, StoreMessage *msg, StoreFolder *dest, Stor
 		*moved = NULL;
 	if (store_is_offline(store)) {
 		g_set_error(error, STORE_ERROR, STORE_ERROR_OFFLINE, "offline");
+		return FALSE;
+	}
+	src = folder_of(store, store_message_get_info(msg)->mailbox);
+	if (src != NULL &&
+	    store_batch_join(store, &move_kind, src, store_message_get_info(msg)->uid,
+			     &(MoveItem){msg, dest}, &local))
+		return TRUE; /* in a burst: sent with the others in a moment */
+	g_clear_pointer(&src, store_folder_unref);
+	if (local != NULL) {
+		g_propagate_error(error, local);
 		return FALSE;
 	}
 	call = store_call_begin(store, cancel, error);
@@ -478,11 +683,13 @@ store_message_move_sync(Store *store, StoreMessage *msg, StoreFolder *dest, Stor
 	}
 	journal_done(&m);
 	set = one_uid(m.uid);
-	store_local_remove(store, src, set, !m.src_gone);
+	/* the copy first: it is cloned from the source's header-cache row */
 	if (moved != NULL)
 		*moved = show_copy(&m, dest, call);
+	store_local_remove(store, src, set, !m.src_gone);
 	store_call_end(store, call);
 	move_clear(&m);
+	store_batch_ran(store, &move_kind, src); /* the moves that follow closely are batched */
 	return TRUE;
 }
 

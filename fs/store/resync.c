@@ -949,8 +949,10 @@ store_folder_list_messages_sync(Store *store, StoreFolder *folder, gint64 max_ag
 		return NULL;
 	}
 	offline = store_offline_check(store);
-	/* rm's write-behind first: a listing shows what the server will have */
-	store_folder_flush_sync(store, folder, g_get_monotonic_time() + store->idle_us);
+	/* the write-behind first, so a listing shows what the server will have: every
+	 * folder's, as a burst of moves is keyed by its source and its target's listing must
+	 * wait for it too (nothing pending: no cost) */
+	store_folder_flush_sync(store, NULL, g_get_monotonic_time() + store->idle_us);
 	g_mutex_lock(&store->lock);
 	for (;;) {
 		StoreInflight *op;

@@ -235,12 +235,13 @@ typedef struct _StoreBatcher StoreBatcher;
 /* One kind of write that bursts may batch (a key is (kind, folder), the items are UIDs). */
 typedef struct {
 	const char *name; /* for logs */
-	/* @uid joins the batch of @folder, which then holds @uids. Makes it durable and does
-	 * its local effect before the caller is answered; *@data is the batch's state (NULL
-	 * at its first item: set it). FALSE refuses the item: with @error it failed, without
-	 * it the caller should run it synchronously. Called under the batcher's lock. */
+	/* @uid joins the batch of @folder, which then holds @uids; @item is what the caller
+	 * passed to store_batch_join() about it. Makes it durable and does its local effect
+	 * before the caller is answered; *@data is the batch's state (NULL at its first item:
+	 * set it). FALSE refuses the item: with @error it failed, without it the caller
+	 * should run it synchronously. Called under the batcher's lock. */
 	gboolean (*join)(Store *store, StoreFolder *folder, gpointer *data, const ImapUidSet *uids,
-			 guint32 uid, GError **error);
+			 guint32 uid, gpointer item, GError **error);
 	/* Sends the batch (@uids of @folder) on the flusher thread, no lock held, and deals
 	 * with its failure; frees @data. */
 	void (*run)(Store *store, StoreFolder *folder, const ImapUidSet *uids, gpointer data);
@@ -251,7 +252,7 @@ void store_batch_ran(Store *store, const StoreBatchKind *kind, StoreFolder *fold
  * ago), @uid joins its batch (kind->join) and TRUE; else FALSE (with @error when the join
  * failed). */
 gboolean store_batch_join(Store *store, const StoreBatchKind *kind, StoreFolder *folder,
-			  guint32 uid, GError **error);
+			  guint32 uid, gpointer item, GError **error);
 /* Sends now what @folder's batches (NULL: all) hold and waits for them, at most until the
  * monotonic @deadline. TRUE when nothing is left pending. */
 gboolean store_batch_flush_sync(Store *store, StoreFolder *folder, gint64 deadline);

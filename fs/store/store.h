@@ -282,6 +282,12 @@ ImapUidSet *store_local_hidden(Store *store, StoreFolder *folder);
  * Returns the messages (owning array of refs, UID order; missing UIDs are left out). */
 GPtrArray *store_local_add_sync(Store *store, StoreFolder *folder, guint32 uidvalidity,
 				const ImapUidSet *uids, GCancellable *cancel, GError **error);
+/* The same for copies the server made of messages this store knows (MOVE or COPY with
+ * COPYUID: @src[i] became @uids[i] of @folder at @uidvalidity): their records are cloned
+ * from the header cache, so nothing is fetched. NULL when that cannot be done (no cache,
+ * a source not in it): then use store_local_add_sync(). */
+GPtrArray *store_local_add_copies(Store *store, StoreFolder *folder, guint32 uidvalidity,
+				  StoreMessage *const *src, const guint32 *uids, guint n);
 
 /* ---- moving and copying messages (move.c) ------------------------------------------ */
 
