@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * store-private.h: the structures and functions shared by the files of fs/store/. Nothing
- * outside fs/store/ includes this file; each .c of the store includes only this header
- * (which brings store.h and the leaf modules bodycache.h, hcache.h, inflight.h), never
- * another .c's header.
+ * outside fs/store/ includes this file (but the store's unit tests); each .c of the store
+ * includes only this header (which brings store.h and the leaf modules bodycache.h,
+ * hcache.h, inflight.h), never another .c's header.
  *
  * The files, in the order they build on each other (each uses only the ones before it,
  * plus the leaf modules mime.c, hcache.c, bodycache.c, inflight.c):
@@ -86,8 +86,9 @@ struct _StoreFolder {
 	guint32 uidvalidity, uidnext, exists;
 	guint64 highestmodseq;
 	gint nil_logged;    /* atomic: the server's NIL items were logged once */
-	GHashTable *by_uid; /* guint32 uid -> StoreMessage* (owning) */
-	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
+	/* StoreMessage* refs by ascending UID, NULL before the first listing; read and
+	 * changed only through the store_folder_msg_*_locked() accessors (resync.c) */
+	GPtrArray *msgs;
 };
 
 /* What a fresh FETCH brought that a record does not keep once the header cache has it. */
@@ -159,6 +160,24 @@ StoreMessage *store_message_new_from_hcache(const char *mailbox, guint32 uidvali
 HcacheMessage *store_message_to_hcache(Store *store, StoreMessage *msg);
 
 /* ---- resync.c ----------------------------------------------------------------------- */
+
+/* The messages of a folder: one array sorted by UID (a lookup is a binary search, new
+ * mail appends, a removal moves the tail). These are its only accessors, all under
+ * store->lock. */
+
+/* The message with @uid or NULL; the folder's reference (take one to keep it unlocked). */
+StoreMessage *store_folder_msg_lookup_locked(StoreFolder *folder, guint32 uid);
+/* Adds @msg, taking a reference of its own; FALSE (and nothing done) when the folder holds
+ * a message with its UID already, or has no listing yet (its first one brings @msg). */
+gboolean store_folder_msg_insert_locked(StoreFolder *folder, StoreMessage *msg);
+/* Removes the message with @uid, dropping the folder's reference; FALSE if none. */
+gboolean store_folder_msg_remove_locked(StoreFolder *folder, guint32 uid);
+/* Iteration in UID order: for (i = 0; i < count; i++) ... index(folder, i) (the folder's
+ * references). */
+guint store_folder_msg_count_locked(StoreFolder *folder);
+StoreMessage *store_folder_msg_index_locked(StoreFolder *folder, guint i);
+/* New references to every message in UID order, or NULL when the folder has no listing. */
+GPtrArray *store_folder_msg_snapshot_locked(StoreFolder *folder);
 
 /* The server's UIDVALIDITY of @mailbox is no longer @old_uidvalidity (a fetch failed with
  * IMAP_ERROR_UIDVALIDITY): drops the folder's cached rows and bodies, marks its listing
