@@ -811,9 +811,7 @@ merge_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 				old = store_folder_msg_lookup_locked(f, m->info.uid);
 			if (old != NULL) {
 				/* keep the object (and what we learnt about its size) */
-				g_strfreev(old->flags);
-				old->flags = g_strdupv(m->flags);
-				old->modseq = m->modseq;
+				store_message_copy_flags_locked(old, m);
 				store_message_unref(m);
 				m = store_message_ref(old);
 			}

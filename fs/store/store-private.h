@@ -111,7 +111,7 @@ struct _StoreMessage {
 	/* protected by store->lock: */
 	guint64 size;
 	guint64 modseq;
-	char **flags;
+	char *flags; /* joined by ' ', "" for none: an interned GRefString (message.c) */
 };
 
 /* ---- store.c ------------------------------------------------------------------------ */
@@ -150,6 +150,8 @@ StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidi
 					  const ImapMessage *m);
 /* Under store->lock: update the mutable fields from a fresh FETCH. */
 void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
+/* Under store->lock: @msg takes the flags and modseq of @from, a newer record of it. */
+void store_message_copy_flags_locked(StoreMessage *msg, const StoreMessage *from);
 /* Before publishing: frees the thread headers and, unless @keep_envelope (no header-cache
  * row holds them), the envelope fields of a fresh FETCH. */
 void store_message_drop_fetched(StoreMessage *msg, gboolean keep_envelope);

@@ -2,7 +2,7 @@
 /*
  * test-folder: the message array of a folder (fs/store/resync.c, declared in
  * store-private.h): lookup, insert (at the end and in the middle, duplicates refused),
- * removal, UID order and reference counts. No network, no cache, no lock contention: the
+ * removal, UID order and reference counts; and the flags its messages share. No network, no cache, no lock contention: the
  * accessors are called as their callers do, under store->lock, which no one else takes here.
  */
 #include "config.h"
@@ -171,6 +171,29 @@ test_many(void)
 	store_folder_unref(f);
 }
 
+/* Messages with the same flags share one string; \Recent is not one of them. */
+static void
+test_flags_shared(void)
+{
+	char *seen[] = {"\\Seen", "\\Recent", "$Label", NULL};
+	char *seen2[] = {"\\Seen", "$Label", NULL};
+	ImapMessage a = {.have = IMAP_FETCH_UID | IMAP_FETCH_FLAGS, .uid = 1, .flags = seen};
+	ImapMessage b = {.have = IMAP_FETCH_UID | IMAP_FETCH_FLAGS, .uid = 2, .flags = seen2};
+	ImapMessage c = {.have = IMAP_FETCH_UID, .uid = 3};
+	g_autoptr(StoreMessage) x = store_message_new_from_imap("INBOX", 7, &a);
+	g_autoptr(StoreMessage) y = store_message_new_from_imap("INBOX", 7, &b);
+	g_autoptr(StoreMessage) z = store_message_new_from_imap("INBOX", 7, &c);
+
+	g_assert_cmpstr(x->flags, ==, "\\Seen $Label");
+	g_assert_true(x->flags == y->flags);
+	g_assert_cmpstr(z->flags, ==, "");
+	store_message_copy_flags_locked(z, x);
+	g_assert_true(z->flags == x->flags);
+	store_message_update_locked(x, &(ImapMessage){.have = IMAP_FETCH_FLAGS, .uid = 1});
+	g_assert_cmpstr(x->flags, ==, "");
+	g_assert_cmpstr(y->flags, ==, "\\Seen $Label");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -179,5 +202,6 @@ main(int argc, char **argv)
 	g_test_add_func("/folder/insert-lookup-remove", test_insert_lookup_remove);
 	g_test_add_func("/folder/references", test_references);
 	g_test_add_func("/folder/many", test_many);
+	g_test_add_func("/folder/flags-shared", test_flags_shared);
 	return g_test_run();
 }
