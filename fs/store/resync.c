@@ -14,6 +14,9 @@
  * callback), one transaction per batch, and the mailbox's UIDNEXT/HIGHESTMODSEQ are stored
  * last, so a crash in between makes the next resync redo the work, never skip it.
  *
+ * It owns the message array of a folder (one array of references sorted by UID) and its
+ * accessors, the only code that reads or changes it.
+ *
  * It builds its records with message.c and uses the account's services (store.c); it
  * reaches later files only by two notifications that never wait: a folder reset marks the
  * open bodies stale (store_bodies_mark_stale, body.c) and new mail is queued for the

@@ -2,8 +2,9 @@
 /*
  * test-folder: the message array of a folder (fs/store/resync.c, declared in
  * store-private.h): lookup, insert (at the end and in the middle, duplicates refused),
- * removal, UID order and reference counts; and the flags its messages share. No network, no cache, no lock contention: the
- * accessors are called as their callers do, under store->lock, which no one else takes here.
+ * removal, UID order and reference counts; and the flags its messages share. No network,
+ * no cache: the accessors are called as their callers do, under store->lock, which no one
+ * else takes here.
  */
 #include "config.h"
 
