@@ -493,7 +493,11 @@ fs_dir_snapshot_new(Fs *fs, FsNode *dir)
 		snap->folder = store_folder_ref(dir->folder);
 		store_folder_open_handle(fs->store, snap->folder);
 	}
-	snap->entries = g_array_new(FALSE, FALSE, sizeof(FsDirEntry));
+	/* sized once: a folder of 50,000 messages would otherwise leave up to half of a
+	 * doubled array unused while the directory is open */
+	snap->entries = g_array_sized_new(FALSE, FALSE, sizeof(FsDirEntry),
+					  2 + g_hash_table_size(dir->subdirs) + staged->len +
+						  (dir->index ? fs_dir_index_size(dir->index) : 0));
 	add_entry(snap->entries, ".", dir, NULL);
 	add_entry(snap->entries, "..", dir->parent && dir != fs->root ? dir->parent : dir, NULL);
 	g_hash_table_iter_init(&it, dir->subdirs);

@@ -96,11 +96,11 @@ store_delete_rehide_locked(Store *store, StoreFolder *f)
 	GHashTableIter it;
 	gpointer key;
 
-	if (r == NULL || f->by_uid == NULL)
+	if (r == NULL || store_folder_msg_count_locked(f) == 0)
 		return;
 	g_hash_table_iter_init(&it, r->uids);
 	while (g_hash_table_iter_next(&it, &key, NULL)) {
-		StoreMessage *m = g_hash_table_lookup(f->by_uid, key);
+		StoreMessage *m = store_folder_msg_lookup_locked(f, GPOINTER_TO_UINT(key));
 
 		if (m != NULL && m->info.uidvalidity == r->uidvalidity)
 			m->hidden = TRUE;

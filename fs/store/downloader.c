@@ -129,13 +129,7 @@ folder_snapshot(Store *store, StoreFolder *folder)
 	GPtrArray *out = NULL;
 
 	g_mutex_lock(&store->lock);
-	if (folder->sorted != NULL) {
-		out = g_ptr_array_new_full(folder->sorted->len,
-					   (GDestroyNotify)store_message_unref);
-		for (guint i = 0; i < folder->sorted->len; i++)
-			g_ptr_array_add(out,
-					store_message_ref(g_ptr_array_index(folder->sorted, i)));
-	}
+	out = store_folder_msg_snapshot_locked(folder);
 	g_mutex_unlock(&store->lock);
 	return out;
 }

@@ -342,9 +342,12 @@ confirmed(Store *store, StoreMessage *msg, StoreFlagsMode mode, const char *cons
 	Hcache *hc = store_hc(store);
 
 	g_mutex_lock(&store->lock);
-	now = apply_mode(msg->flags, mode, flags);
-	g_strfreev(msg->flags);
-	msg->flags = g_strdupv(now);
+	{
+		g_auto(GStrv) before = store_message_dup_flags_locked(msg);
+
+		now = apply_mode(before, mode, flags);
+	}
+	store_message_set_flags_locked(msg, now);
 	folder = pin_locked(store, msg);
 	g_mutex_unlock(&store->lock);
 	if (hc != NULL && msg->hc_id != 0 &&

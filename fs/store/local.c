@@ -58,7 +58,7 @@ typedef struct {
 	StoreFolder *f;
 	gboolean hide;
 	GPtrArray *gone; /* StoreMessage* refs: the events to emit */
-	GArray *rows;	 /* guint32 UIDs whose header-cache rows go */
+	GArray *rows;	 /* guint32 UIDs whose header-cache rows (and records) go */
 } Removal;
 
 /* Under store->lock, for imap_uidset_foreach. */
@@ -67,46 +67,18 @@ remove_one(guint32 uid, gpointer data)
 {
 	Removal *r = data;
 	StoreFolder *f = r->f;
-	StoreMessage *m = f->by_uid ? g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(uid)) : NULL;
+	StoreMessage *m = store_folder_msg_lookup_locked(f, uid);
 
 	store_local_pin_locked(r->store, f, uid);
 	if (!r->hide)
-		g_array_append_val(r->rows, uid);
+		g_array_append_val(r->rows, uid); /* the records go after the walk, in one pass */
 	if (m == NULL || (m->hidden && r->hide))
 		return TRUE;
 	if (!m->hidden) /* a hidden one left the tree when it was hidden */
 		g_ptr_array_add(r->gone, store_message_ref(m));
 	if (r->hide)
 		m->hidden = TRUE;
-	else
-		g_hash_table_remove(f->by_uid, GUINT_TO_POINTER(uid)); /* sorted: see below */
 	return TRUE;
-}
-
-/* Under store->lock: drops from @f->sorted what left @f->by_uid (one pass, order kept). */
-static void
-prune_sorted_locked(StoreFolder *f)
-{
-	guint keep = 0;
-
-	for (guint i = 0; i < f->sorted->len; i++) {
-		StoreMessage *m = g_ptr_array_index(f->sorted, i);
-
-		if (g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(m->info.uid)) == m)
-			f->sorted->pdata[keep++] = m;
-		else
-			store_message_unref(m);
-	}
-	f->sorted->len = keep;
-}
-
-static gint
-cmp_uid(gconstpointer a, gconstpointer b)
-{
-	const StoreMessage *x = *(StoreMessage *const *)a;
-	const StoreMessage *y = *(StoreMessage *const *)b;
-
-	return x->info.uid < y->info.uid ? -1 : x->info.uid > y->info.uid;
 }
 
 void
@@ -121,8 +93,9 @@ store_local_remove(Store *store, StoreFolder *folder, const ImapUidSet *uids, gb
 	r.rows = g_array_new(FALSE, FALSE, sizeof(guint32));
 	g_mutex_lock(&store->lock);
 	imap_uidset_foreach(uids, remove_one, &r);
-	if (!hide && folder->sorted != NULL)
-		prune_sorted_locked(folder);
+	if (!hide)
+		store_folder_msg_remove_many_locked(folder, (const guint32 *)r.rows->data,
+						    r.rows->len);
 	uv = folder->uidvalidity;
 	id = folder->hc_id;
 	g_mutex_unlock(&store->lock);
@@ -147,8 +120,7 @@ static gboolean
 unhide_one(guint32 uid, gpointer data)
 {
 	Unhide *u = data;
-	StoreMessage *m =
-		u->f->by_uid ? g_hash_table_lookup(u->f->by_uid, GUINT_TO_POINTER(uid)) : NULL;
+	StoreMessage *m = store_folder_msg_lookup_locked(u->f, uid);
 
 	if (m == NULL || !m->hidden)
 		return TRUE;
@@ -178,8 +150,8 @@ store_local_hidden(Store *store, StoreFolder *folder)
 	ImapUidSet *out = NULL;
 
 	g_mutex_lock(&store->lock);
-	for (guint i = 0; folder->sorted != NULL && i < folder->sorted->len; i++) {
-		StoreMessage *m = g_ptr_array_index(folder->sorted, i);
+	for (guint i = 0; i < store_folder_msg_count_locked(folder); i++) {
+		StoreMessage *m = store_folder_msg_index_locked(folder, i);
 
 		if (!m->hidden)
 			continue;
@@ -207,22 +179,18 @@ publish_added(Store *store, StoreFolder *folder, guint32 uidvalidity, GPtrArray 
 		StoreMessage *old;
 
 		store_local_pin_locked(store, folder, m->info.uid);
-		if (!folder->loaded || folder->by_uid == NULL || folder->uidvalidity != uidvalidity)
+		if (!folder->loaded || folder->uidvalidity != uidvalidity)
 			continue; /* the first listing (or the reset one) will bring it */
-		old = g_hash_table_lookup(folder->by_uid, GUINT_TO_POINTER(m->info.uid));
+		old = store_folder_msg_lookup_locked(folder, m->info.uid);
 		if (old != NULL) {
 			/* a listing got there first: keep that object */
 			g_ptr_array_index(got, i) = store_message_ref(old);
 			store_message_unref(m);
 			continue;
 		}
-		g_hash_table_replace(folder->by_uid, GUINT_TO_POINTER(m->info.uid),
-				     store_message_ref(m));
-		g_ptr_array_add(folder->sorted, store_message_ref(m));
-		g_ptr_array_add(added, store_message_ref(m));
+		if (store_folder_msg_insert_locked(folder, m))
+			g_ptr_array_add(added, store_message_ref(m));
 	}
-	if (added->len > 0)
-		g_ptr_array_sort(folder->sorted, cmp_uid);
 	/* UIDs from the listing's UIDNEXT on are ours with no gap: the next resync need not
 	 * fetch them again (another client's mail in a gap keeps UIDNEXT where it is) */
 	for (guint i = 0; i < got->len && folder->loaded && folder->uidvalidity == uidvalidity;
@@ -292,7 +260,7 @@ store_local_add_copies(Store *store, StoreFolder *folder, guint32 uidvalidity,
 		g_clear_pointer(&row->filename, g_free); /* the name has the UID in it */
 		g_mutex_lock(&store->lock);
 		g_strfreev(row->flags); /* what we know now, maybe newer than the row */
-		row->flags = g_strdupv(src[i]->flags);
+		row->flags = store_message_dup_flags_locked(src[i]);
 		g_mutex_unlock(&store->lock);
 		g_ptr_array_add(rows, row);
 	}

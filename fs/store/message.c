@@ -14,18 +14,50 @@
 
 #include "store-private.h"
 
-/* The flags as the user sees them: \Recent is a per-session marker that can be neither
- * set nor cleared (and is gone in IMAP4rev2), so it is left out. */
-static char **
-copy_flags(char **flags)
+/* The flags as the user sees them, joined by ' ' (flags are atoms, without spaces), as an
+ * interned GRefString: the messages of an account have a handful of distinct flag sets, so
+ * they share a few strings instead of holding a vector and a copy of each flag apiece.
+ * \Recent is a per-session marker that can be neither set nor cleared (and is gone in
+ * IMAP4rev2), so it is left out. */
+static char *
+intern_flags(char *const *flags)
 {
-	GPtrArray *a = g_ptr_array_new();
+	GString *s = g_string_new(NULL);
+	char *out;
 
 	for (guint i = 0; flags != NULL && flags[i]; i++)
-		if (g_ascii_strcasecmp(flags[i], "\\Recent") != 0)
-			g_ptr_array_add(a, g_strdup(flags[i]));
-	g_ptr_array_add(a, NULL);
-	return (char **)g_ptr_array_free(a, FALSE);
+		if (g_ascii_strcasecmp(flags[i], "\\Recent") != 0) {
+			if (s->len > 0)
+				g_string_append_c(s, ' ');
+			g_string_append(s, flags[i]);
+		}
+	out = g_ref_string_new_intern(s->str);
+	g_string_free(s, TRUE);
+	return out;
+}
+
+/* The vector of interned @flags (owned, never NULL). */
+static char **
+split_flags(const char *flags)
+{
+	if (flags == NULL || *flags == '\0')
+		return g_new0(char *, 1);
+	return g_strsplit(flags, " ", -1);
+}
+
+char **
+store_message_dup_flags_locked(StoreMessage *msg)
+{
+	return split_flags(msg->flags);
+}
+
+void
+store_message_set_flags_locked(StoreMessage *msg, char *const *flags)
+{
+	char *now = intern_flags(flags);
+
+	g_ref_string_release(msg->flags);
+	msg->flags = now;
 }
 
 StoreMessage *
@@ -67,7 +99,7 @@ store_message_new_from_imap(const char *mailbox, guint32 uidvalidity, const Imap
 	}
 	msg->size = (m->have & IMAP_FETCH_SIZE) ? m->size : 0;
 	msg->modseq = m->modseq;
-	msg->flags = copy_flags(m->flags);
+	msg->flags = intern_flags(m->flags);
 	return msg;
 }
 
@@ -91,7 +123,7 @@ store_message_new_from_hcache(const char *mailbox, guint32 uidvalidity, gint64 h
 	msg->size = row->true_size ? row->true_size : row->size;
 	msg->size_exact = row->true_size != 0;
 	msg->modseq = row->modseq;
-	msg->flags = copy_flags(row->flags);
+	msg->flags = intern_flags(row->flags);
 	return msg;
 }
 
@@ -117,7 +149,7 @@ store_message_to_hcache(Store *store, StoreMessage *msg)
 	row->size = msg->size;
 	row->true_size = msg->size_exact ? msg->size : 0;
 	row->modseq = msg->modseq;
-	row->flags = g_strdupv(msg->flags);
+	row->flags = split_flags(msg->flags);
 	g_mutex_unlock(&store->lock);
 	return row;
 }
@@ -126,13 +158,23 @@ void
 store_message_update_locked(StoreMessage *msg, const ImapMessage *m)
 {
 	if (m->have & IMAP_FETCH_FLAGS) {
-		g_strfreev(msg->flags);
-		msg->flags = copy_flags(m->flags);
+		g_ref_string_release(msg->flags);
+		msg->flags = intern_flags(m->flags);
 	}
 	if (m->have & IMAP_FETCH_MODSEQ)
 		msg->modseq = m->modseq;
 	if ((m->have & IMAP_FETCH_SIZE) && !msg->size_exact)
 		msg->size = m->size;
+}
+
+void
+store_message_copy_flags_locked(StoreMessage *msg, const StoreMessage *from)
+{
+	char *flags = g_ref_string_acquire(from->flags);
+
+	g_ref_string_release(msg->flags);
+	msg->flags = flags;
+	msg->modseq = from->modseq;
 }
 
 void
@@ -168,7 +210,7 @@ store_message_unref(StoreMessage *msg)
 	g_ref_string_release((char *)i->mailbox);
 	g_free((char *)i->subject);
 	store_message_drop_fetched(msg, FALSE);
-	g_strfreev(msg->flags);
+	g_ref_string_release(msg->flags);
 	g_free(msg);
 }
 
@@ -242,10 +284,8 @@ store_message_get_state(Store *store, StoreMessage *msg, StoreMessageState *out)
 	out->size = msg->size;
 	out->size_exact = msg->size_exact;
 	out->modseq = msg->modseq;
-	out->flags = g_strdupv(msg->flags);
+	out->flags = split_flags(msg->flags);
 	g_mutex_unlock(&store->lock);
-	if (out->flags == NULL)
-		out->flags = g_new0(char *, 1);
 }
 
 guint64

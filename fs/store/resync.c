@@ -14,6 +14,9 @@
  * callback), one transaction per batch, and the mailbox's UIDNEXT/HIGHESTMODSEQ are stored
  * last, so a crash in between makes the next resync redo the work, never skip it.
  *
+ * It owns the message array of a folder (one array of references sorted by UID) and its
+ * accessors, the only code that reads or changes it.
+ *
  * It builds its records with message.c and uses the account's services (store.c); it
  * reaches later files only by two notifications that never wait: a folder reset marks the
  * open bodies stale (store_bodies_mark_stale, body.c) and new mail is queued for the
@@ -23,6 +26,7 @@
 
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "store-private.h"
@@ -68,6 +72,8 @@ collect_cb(ImapMessage *m, gpointer user_data)
 	}
 }
 
+/* ---- the messages of a folder: one array of references sorted by UID ---------------- */
+
 static gint
 cmp_uid(gconstpointer a, gconstpointer b)
 {
@@ -77,34 +83,175 @@ cmp_uid(gconstpointer a, gconstpointer b)
 	return x->info.uid < y->info.uid ? -1 : x->info.uid > y->info.uid;
 }
 
+static gint
+uid_cmp(gconstpointer a, gconstpointer b)
+{
+	guint32 x = *(const guint32 *)a, y = *(const guint32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The position of @uid in @a (StoreMessage* by UID), or where it would go (*@found
+ * FALSE). New mail goes last, so that case is checked first. */
+static guint
+msg_position(GPtrArray *a, guint32 uid, gboolean *found)
+{
+	guint lo = 0, hi = a != NULL ? a->len : 0;
+
+	*found = FALSE;
+	if (hi == 0 || ((StoreMessage *)a->pdata[hi - 1])->info.uid < uid)
+		return hi;
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		guint32 u = ((StoreMessage *)a->pdata[mid])->info.uid;
+
+		if (u == uid) {
+			*found = TRUE;
+			return mid;
+		}
+		if (u < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static StoreMessage *
+msg_find(GPtrArray *a, guint32 uid)
+{
+	gboolean found;
+	guint at = msg_position(a, uid, &found);
+
+	return found ? a->pdata[at] : NULL;
+}
+
+static GPtrArray *
+msgs_new(guint reserve)
+{
+	return g_ptr_array_new_full(reserve, (GDestroyNotify)store_message_unref);
+}
+
+/* Cuts @a (made by msgs_new) to its first @n entries, whose tail holds pointers that were
+ * moved to the front (no references of their own). */
+static void
+msgs_truncate_moved(GPtrArray *a, guint n)
+{
+	g_ptr_array_set_free_func(a, NULL);
+	g_ptr_array_set_size(a, n);
+	g_ptr_array_set_free_func(a, (GDestroyNotify)store_message_unref);
+}
+
+StoreMessage *
+store_folder_msg_lookup_locked(StoreFolder *f, guint32 uid)
+{
+	return msg_find(f->msgs, uid);
+}
+
+gboolean
+store_folder_msg_insert_locked(StoreFolder *f, StoreMessage *msg)
+{
+	gboolean found;
+	guint at;
+
+	if (f->msgs == NULL)
+		return FALSE; /* no listing yet: its first one brings @msg */
+	at = msg_position(f->msgs, msg->info.uid, &found);
+	if (found)
+		return FALSE;
+	g_ptr_array_insert(f->msgs, (gint)at, store_message_ref(msg));
+	return TRUE;
+}
+
+gboolean
+store_folder_msg_remove_locked(StoreFolder *f, guint32 uid)
+{
+	gboolean found;
+	guint at = msg_position(f->msgs, uid, &found);
+
+	if (found)
+		g_ptr_array_remove_index(f->msgs, at); /* drops the folder's reference */
+	return found;
+}
+
+guint
+store_folder_msg_count_locked(StoreFolder *f)
+{
+	return f->msgs != NULL ? f->msgs->len : 0;
+}
+
+StoreMessage *
+store_folder_msg_index_locked(StoreFolder *f, guint i)
+{
+	g_return_val_if_fail(i < store_folder_msg_count_locked(f), NULL);
+	return f->msgs->pdata[i];
+}
+
+GPtrArray *
+store_folder_msg_snapshot_locked(StoreFolder *f)
+{
+	GPtrArray *out;
+
+	if (f->msgs == NULL)
+		return NULL;
+	out = msgs_new(f->msgs->len);
+	for (guint i = 0; i < f->msgs->len; i++)
+		g_ptr_array_add(out, store_message_ref(f->msgs->pdata[i]));
+	return out;
+}
+
+/* Removes the messages of @uids (any order; unknown ones are skipped) in one pass over
+ * the array, where one store_folder_msg_remove_locked() each would move its tail each
+ * time (an expunge of old mail from a big folder). */
+void
+store_folder_msg_remove_many_locked(StoreFolder *f, const guint32 *uids, guint n)
+{
+	g_autoptr(GArray) sorted = NULL;
+	guint w = 0, j = 0;
+
+	if (f->msgs == NULL || n == 0)
+		return;
+	if (n == 1) {
+		store_folder_msg_remove_locked(f, uids[0]);
+		return;
+	}
+	sorted = g_array_sized_new(FALSE, FALSE, sizeof(guint32), n);
+	g_array_append_vals(sorted, uids, n);
+	g_array_sort(sorted, uid_cmp);
+	for (guint i = 0; i < f->msgs->len; i++) {
+		StoreMessage *m = f->msgs->pdata[i];
+
+		while (j < n && g_array_index(sorted, guint32, j) < m->info.uid)
+			j++;
+		if (j < n && g_array_index(sorted, guint32, j) == m->info.uid)
+			store_message_unref(m);
+		else
+			f->msgs->pdata[w++] = m;
+	}
+	msgs_truncate_moved(f->msgs, w);
+}
+
+/* Replaces every message of @f by @msgs (StoreMessage* refs by UID, taken). */
+static void
+folder_msg_replace_all_locked(StoreFolder *f, GPtrArray *msgs)
+{
+	g_clear_pointer(&f->msgs, g_ptr_array_unref);
+	f->msgs = msgs;
+}
+
 GPtrArray *
 store_folder_snapshot_locked(StoreFolder *f)
 {
-	GPtrArray *out = g_ptr_array_new_full(f->sorted ? f->sorted->len : 0,
-					      (GDestroyNotify)store_message_unref);
+	guint n = store_folder_msg_count_locked(f);
+	GPtrArray *out = msgs_new(n);
 
-	for (guint i = 0; f->sorted != NULL && i < f->sorted->len; i++) {
-		StoreMessage *m = g_ptr_array_index(f->sorted, i);
+	for (guint i = 0; i < n; i++) {
+		StoreMessage *m = store_folder_msg_index_locked(f, i);
 
 		if (!m->hidden)
 			g_ptr_array_add(out, store_message_ref(m));
 	}
 	return out;
-}
-
-static void
-rebuild_sorted_locked(StoreFolder *f)
-{
-	GHashTableIter it;
-	gpointer v;
-
-	g_clear_pointer(&f->sorted, g_ptr_array_unref);
-	f->sorted = g_ptr_array_new_full(g_hash_table_size(f->by_uid),
-					 (GDestroyNotify)store_message_unref);
-	g_hash_table_iter_init(&it, f->by_uid);
-	while (g_hash_table_iter_next(&it, NULL, &v))
-		g_ptr_array_add(f->sorted, store_message_ref(v));
-	g_ptr_array_sort(f->sorted, cmp_uid);
 }
 
 #define BATCH 1000 /* messages per header FETCH (cold load) and per cache transaction */
@@ -374,7 +521,7 @@ typedef struct {
 	guint32 uidvalidity, uidnext, exists;
 	guint64 modseq;
 	gint64 hc_id;
-	GHashTable *uids; /* known UIDs (set) */
+	GArray *uids; /* known UIDs (guint32), ascending */
 } Known;
 
 /* The network part of a (re)load; store->lock is NOT held. Fills the results for merge. */
@@ -400,7 +547,7 @@ load_clear(Load *l)
 static gboolean
 known_has(const Known *k, guint32 uid)
 {
-	return g_hash_table_contains(k->uids, GUINT_TO_POINTER(uid));
+	return bsearch(&uid, k->uids->data, k->uids->len, sizeof(guint32), uid_cmp) != NULL;
 }
 
 static void
@@ -501,12 +648,8 @@ load(Store *store, StoreFolder *f, const Known *k, Load *l, GCancellable *cancel
 	/* expunges and flag changes */
 	if (qresync && sel->highestmodseq != 0) {
 		if (sel->vanished != NULL && !imap_uidset_is_empty(sel->vanished)) {
-			GHashTableIter it;
-			gpointer key;
-
-			g_hash_table_iter_init(&it, k->uids);
-			while (g_hash_table_iter_next(&it, &key, NULL)) {
-				guint32 uid = GPOINTER_TO_UINT(key);
+			for (guint i = 0; i < k->uids->len; i++) {
+				guint32 uid = g_array_index(k->uids, guint32, i);
 
 				if (imap_uidset_contains(sel->vanished, uid))
 					g_array_append_val(l->gone, uid);
@@ -568,8 +711,6 @@ load(Store *store, StoreFolder *f, const Known *k, Load *l, GCancellable *cancel
 	if (all_flags) {
 		g_autoptr(GHashTable) listed = g_hash_table_new(NULL, NULL);
 		g_autoptr(ImapUidSet) missing = imap_uidset_new();
-		GHashTableIter it;
-		gpointer key;
 
 		for (guint i = 0; i < l->flags->len; i++) {
 			ImapMessage *m = g_ptr_array_index(l->flags, i);
@@ -579,13 +720,12 @@ load(Store *store, StoreFolder *f, const Known *k, Load *l, GCancellable *cancel
 			    !g_hash_table_contains(fresh, GUINT_TO_POINTER(m->uid)))
 				imap_uidset_add(missing, m->uid);
 		}
-		g_hash_table_iter_init(&it, k->uids);
-		while (g_hash_table_iter_next(&it, &key, NULL))
-			if (!g_hash_table_contains(listed, key)) {
-				guint32 uid = GPOINTER_TO_UINT(key);
+		for (guint i = 0; i < k->uids->len; i++) {
+			guint32 uid = g_array_index(k->uids, guint32, i);
 
+			if (!g_hash_table_contains(listed, GUINT_TO_POINTER(uid)))
 				g_array_append_val(l->gone, uid);
-			}
+		}
 		if (!imap_uidset_is_empty(missing)) {
 			g_autoptr(GPtrArray) got = NULL;
 
@@ -596,14 +736,12 @@ load(Store *store, StoreFolder *f, const Known *k, Load *l, GCancellable *cancel
 			append_full(l->full, got);
 		}
 	} else {
-		count = g_hash_table_size(k->uids) - l->gone->len + g_hash_table_size(fresh);
+		count = k->uids->len - l->gone->len + g_hash_table_size(fresh);
 		if (count != sel->exists || k->uidnext == 0) {
 			ImapSearchTerm term = {IMAP_SEARCH_ALL, NULL};
 			g_autoptr(ImapUidSet) server = NULL;
 			g_autoptr(ImapUidSet) missing = imap_uidset_new();
 			g_autoptr(GHashTable) gone = g_hash_table_new(NULL, NULL);
-			GHashTableIter it;
-			gpointer key;
 
 			server = imap_search_sync(store->pool, f->name, sel->uidvalidity, &term, 1,
 						  cancel, error);
@@ -612,12 +750,11 @@ load(Store *store, StoreFolder *f, const Known *k, Load *l, GCancellable *cancel
 			for (guint i = 0; i < l->gone->len; i++)
 				g_hash_table_add(
 					gone, GUINT_TO_POINTER(g_array_index(l->gone, guint32, i)));
-			g_hash_table_iter_init(&it, k->uids);
-			while (g_hash_table_iter_next(&it, &key, NULL)) {
-				guint32 uid = GPOINTER_TO_UINT(key);
+			for (guint i = 0; i < k->uids->len; i++) {
+				guint32 uid = g_array_index(k->uids, guint32, i);
 
 				if (!imap_uidset_contains(server, uid) &&
-				    !g_hash_table_contains(gone, key))
+				    !g_hash_table_contains(gone, GUINT_TO_POINTER(uid)))
 					g_array_append_val(l->gone, uid);
 			}
 			imap_uidset_foreach(server, add_missing, &(AddMissing){k, fresh, missing});
@@ -687,120 +824,129 @@ static gboolean
 merge_locked(Store *store, StoreFolder *f, Load *l, GArray *events)
 {
 	gboolean changed = FALSE;
-	GHashTable *by_uid;
+	gboolean had = f->msgs != NULL; /* a listing of this folder was shown before */
 
 	(void)store;
 	if (l->unchanged)
 		return FALSE;
-	if (l->reset && f->by_uid != NULL && f->uidvalidity != l->sel->uidvalidity)
+	if (l->reset && had && f->uidvalidity != l->sel->uidvalidity)
 		pending_add(events, STORE_EVENT_FOLDER_RESET, NULL);
 	if (l->reset) {
-		by_uid = g_hash_table_new_full(NULL, NULL, NULL,
-					       (GDestroyNotify)store_message_unref);
-		for (guint i = 0; i < l->full->len; i++) {
-			StoreMessage *m = g_ptr_array_index(l->full, i);
+		/* l->full (the complete listing) becomes the folder's array */
+		GPtrArray *all = g_steal_pointer(&l->full);
+		gboolean same = had && f->uidvalidity == l->sel->uidvalidity; /* a diff */
+		guint n = 0;
+
+		g_ptr_array_sort(all, cmp_uid); /* stable: of two copies, the later one wins */
+		for (guint i = 0; i < all->len; i++) {
+			StoreMessage *m = g_ptr_array_index(all, i);
 			StoreMessage *old = NULL;
 
-			if (f->by_uid != NULL && f->uidvalidity == l->sel->uidvalidity)
-				old = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(m->info.uid));
-			if (f->by_uid != NULL && f->uidvalidity == l->sel->uidvalidity &&
-			    store_local_pinned_locked(f, m->info.uid, l->ticket)) {
+			if (i + 1 < all->len &&
+			    ((StoreMessage *)all->pdata[i + 1])->info.uid == m->info.uid) {
+				store_message_unref(m); /* the server sent it twice */
+				continue;
+			}
+			if (same)
+				old = store_folder_msg_lookup_locked(f, m->info.uid);
+			if (same && store_local_pinned_locked(f, m->info.uid, l->ticket)) {
+				store_message_unref(m);
 				if (old == NULL)
 					continue; /* removed here after the listing began */
-				m = old;	  /* its flags too are newer than the listing's */
+				m = store_message_ref(old); /* its flags too are newer */
 			} else if (old != NULL) {
 				/* keep the object (and what we learnt about its size) */
-				g_strfreev(old->flags);
-				old->flags = g_strdupv(m->flags);
-				old->modseq = m->modseq;
-				m = old;
+				store_message_copy_flags_locked(old, m);
+				store_message_unref(m);
+				m = store_message_ref(old);
 			}
-			g_hash_table_replace(by_uid, GUINT_TO_POINTER(m->info.uid),
-					     store_message_ref(m));
+			all->pdata[n++] = m;
 		}
-		changed = f->by_uid == NULL || f->uidvalidity != l->sel->uidvalidity ||
-			  g_hash_table_size(f->by_uid) != g_hash_table_size(by_uid);
-		if (f->by_uid != NULL && f->uidvalidity == l->sel->uidvalidity) {
-			GHashTableIter it;
-			gpointer k, v;
+		msgs_truncate_moved(all, n);
+		for (guint i = 0; same && i < store_folder_msg_count_locked(f); i++) {
+			StoreMessage *m = store_folder_msg_index_locked(f, i);
+			gboolean found;
+			guint at = msg_position(all, m->info.uid, &found);
 
 			/* added here after the listing began */
-			g_hash_table_iter_init(&it, f->by_uid);
-			while (g_hash_table_iter_next(&it, &k, &v))
-				if (!g_hash_table_contains(by_uid, k) &&
-				    store_local_pinned_locked(f, GPOINTER_TO_UINT(k), l->ticket))
-					g_hash_table_replace(by_uid, k, store_message_ref(v));
-			g_hash_table_iter_init(&it, by_uid);
-			while (g_hash_table_iter_next(&it, &k, &v))
-				if (!g_hash_table_contains(f->by_uid, k)) {
-					changed = TRUE;
-					pending_add(events, STORE_EVENT_MESSAGE_ADDED, v);
-				}
-			g_hash_table_iter_init(&it, f->by_uid);
-			while (g_hash_table_iter_next(&it, &k, &v))
-				if (!g_hash_table_contains(by_uid, k))
-					pending_add(events, STORE_EVENT_MESSAGE_GONE, v);
+			if (!found && store_local_pinned_locked(f, m->info.uid, l->ticket))
+				g_ptr_array_insert(all, (gint)at, store_message_ref(m));
 		}
-		g_clear_pointer(&f->by_uid, g_hash_table_unref);
-		f->by_uid = by_uid;
+		changed = !had || f->uidvalidity != l->sel->uidvalidity ||
+			  store_folder_msg_count_locked(f) != all->len;
+		if (same) {
+			for (guint i = 0; i < all->len; i++) {
+				StoreMessage *m = g_ptr_array_index(all, i);
+
+				if (store_folder_msg_lookup_locked(f, m->info.uid) == NULL) {
+					changed = TRUE;
+					pending_add(events, STORE_EVENT_MESSAGE_ADDED, m);
+				}
+			}
+			for (guint i = 0; i < store_folder_msg_count_locked(f); i++) {
+				StoreMessage *m = store_folder_msg_index_locked(f, i);
+
+				if (msg_find(all, m->info.uid) == NULL)
+					pending_add(events, STORE_EVENT_MESSAGE_GONE, m);
+			}
+		}
+		folder_msg_replace_all_locked(f, all);
 	} else {
 		for (guint i = 0; i < l->full->len; i++) {
 			StoreMessage *m = g_ptr_array_index(l->full, i);
 
-			if (g_hash_table_contains(f->by_uid, GUINT_TO_POINTER(m->info.uid)) ||
-			    store_local_pinned_locked(f, m->info.uid, l->ticket))
+			if (store_local_pinned_locked(f, m->info.uid, l->ticket) ||
+			    !store_folder_msg_insert_locked(f, m))
 				continue;
-			g_hash_table_replace(f->by_uid, GUINT_TO_POINTER(m->info.uid),
-					     store_message_ref(m));
 			pending_add(events, STORE_EVENT_MESSAGE_ADDED, m);
 			changed = TRUE;
 		}
 		for (guint i = 0; i < l->flags->len; i++) {
 			ImapMessage *im = g_ptr_array_index(l->flags, i);
-			StoreMessage *m = g_hash_table_lookup(f->by_uid, GUINT_TO_POINTER(im->uid));
+			StoreMessage *m = store_folder_msg_lookup_locked(f, im->uid);
 
 			if (m != NULL && !store_local_pinned_locked(f, im->uid, l->ticket)) {
 				store_message_update_locked(m, im);
 				pending_add(events, STORE_EVENT_FLAGS_CHANGED, m);
 			}
 		}
-		for (guint i = 0; i < l->gone->len; i++) {
-			gpointer uid = GUINT_TO_POINTER(g_array_index(l->gone, guint32, i));
-			StoreMessage *m = g_hash_table_lookup(f->by_uid, uid);
+		for (guint i = 0; i < l->gone->len;) {
+			guint32 uid = g_array_index(l->gone, guint32, i);
+			StoreMessage *m = store_folder_msg_lookup_locked(f, uid);
 
-			if (m == NULL || store_local_pinned_locked(f, m->info.uid, l->ticket))
+			if (m != NULL && store_local_pinned_locked(f, uid, l->ticket)) {
+				/* put back here after the listing began: it stays */
+				g_array_remove_index_fast(l->gone, i);
+				continue;
+			}
+			i++;
+			if (m == NULL)
 				continue;
 			pending_add(events, STORE_EVENT_MESSAGE_GONE, m);
-			g_hash_table_remove(f->by_uid, uid);
 			changed = TRUE;
 		}
+		/* in one pass: one by one, each would move the array's tail */
+		store_folder_msg_remove_many_locked(f, (const guint32 *)l->gone->data, l->gone->len);
 	}
-	rebuild_sorted_locked(f);
 	if (l->reset && f->uidvalidity != l->sel->uidvalidity)
 		g_clear_pointer(&f->pins, g_hash_table_unref); /* they named the old UIDs */
 	store_local_settle_locked(f, l->ticket);
 	return changed;
 }
 
-/* Installs a cached listing as if it had been loaded (stale: the caller resyncs it). */
+/* Installs a cached listing (@msgs, StoreMessage* refs, taken) as if it had been loaded
+ * (stale: the caller resyncs it). */
 static void
 install_warm_locked(StoreFolder *f, GPtrArray *msgs, const HcacheMailbox *mb)
 {
-	g_clear_pointer(&f->by_uid, g_hash_table_unref);
-	f->by_uid = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)store_message_unref);
-	for (guint i = 0; i < msgs->len; i++) {
-		StoreMessage *m = g_ptr_array_index(msgs, i);
-
-		g_hash_table_replace(f->by_uid, GUINT_TO_POINTER(m->info.uid),
-				     store_message_ref(m));
-	}
-	rebuild_sorted_locked(f);
+	f->exists = msgs->len;
+	g_ptr_array_sort(msgs, cmp_uid);
+	folder_msg_replace_all_locked(f, msgs);
 	f->loaded = TRUE;
 	f->loaded_at = STORE_STALE;
 	f->uidvalidity = mb->uidvalidity;
 	f->uidnext = mb->uidnext;
 	f->highestmodseq = mb->highestmodseq;
-	f->exists = msgs->len;
 }
 
 /* One shared (re)load of a folder's listing (inflight.c); the waiters read @changed. */
@@ -839,7 +985,7 @@ list_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
 
 	if (!k.was_loaded) {
 		HcacheMailbox mb = {0};
-		g_autoptr(GPtrArray) msgs = warm_load(store, folder, k.hc_id, &mb);
+		GPtrArray *msgs = warm_load(store, folder, k.hc_id, &mb);
 
 		if (msgs != NULL) {
 			g_mutex_lock(&store->lock);
@@ -857,14 +1003,12 @@ list_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
 	k.uidnext = folder->uidnext;
 	k.exists = folder->exists;
 	k.modseq = folder->highestmodseq;
-	k.uids = g_hash_table_new(NULL, NULL);
-	if (folder->by_uid != NULL) {
-		GHashTableIter it;
-		gpointer key;
+	k.uids = g_array_sized_new(FALSE, FALSE, sizeof(guint32),
+				   store_folder_msg_count_locked(folder));
+	for (guint i = 0; i < store_folder_msg_count_locked(folder); i++) {
+		guint32 uid = store_folder_msg_index_locked(folder, i)->info.uid;
 
-		g_hash_table_iter_init(&it, folder->by_uid);
-		while (g_hash_table_iter_next(&it, &key, NULL))
-			g_hash_table_add(k.uids, key);
+		g_array_append_val(k.uids, uid);
 	}
 	g_mutex_unlock(&store->lock);
 
@@ -926,7 +1070,7 @@ list_run(StoreInflight *op, gpointer data, GCancellable *cancel, GError **error)
 		store_bodies_mark_stale(store, folder->name, gone_uv);
 	emit_pending(store, folder, events);
 	load_clear(&l);
-	g_hash_table_unref(k.uids);
+	g_array_unref(k.uids);
 	if (reset_uv != 0)
 		store_folder_reset(store, folder->name, reset_uv);
 	if (sync)
@@ -1028,8 +1172,7 @@ store_folder_get_message(Store *store, StoreFolder *folder, guint32 uid)
 	StoreMessage *m = NULL;
 
 	g_mutex_lock(&store->lock);
-	if (folder->by_uid != NULL)
-		m = g_hash_table_lookup(folder->by_uid, GUINT_TO_POINTER(uid));
+	m = store_folder_msg_lookup_locked(folder, uid);
 	if (m != NULL && !m->hidden)
 		store_message_ref(m);
 	else

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * store-private.h: the structures and functions shared by the files of fs/store/. Nothing
- * outside fs/store/ includes this file; each .c of the store includes only this header
- * (which brings store.h and the leaf modules bodycache.h, hcache.h, inflight.h), never
- * another .c's header.
+ * outside fs/store/ includes this file (but the store's unit tests); each .c of the store
+ * includes only this header (which brings store.h and the leaf modules bodycache.h,
+ * hcache.h, inflight.h), never another .c's header.
  *
  * The files, in the order they build on each other (each uses only the ones before it,
  * plus the leaf modules mime.c, hcache.c, bodycache.c, inflight.c):
@@ -109,8 +109,9 @@ struct _StoreFolder {
 	gint handles;	    /* atomic: handles open in it (store_folder_open_handle) */
 	gint64 used_at;	    /* monotonic us of the last handle opened or closed in it (the
 			     * watcher's "in use lately", watch.c) */
-	GHashTable *by_uid; /* guint32 uid -> StoreMessage* (owning) */
-	GPtrArray *sorted;  /* StoreMessage* refs ordered by UID */
+	/* StoreMessage* refs by ascending UID, NULL before the first listing; read and
+	 * changed only through the store_folder_msg_*_locked() accessors (resync.c) */
+	GPtrArray *msgs;
 	GHashTable *pins;   /* guint32 uid -> guint64* ticket of the last local write
 			     * (local.c), NULL when none */
 };
@@ -137,7 +138,7 @@ struct _StoreMessage {
 	/* protected by store->lock: */
 	guint64 size;
 	guint64 modseq;
-	char **flags;
+	char *flags; /* joined by ' ', "" for none: an interned GRefString (message.c) */
 };
 
 /* ---- store.c ------------------------------------------------------------------------ */
@@ -181,6 +182,12 @@ StoreMessage *store_message_new_from_imap(const char *mailbox, guint32 uidvalidi
 					  const ImapMessage *m);
 /* Under store->lock: update the mutable fields from a fresh FETCH. */
 void store_message_update_locked(StoreMessage *msg, const ImapMessage *m);
+/* Under store->lock: @msg takes the flags and modseq of @from, a newer record of it. */
+void store_message_copy_flags_locked(StoreMessage *msg, const StoreMessage *from);
+/* Under store->lock: the flags of @msg (an owning vector, never NULL) / new ones (a local
+ * STORE the server confirmed). */
+char **store_message_dup_flags_locked(StoreMessage *msg);
+void store_message_set_flags_locked(StoreMessage *msg, char *const *flags);
 /* Before publishing: frees the thread headers and, unless @keep_envelope (no header-cache
  * row holds them), the envelope fields of a fresh FETCH. */
 void store_message_drop_fetched(StoreMessage *msg, gboolean keep_envelope);
@@ -191,6 +198,26 @@ StoreMessage *store_message_new_from_hcache(const char *mailbox, guint32 uidvali
 HcacheMessage *store_message_to_hcache(Store *store, StoreMessage *msg);
 
 /* ---- resync.c ----------------------------------------------------------------------- */
+
+/* The messages of a folder: one array sorted by UID (a lookup is a binary search, new
+ * mail appends, a removal moves the tail). These are its only accessors, all under
+ * store->lock. */
+
+/* The message with @uid or NULL; the folder's reference (take one to keep it unlocked). */
+StoreMessage *store_folder_msg_lookup_locked(StoreFolder *folder, guint32 uid);
+/* Adds @msg, taking a reference of its own; FALSE (and nothing done) when the folder holds
+ * a message with its UID already, or has no listing yet (its first one brings @msg). */
+gboolean store_folder_msg_insert_locked(StoreFolder *folder, StoreMessage *msg);
+/* Removes the message with @uid, dropping the folder's reference; FALSE if none. */
+gboolean store_folder_msg_remove_locked(StoreFolder *folder, guint32 uid);
+/* Iteration in UID order: for (i = 0; i < count; i++) ... index(folder, i) (the folder's
+ * references). */
+guint store_folder_msg_count_locked(StoreFolder *folder);
+StoreMessage *store_folder_msg_index_locked(StoreFolder *folder, guint i);
+/* New references to every message in UID order, or NULL when the folder has no listing. */
+GPtrArray *store_folder_msg_snapshot_locked(StoreFolder *folder);
+/* Removes the messages of @uids (any order; unknown ones skipped) in one pass. */
+void store_folder_msg_remove_many_locked(StoreFolder *folder, const guint32 *uids, guint n);
 
 /* The server's UIDVALIDITY of @mailbox is no longer @old_uidvalidity (a fetch failed with
  * IMAP_ERROR_UIDVALIDITY): drops the folder's cached rows and bodies, marks its listing

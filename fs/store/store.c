@@ -34,8 +34,7 @@ static void
 folder_free(StoreFolder *f)
 {
 	g_free(f->name);
-	g_clear_pointer(&f->by_uid, g_hash_table_unref);
-	g_clear_pointer(&f->sorted, g_ptr_array_unref);
+	g_clear_pointer(&f->msgs, g_ptr_array_unref);
 	g_clear_pointer(&f->pins, g_hash_table_unref);
 	g_free(f);
 }
