@@ -598,8 +598,13 @@ fs_node_stat(Fs *fs, FsNode *node, struct stat *st)
 	st->st_gid = fs->gid;
 	st->st_blksize = 4096;
 	if (node->kind == FS_NODE_DIR) {
-		st->st_mode = S_IFDIR | 0555;
 		g_mutex_lock(&fs->lock);
+		/* a folder that holds messages takes new files, rm and mv (file managers
+		 * offer them by the write bit); the rest of the tree cannot change yet */
+		st->st_mode = S_IFDIR | (!fs->opts->read_only && node->folder != NULL &&
+						 store_folder_is_selectable(node->folder)
+					 ? 0755
+					 : 0555);
 		st->st_nlink = 2 + g_hash_table_size(node->subdirs);
 		g_mutex_unlock(&fs->lock);
 		st->st_size = 4096;

@@ -146,6 +146,8 @@ idle_thread(gpointer data)
 							       &e2))
 					break;
 				imap_conn_wait(conn, IDLE_REISSUE_MS, idle->cancel);
+				if (g_cancellable_is_cancelled(idle->cancel))
+					break; /* imap_conn_free() ends the IDLE, bounded */
 				if (!imap_conn_idle_end_sync(conn, NULL, &e2))
 					break;
 			} else {

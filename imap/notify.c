@@ -165,6 +165,8 @@ listen_on(ImapNotify *n, ImapConn *conn)
 			if (!imap_conn_idle_begin_sync(conn, notify_untagged, n, n->cancel, &err))
 				break;
 			imap_conn_wait(conn, IDLE_REISSUE_MS, n->cancel);
+			if (g_cancellable_is_cancelled(n->cancel))
+				break; /* imap_conn_free() ends the IDLE, bounded */
 			if (!imap_conn_idle_end_sync(conn, NULL, &err))
 				break;
 		} else {

@@ -711,6 +711,7 @@ imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvali
 			  .expect_uidvalidity = expect_uidvalidity, .idempotent = TRUE,
 			  .build = body_build, .untagged = body_untagged, .reset = body_reset,
 			  .data = &d };
+	gboolean ok;
 
 	if (uid == 0) {
 		g_set_error(error, IMAP_ERROR, IMAP_ERROR_INVALID, "UID 0");
@@ -724,7 +725,17 @@ imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvali
 	} else {
 		d.buf = g_byte_array_new();
 	}
-	if (!imap_pool_run(pool, &op, NULL, cancel, error)) {
+	ok = imap_pool_run(pool, &op, NULL, cancel, error);
+	if (ok && !d.got && !d.write_failed && !d.bad_range && body_reset(&d)) {
+		/* Nothing for a UID the caller knows: a connection that had the mailbox
+		 * selected before another connection added the message (COPY, MOVE, APPEND)
+		 * learns of it only at the end of its next command (Dovecot), so ask once more
+		 * before calling it expunged. */
+		if (d.buf)
+			g_byte_array_set_size(d.buf, 0);
+		ok = imap_pool_run(pool, &op, NULL, cancel, error);
+	}
+	if (!ok) {
 		if (d.buf)
 			g_byte_array_unref(d.buf);
 		if (error && *error && (*error)->code == IMAP_ERROR_PROTOCOL && d.write_failed) {

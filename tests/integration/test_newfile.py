@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 
@@ -172,11 +173,26 @@ def test_messages_are_immutable(env):
 	assert tl.status(env.conn, env.A)["MESSAGES"] == 1
 
 
+def test_folder_modes_say_what_can_change(env, tmp_path):
+	"""A folder that holds messages is 0755 (file managers offer new files, delete and
+	move by the write bit), messages 0444 (immutable); with -o ro everything is 0555/0444."""
+	tl.append(env.conn, env.A, crlf(msg("modes")))
+	m = env.mount()
+	arch = os.path.join(m.mnt, "Archive")
+	(name,) = emls(arch)
+	assert stat.S_IMODE(os.stat(arch).st_mode) == 0o755
+	assert stat.S_IMODE(os.stat(os.path.join(arch, name)).st_mode) == 0o444
+	m.stop()
+	ro = env.mount("ro")
+	assert stat.S_IMODE(os.stat(os.path.join(ro.mnt, "Archive")).st_mode) == 0o555
+
+
 def test_read_only_mount_is_erofs(env, tmp_path):
 	tl.append(env.conn, env.A, crlf(msg("ro")))
 	m = env.mount("ro")
 	arch = os.path.join(m.mnt, "Archive")
 	(name,) = emls(arch)
+	assert stat.S_IMODE(os.stat(arch).st_mode) == 0o555
 	with pytest.raises(OSError) as ei:
 		os.open(os.path.join(arch, "new.eml"), os.O_WRONLY | os.O_CREAT, 0o644)
 	assert ei.value.errno == errno.EROFS

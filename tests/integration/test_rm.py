@@ -422,3 +422,38 @@ def test_ro_mount_refuses_rm(fresh_dovecot, mount):  # noqa: F811
 	assert e.value.errno == errno.EROFS
 	assert list(server_uids(dv, "INBOX")) == uids
 	assert "\\Deleted" not in server_uids(dv, "INBOX")[uids[0]]
+
+
+def test_connection_lost_after_uid_expunge_loses_nothing(tmp_path, mount):  # noqa: F811
+	"""The connection drops right after the server carried out our UID EXPUNGE (its OK
+	lost): the expunge is settled (done, or done again: it only names our UIDs), the file
+	stays gone, another client's \\Deleted message is still there, no bare EXPUNGE."""
+	sys.path.insert(0, os.path.join(tl.source_dir(), "tests", "fakeimap"))
+	import fakeimap as fi
+	from test_move_faults import _ProxiedDv
+
+	dv = tl.Dovecot()
+	try:
+		dv.start("slash", corpus_n=0)
+		uids = fill(dv, "INBOX", 3, tag="drop")
+		mark_deleted_by_other(dv, "INBOX", uids[0])
+		ca, crt, key = fi.make_certs(str(tmp_path / "certs"))
+		proxy = fi.FaultProxy(dv.port_imap, tls="implicit", certfile=crt, keyfile=key,
+				      drop_after=r"UID EXPUNGE .*").start()
+		try:
+			m = mount(_ProxiedDv(dv, proxy, ca), opts=["expunge=immediate"])
+			d = os.path.join(m.mnt, "INBOX")
+			rm(os.path.join(d, by_uid(d)[uids[1]]))
+			wait_expunged(dv, "INBOX", [uids[1]])
+			assert uids[1] not in by_uid(d)
+			left = server_uids(dv, "INBOX")
+			assert uids[0] in left and "\\Deleted" in left[uids[0]]
+			assert uids[2] in left
+			m.stop()
+			cmds = proxy.commands()
+			assert proxy.drops >= 1, cmds
+			assert not [c for c in cmds if c.upper().startswith("EXPUNGE")], cmds
+		finally:
+			proxy.stop()
+	finally:
+		dv.stop()
