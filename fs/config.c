@@ -521,8 +521,8 @@ fs_config_apply(FsOptions *o, int *argc, char ***argv)
 					 !strcmp(keys[k], "password_command") ||
 					 !strcmp(keys[k], "password_file") ||
 					 !strcmp(keys[k], "oauth_token_command");
-		KeySpec spec;
-		gboolean b;
+		KeySpec spec = {0};
+		gboolean b = FALSE;
 
 		key_kind(keys[k], &spec);
 		if (spec.kind == V_URL) {

@@ -22,7 +22,7 @@
 
 /* Under fs->lock. */
 static void
-message_added(Fs *fs, FsNode *dir, StoreMessage *msg, FsInval *inval)
+message_added(Fs *fs, FsNode *dir, StoreMessage *msg, gboolean local, FsInval *inval)
 {
 	guint32 uid = store_message_get_info(msg)->uid;
 	g_autoptr(StoreMessage) now = store_folder_get_message(fs->store, dir->folder, uid);
@@ -34,8 +34,11 @@ message_added(Fs *fs, FsNode *dir, StoreMessage *msg, FsInval *inval)
 	fs_dir_index_put(dir->index, uid, name);
 	/* a listing of this directory already in flight must not undo it */
 	fs_dir_index_hold(dir->index, uid, store_ticket(fs->store));
-	/* drops a negative entry the kernel may have cached for the name */
-	fs_inval_add(inval, dir->ino, 0, name);
+	/* drops a negative entry the kernel may have cached for the name; a UID the server
+	 * just gave our own write cannot have one (and a burst of moves would otherwise
+	 * queue one invalidation per file, each waiting for the directory's lock) */
+	if (!local)
+		fs_inval_add(inval, dir->ino, 0, name);
 }
 
 /* Under fs->lock. */
@@ -111,7 +114,7 @@ fs_apply_event(const StoreEvent *ev, gpointer data)
 	switch (ev->kind) {
 	case STORE_EVENT_MESSAGE_ADDED:
 		if (dir != NULL && dir->index != NULL)
-			message_added(fs, dir, ev->msg, &inval);
+			message_added(fs, dir, ev->msg, ev->local, &inval);
 		break;
 	case STORE_EVENT_MESSAGE_GONE:
 		if (dir != NULL && dir->index != NULL)

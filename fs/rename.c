@@ -32,10 +32,15 @@
 
 #define RENAME_GRACE (1 * G_USEC_PER_SEC)
 
-/* The delayed invalidations of given names. */
+/* The delayed invalidations of given names: oldest first (all wait the same grace), so
+ * the thread sleeps until the head is due and a push wakes it only when the queue was
+ * empty (a burst of renames costs no wake-up each). */
 struct _FsRenamer {
 	GThread *thread;
-	GAsyncQueue *queue; /* Delayed*, oldest first; a Delayed with name NULL stops */
+	GMutex lock;
+	GCond cond;
+	GQueue queue; /* Delayed*; protected by lock */
+	gboolean stop; /* protected by lock */
 	FsNotify *notify;
 };
 
@@ -50,27 +55,26 @@ renamer_run(gpointer data)
 {
 	FsRenamer *r = data;
 
-	for (;;) {
-		Delayed *d = g_async_queue_pop(r->queue);
-		gint64 wait;
+	g_mutex_lock(&r->lock);
+	while (!r->stop) {
+		Delayed *d = g_queue_peek_head(&r->queue);
 
-		if (d->name == NULL) {
-			g_free(d);
-			break;
+		if (d == NULL) {
+			g_cond_wait(&r->cond, &r->lock);
+			continue;
 		}
-		while ((wait = d->due - g_get_monotonic_time()) > 0) {
-			/* a stop request ends the wait early */
-			Delayed *stop = g_async_queue_timeout_pop(r->queue, wait);
-
-			if (stop != NULL) {
-				g_async_queue_push_front(r->queue, stop);
-				break;
-			}
+		if (d->due > g_get_monotonic_time()) {
+			g_cond_wait_until(&r->cond, &r->lock, d->due);
+			continue;
 		}
+		g_queue_pop_head(&r->queue);
+		g_mutex_unlock(&r->lock);
 		fs_notify_inval_entry(r->notify, d->parent, d->name);
 		g_free(d->name);
 		g_free(d);
+		g_mutex_lock(&r->lock);
 	}
+	g_mutex_unlock(&r->lock);
 	return NULL;
 }
 
@@ -79,17 +83,25 @@ static void
 inval_later_locked(Fs *fs, fuse_ino_t parent, const char *name)
 {
 	Delayed *d = g_new0(Delayed, 1);
+	FsRenamer *r;
 
 	if (fs->renamer == NULL) {
-		fs->renamer = g_new0(FsRenamer, 1);
-		fs->renamer->queue = g_async_queue_new();
-		fs->renamer->notify = fs->notify;
-		fs->renamer->thread = g_thread_new("imapfs-rename", renamer_run, fs->renamer);
+		r = fs->renamer = g_new0(FsRenamer, 1);
+		g_mutex_init(&r->lock);
+		g_cond_init(&r->cond);
+		g_queue_init(&r->queue);
+		r->notify = fs->notify;
+		r->thread = g_thread_new("imapfs-rename", renamer_run, r);
 	}
+	r = fs->renamer;
 	d->due = g_get_monotonic_time() + RENAME_GRACE;
 	d->parent = parent;
 	d->name = g_strdup(name);
-	g_async_queue_push(fs->renamer->queue, d);
+	g_mutex_lock(&r->lock);
+	g_queue_push_tail(&r->queue, d);
+	if (r->queue.length == 1)
+		g_cond_signal(&r->cond);
+	g_mutex_unlock(&r->lock);
 }
 
 void
@@ -103,13 +115,17 @@ fs_rename_stop(Fs *fs)
 	g_mutex_unlock(&fs->lock);
 	if (r == NULL)
 		return;
-	g_async_queue_push_front(r->queue, g_new0(Delayed, 1));
+	g_mutex_lock(&r->lock);
+	r->stop = TRUE;
+	g_cond_signal(&r->cond);
+	g_mutex_unlock(&r->lock);
 	g_thread_join(r->thread);
-	while ((d = g_async_queue_try_pop(r->queue)) != NULL) {
+	while ((d = g_queue_pop_head(&r->queue)) != NULL) {
 		g_free(d->name);
 		g_free(d);
 	}
-	g_async_queue_unref(r->queue);
+	g_mutex_clear(&r->lock);
+	g_cond_clear(&r->cond);
 	g_free(r);
 }
 

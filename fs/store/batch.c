@@ -156,7 +156,11 @@ store_batch_join(Store *store, const StoreBatchKind *kind, StoreFolder *folder, 
 	k->last_add = k->last_op = g_get_monotonic_time();
 	if (b->thread == NULL)
 		b->thread = g_thread_new("imapfs-batch", flusher, b);
-	g_cond_broadcast(&b->cond);
+	/* the flusher sleeps until the batch is due (quiet time after its last item, which
+	 * it checks again when it wakes): only a new or a full batch needs to wake it, not
+	 * every item of a burst */
+	if (fresh || imap_uidset_count(k->uids) >= STORE_BATCH_MAX)
+		g_cond_broadcast(&b->cond);
 	g_mutex_unlock(&b->lock);
 	return TRUE;
 }

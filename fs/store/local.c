@@ -203,8 +203,8 @@ publish_added(Store *store, StoreFolder *folder, guint32 uidvalidity, GPtrArray 
 	folder->exists += added->len;
 	g_mutex_unlock(&store->lock);
 	for (guint i = 0; i < added->len; i++)
-		store_emit(store, STORE_EVENT_MESSAGE_ADDED, folder, g_ptr_array_index(added, i),
-			   NULL);
+		store_emit_local(store, STORE_EVENT_MESSAGE_ADDED, folder,
+				 g_ptr_array_index(added, i));
 }
 
 GPtrArray *

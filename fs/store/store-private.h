@@ -147,6 +147,8 @@ struct _StoreMessage {
  * store->lock held. */
 void store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
 		const char *old_name);
+/* The same for a change a write of this mount made (StoreEvent.local). */
+void store_emit_local(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg);
 /* TRUE while offline. When the server was unreachable (not -o offline), first tries to
  * reconnect, at most every store->retry_us; network-free otherwise. */
 gboolean store_offline_check(Store *store);

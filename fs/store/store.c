@@ -215,19 +215,33 @@ store_ticket(Store *store)
 	return __atomic_add_fetch(&store->ticket, 1, __ATOMIC_SEQ_CST);
 }
 
-void
-store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
-	   const char *old_name)
+static void
+emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
+     const char *old_name, gboolean local)
 {
 	StoreEvent ev = {
 		.kind = kind,
 		.folder = folder,
 		.msg = msg,
 		.old_name = old_name,
+		.local = local,
 	};
 
 	if (store->event_fn != NULL)
 		store->event_fn(&ev, store->event_data);
+}
+
+void
+store_emit(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg,
+	   const char *old_name)
+{
+	emit(store, kind, folder, msg, old_name, FALSE);
+}
+
+void
+store_emit_local(Store *store, StoreEventKind kind, StoreFolder *folder, StoreMessage *msg)
+{
+	emit(store, kind, folder, msg, NULL, TRUE);
 }
 
 /* The folder object of @name, created if new. A folder object lives as long as the

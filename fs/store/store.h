@@ -162,6 +162,8 @@ typedef struct {
 	StoreFolder *folder;  /* borrowed for the call */
 	StoreMessage *msg;    /* borrowed for the call, or NULL */
 	const char *old_name; /* FOLDER_RENAMED only */
+	gboolean local;	      /* a write of this mount (local.c): a MESSAGE_ADDED names a UID
+			       * the server just made, a name no lookup can have missed */
 } StoreEvent;
 
 /* Called in the thread that saw the change, with no store lock held; it must not call a
