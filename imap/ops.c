@@ -726,15 +726,6 @@ imap_fetch_body_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvali
 		d.buf = g_byte_array_new();
 	}
 	ok = imap_pool_run(pool, &op, NULL, cancel, error);
-	if (ok && !d.got && !d.write_failed && !d.bad_range && body_reset(&d)) {
-		/* Nothing for a UID the caller knows: a connection that had the mailbox
-		 * selected before another connection added the message (COPY, MOVE, APPEND)
-		 * learns of it only at the end of its next command (Dovecot), so ask once more
-		 * before calling it expunged. */
-		if (d.buf)
-			g_byte_array_set_size(d.buf, 0);
-		ok = imap_pool_run(pool, &op, NULL, cancel, error);
-	}
 	if (!ok) {
 		if (d.buf)
 			g_byte_array_unref(d.buf);
@@ -870,6 +861,7 @@ store_run(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity, Store
 		}
 	}
 	ok = imap_lease_run(lease, &op, &tagged, cancel, error);
+	imap_pool_note_write(pool, lease, mailbox);
 	imap_pool_release(pool, lease);
 	if (!ok)
 		return FALSE;
@@ -1004,6 +996,7 @@ imap_copy_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
 	if (!lease)
 		return FALSE;
 	ok = copy_run(pool, lease, &d, cancel, error);
+	imap_pool_note_write(pool, lease, dest);
 	imap_pool_release(pool, lease);
 	if (ok)
 		copy_out(&d, dest_uidvalidity, dest_uids);
@@ -1053,6 +1046,8 @@ imap_move_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidvalidity,
 				g_prefix_error(error, "copied, but removing the original failed: ");
 		}
 	}
+	imap_pool_note_write(pool, lease, mailbox);
+	imap_pool_note_write(pool, lease, dest);
 	imap_pool_release(pool, lease);
 	if (ok)
 		copy_out(&d, dest_uidvalidity, dest_uids);
@@ -1078,18 +1073,10 @@ imap_expunge_uids_sync(ImapPool *pool, const char *mailbox, guint32 expect_uidva
 				  cancel, error);
 	if (!lease)
 		return FALSE;
-	{
-		/* \Deleted again on this very connection first: a STORE made on another
-		 * connection may not be in this session's view yet (Dovecot then expunges
-		 * nothing and says OK) */
-		static const char *const deleted[] = { "\\Deleted", NULL };
-		StoreData sd = { uids, IMAP_STORE_ADD, deleted, 0, NULL };
-		ImapPoolOp op = { .build = store_build, .untagged = store_untagged, .data = &sd };
-
-		ok = imap_lease_run(lease, &op, NULL, cancel, error);
-	}
-	if (ok)
-		ok = copy_run(pool, lease, &d, cancel, error);
+	/* (a \Deleted STORE made on another connection is in this one's view: the pool
+	 * refreshes a connection that missed a write before leasing it out) */
+	ok = copy_run(pool, lease, &d, cancel, error);
+	imap_pool_note_write(pool, lease, mailbox);
 	imap_pool_release(pool, lease);
 	imap_uidset_free(d.dst);
 	return ok;
@@ -1148,12 +1135,15 @@ imap_append_sync(ImapPool *pool, const char *mailbox, GBytes *message, const cha
 	g_autoptr(ImapResponse) tagged = NULL;
 	g_autoptr(ImapCmd) check = imap_cmd_new("APPEND");
 	guint32 v = 0, u = 0;
+	gboolean ok;
 
 	for (guint i = 0; flags && flags[i]; i++)
 		imap_cmd_flag(check, flags[i]);
 	if (!imap_cmd_finish(check, error))
 		return FALSE;
-	if (!imap_pool_run(pool, &op, &tagged, cancel, error)) {
+	ok = imap_pool_run(pool, &op, &tagged, cancel, error);
+	imap_pool_note_write(pool, NULL, mailbox);
+	if (!ok) {
 		if (error && *error && (*error)->code == IMAP_ERROR_NO && tagged &&
 		    tagged->code && g_ascii_strcasecmp(tagged->code, "TRYCREATE") == 0)
 			(*error)->code = IMAP_ERROR_NONEXISTENT;

@@ -49,11 +49,14 @@ typedef struct {
 	gint uv_events;  /* atomic */
 	gint uv_acked;   /* protected by pool->lock: the uv_events already applied */
 	gint changed;    /* atomic: ImapChanged bits heard unsolicited since the release */
+	guint64 seen;    /* protected by pool->lock: the pool's writes numbered up to this
+			  * one are known to its view of @mailbox (imap_pool_note_write) */
 } PoolConn;
 
 struct _ImapLease {
 	PoolConn *pc;
 	gint uv_events; /* pc->uv_events as applied when the lease was granted */
+	guint64 writes; /* pool->writes when it was granted: its commands see those */
 };
 
 struct _ImapPool {
@@ -72,6 +75,10 @@ struct _ImapPool {
 	char **caps;      /* of the first connection (protected by lock) */
 	ImapChangedFn changed_fn; /* immutable after imap_pool_set_changed_handler */
 	gpointer changed_data;
+	/* Writes made through the pool, numbered; @written: mailbox -> number of the last
+	 * one that changed it. Both protected by lock (see imap_pool_note_write). */
+	guint64 writes;
+	GHashTable *written;
 };
 
 /* ---- config ------------------------------------------------------------------------- */
@@ -121,6 +128,7 @@ imap_pool_new(const ImapConfig *cfg)
 	g_mutex_init(&pool->lock);
 	g_cond_init(&pool->cond);
 	pool->conns = g_ptr_array_new();
+	pool->written = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	return pool;
 }
 
@@ -165,6 +173,7 @@ imap_pool_free(ImapPool *pool)
 	for (guint i = 0; i < closing->len; i++)
 		g_thread_join(closing->pdata[i]);
 	g_ptr_array_unref(pool->conns);
+	g_hash_table_unref(pool->written);
 	g_clear_error(&pool->last_error);
 	g_strfreev(pool->caps);
 	imap_config_clear(&pool->cfg);
@@ -612,6 +621,7 @@ do_select(ImapPool *pool, PoolConn *pc, const char *mailbox, gboolean write,
 	  GError **error)
 {
 	ImapSelectInfo *info;
+	guint64 writes = pool->writes; /* what the SELECT will see */
 
 	g_clear_pointer(&pc->mailbox, g_free);
 	g_mutex_unlock(&pool->lock);
@@ -621,6 +631,7 @@ do_select(ImapPool *pool, PoolConn *pc, const char *mailbox, gboolean write,
 	if (!info)
 		return FALSE;
 	pc->mailbox = g_strdup(mailbox);
+	pc->seen = writes;
 	g_atomic_int_set(&pc->changed, 0); /* what was heard belongs to the old mailbox */
 	pc->rw = !info->read_only;
 	g_strfreev(pc->permflags);
@@ -642,6 +653,55 @@ do_select(ImapPool *pool, PoolConn *pc, const char *mailbox, gboolean write,
 		return FALSE;
 	}
 	return TRUE;
+}
+
+/* Lock held: has a write through another connection changed @pc's mailbox since @pc's
+ * view of it was last brought up to date? */
+static gboolean
+stale_locked(ImapPool *pool, PoolConn *pc)
+{
+	gpointer last;
+
+	return pc->mailbox != NULL &&
+	       g_hash_table_lookup_extended(pool->written, pc->mailbox, NULL, &last) &&
+	       (guint64)GPOINTER_TO_SIZE(last) > pc->seen;
+}
+
+/* Lock held, @pc marked switching by the caller: a NOOP, after which the connection's
+ * view of its mailbox holds every write made before it (a server such as Dovecot shows a
+ * message another session added, or a flag or an expunge it made, only at the end of a
+ * session's next command: without it a FETCH of a new UID finds nothing). */
+static gboolean
+do_refresh(ImapPool *pool, PoolConn *pc, GCancellable *cancel, GError **error)
+{
+	ImapCmd *cmd = imap_cmd_new("NOOP");
+	guint64 writes = pool->writes;
+	gboolean ok;
+
+	g_mutex_unlock(&pool->lock);
+	ok = imap_cmd_finish(cmd, error) &&
+	     imap_conn_run_sync(pc->conn, cmd, 0, NULL, NULL, NULL, NULL, NULL, cancel, error);
+	g_mutex_lock(&pool->lock);
+	if (ok)
+		pc->seen = MAX(pc->seen, writes);
+	/* what it heard is what our own writes did, which their callers have applied
+	 * already; another client's change in that moment is left to the watcher */
+	g_atomic_int_set(&pc->changed, 0);
+	return ok;
+}
+
+void
+imap_pool_note_write(ImapPool *pool, ImapLease *lease, const char *mailbox)
+{
+	if (mailbox == NULL)
+		return;
+	g_mutex_lock(&pool->lock);
+	pool->writes++;
+	g_hash_table_replace(pool->written, g_strdup(mailbox), GSIZE_TO_POINTER(pool->writes));
+	/* the connection that made it knows its own write */
+	if (lease != NULL && lease->pc->mailbox != NULL && strcmp(lease->pc->mailbox, mailbox) == 0)
+		lease->writes = pool->writes;
+	g_mutex_unlock(&pool->lock);
 }
 
 static ImapLease *
@@ -753,9 +813,25 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 							100 * G_TIME_SPAN_MILLISECOND));
 	}
 	if (pick) {
+		gboolean refresh = !need_select && pick->users == 0 && stale_locked(pool, pick);
+
 		pick->users++;
 		pick->last_used = g_get_monotonic_time();
-		if (need_select) {
+		if (refresh) {
+			gboolean ok;
+
+			pick->switching = TRUE;
+			ok = do_refresh(pool, pick, cancel, error);
+			pick->switching = FALSE;
+			g_cond_broadcast(&pool->cond);
+			if (!ok) {
+				pick->users--;
+				pick = NULL;
+			}
+		}
+		if (pick == NULL) {
+			/* the NOOP failed: reported below */
+		} else if (need_select) {
 			gboolean ok;
 
 			pick->switching = TRUE;
@@ -786,6 +862,7 @@ acquire_once(ImapPool *pool, const char *mailbox, ImapAccess access, guint32 exp
 		lease->pc = pick;
 		/* an announcement after this point fails the lease's commands */
 		lease->uv_events = pick->uv_acked;
+		lease->writes = pool->writes;
 		g_mutex_unlock(&pool->lock);
 		return lease;
 	}
@@ -825,6 +902,8 @@ imap_pool_release(ImapPool *pool, ImapLease *lease)
 	g_mutex_lock(&pool->lock);
 	lease->pc->users--;
 	lease->pc->last_used = g_get_monotonic_time();
+	/* its commands ended after those writes: their answers brought them */
+	lease->pc->seen = MAX(lease->pc->seen, lease->writes);
 	changed = (guint)g_atomic_int_and(&lease->pc->changed, 0);
 	if (changed != 0 && lease->pc->mailbox != NULL) {
 		mailbox = g_strdup(lease->pc->mailbox);

@@ -33,6 +33,11 @@ ImapLease *imap_pool_acquire(ImapPool *pool, const char *mailbox, ImapAccess acc
 			     guint32 expect_uidvalidity, const ImapSelectParams *sel,
 			     GCancellable *cancel, GError **error);
 void imap_pool_release(ImapPool *pool, ImapLease *lease);
+/* A write (STORE, EXPUNGE, COPY, MOVE, APPEND) changed @mailbox, or may have (its answer
+ * was lost): the other connections that have it selected and have not run a command since
+ * are brought up to date with a NOOP before their next lease. Call after the write,
+ * whatever its outcome, before releasing @lease (the one that made it; NULL if none). */
+void imap_pool_note_write(ImapPool *pool, ImapLease *lease, const char *mailbox);
 ImapConn *imap_lease_conn(ImapLease *lease);
 guint32 imap_lease_uidvalidity(ImapLease *lease);
 /* TRUE when @flag may be stored permanently on the lease's SELECTed mailbox: its

@@ -262,10 +262,9 @@ collect(guint32 uid, gpointer data)
 	return a->len < MAX_COMPARE;
 }
 
-/* *@uid: the message @data in @mailbox at or above @uidnext, 0 when absent. A server
- * may show a message another connection just stored only after its next command
- * (Dovecot syncs a mailbox view at command boundaries), so an empty answer is asked
- * twice. "n:*" always matches the highest UID: below @uidnext it is filtered out. */
+/* *@uid: the message @data in @mailbox at or above @uidnext, 0 when absent (the pool
+ * brings a connection that missed our APPEND up to date before it searches). "n:*"
+ * always matches the highest UID: below @uidnext it is filtered out. */
 static gboolean
 find_appended(Store *store, const char *mailbox, guint32 uv, guint32 uidnext, GBytes *data,
 	      const char *message_id, guint32 *uid, GCancellable *cancel, GError **error)
@@ -274,17 +273,9 @@ find_appended(Store *store, const char *mailbox, guint32 uv, guint32 uidnext, GB
 	g_autoptr(GArray) cand = g_array_new(FALSE, FALSE, sizeof(guint32));
 
 	*uid = 0;
-	for (int round = 0; round < 2; round++) {
-		Pick p = {0, 0, uidnext};
-
-		g_clear_pointer(&set, imap_uidset_free);
-		set = search_appended(store, mailbox, uv, uidnext, data, message_id, cancel, error);
-		if (set == NULL)
-			return FALSE;
-		imap_uidset_foreach(set, pick_last, &p);
-		if (p.found != 0)
-			break;
-	}
+	set = search_appended(store, mailbox, uv, uidnext, data, message_id, cancel, error);
+	if (set == NULL)
+		return FALSE;
 	if (message_id != NULL) {
 		Pick p = {0, 0, uidnext};
 

@@ -173,13 +173,6 @@ src_exists(Move *m, gboolean *exists, GCancellable *call, GError **error)
 	g_autoptr(ImapUidSet) got =
 		imap_search_sync(m->store->pool, m->src, m->src_uv, &t, 1, call, &local);
 
-	if (got != NULL && imap_uidset_contains(got, m->uid)) {
-		/* a connection that had the source selected learns of an expunge made on
-		 * another one only at the end of its next command: ask again to be sure */
-		g_clear_pointer(&got, imap_uidset_free);
-		got = imap_search_sync(m->store->pool, m->src, m->src_uv, &t, 1, call, &local);
-	}
-
 	if (got == NULL) {
 		if (g_error_matches(local, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY) ||
 		    g_error_matches(local, IMAP_ERROR, IMAP_ERROR_NONEXISTENT)) {
@@ -220,12 +213,6 @@ target_has(Move *m, gboolean *has, gboolean *known, GCancellable *call, GError *
 		return TRUE;
 	}
 	got = imap_search_sync(m->store->pool, m->dest, m->dest_uv, t, n, call, &local);
-	if (got != NULL && (m->dest_uid != 0 ? !imap_uidset_contains(got, m->dest_uid)
-					     : imap_uidset_is_empty(got))) {
-		/* the same: new mail shows to a selected connection after its next command */
-		g_clear_pointer(&got, imap_uidset_free);
-		got = imap_search_sync(m->store->pool, m->dest, m->dest_uv, t, n, call, &local);
-	}
 	if (got == NULL) {
 		if (g_error_matches(local, IMAP_ERROR, IMAP_ERROR_UIDVALIDITY)) {
 			/* the target was recreated: whatever was copied there is gone */
@@ -423,12 +410,6 @@ show_copy(Move *m, StoreFolder *dest, GCancellable *call)
 		return store_message_ref(g_ptr_array_index(got, 0)); /* no fetch */
 	set = one_uid(m->dest_uid);
 	got = store_local_add_sync(m->store, dest, m->dest_uv, set, call, &error);
-	if (got != NULL && got->len == 0) {
-		/* a connection that had @dest selected before the copy learns of it only at
-		 * the end of its next command (the EXISTS after the empty FETCH): ask again */
-		g_clear_pointer(&got, g_ptr_array_unref);
-		got = store_local_add_sync(m->store, dest, m->dest_uv, set, call, &error);
-	}
 	if (got == NULL || got->len == 0) {
 		g_message("%s: cannot list the copy (UID %u): %s", m->dest, m->dest_uid,
 			  error ? error->message : "not found");

@@ -341,9 +341,8 @@ def test_sync_all_retries_a_transient_failure_instead_of_skipping(session, mount
 	s = session(box)
 	m = mount(s.dv, opts=["sync=all", "cache_dir=%s" % (tmp_path / "cache")])
 	want = 6  # the fake server shows the same three messages in INBOX and Other
-	deadline = time.time() + 60
-	while m.stats()["cache_files"] < want and time.time() < deadline:
-		time.sleep(0.2)
+	tl.wait_for(lambda: m.stats()["cache_files"] >= want, timeout=60,
+		    what="every body downloaded", step=0.2)
 	assert m.stats()["cache_files"] == want, m.log()
 	assert "skipped" not in m.log()
 
